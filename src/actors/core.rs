@@ -1,0 +1,305 @@
+//! [`Core`]: the handles every actor and handler shares, and the lifecycle of the live system
+//! (start, replay of unprocessed inbound events, orderly shutdown).
+
+use super::bus::EventBus;
+use super::channel::{self, ChannelCommand};
+use super::ingress::{self, IngressHandle};
+use super::registry::ConversationRegistry;
+use super::scheduler;
+use super::webchat::WebchatHub;
+use crate::adapters::whatsapp_cloud::{WhatsappClient, WhatsappPublicConfig, WhatsappSecrets};
+use crate::clock::SharedClock;
+use crate::crypto::{CryptoError, MasterKey};
+use crate::domain::{ChannelId, ChannelKind, ChannelStatus, OrgId};
+use crate::journey::Journey;
+use crate::metrics::Metrics;
+use crate::store::{ChannelRecord, Store, StoreError};
+use dashmap::DashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// Tunables of the live system, taken from the configuration.
+#[derive(Clone, Debug)]
+pub struct CoreSettings {
+    pub ingress_batch_window: Duration,
+    pub send_retry_base: Duration,
+    pub send_max_attempts: u32,
+    pub conversation_idle: Duration,
+    /// How often unprocessed inbound rows are looked for and dispatched again.
+    pub sweep_interval: Duration,
+    /// How long the bot waits for a contact before the conversation expires.
+    pub bot_inactivity: Duration,
+    pub hold_outbox: bool,
+    /// Test hook: an inbound text equal to this makes the conversation actor panic.
+    pub panic_on_text: Option<String>,
+    /// The server's public base URL, for absolute webhook URLs.
+    pub public_url: Option<url::Url>,
+}
+
+/// Decrypted credentials of a channel, per kind.
+#[derive(Clone, Debug)]
+pub enum ChannelSecrets {
+    Whatsapp {
+        public: WhatsappPublicConfig,
+        secrets: WhatsappSecrets,
+    },
+    Webchat {
+        /// Browser origins, besides Parley's own pages, that may open the visitor socket.
+        allowed_origins: Vec<String>,
+    },
+}
+
+/// A channel as the live system sees it: its configuration, decrypted credentials, current
+/// status and the mailbox of its actor.
+#[derive(Debug)]
+pub struct ChannelRuntime {
+    pub id: ChannelId,
+    pub org_id: OrgId,
+    pub kind: ChannelKind,
+    pub name: String,
+    pub secrets: ChannelSecrets,
+    status: RwLock<(ChannelStatus, Option<String>)>,
+    commands: mpsc::Sender<ChannelCommand>,
+}
+
+impl ChannelRuntime {
+    pub fn status(&self) -> (ChannelStatus, Option<String>) {
+        self.status
+            .read()
+            .expect("channel status lock is never poisoned")
+            .clone()
+    }
+
+    pub(crate) fn set_status(&self, status: ChannelStatus, reason: Option<String>) {
+        *self
+            .status
+            .write()
+            .expect("channel status lock is never poisoned") = (status, reason);
+    }
+
+    /// Asks the channel actor to look at its outbox. Wakes coalesce: one pending is enough.
+    pub fn wake(&self) {
+        let _ = self.commands.try_send(ChannelCommand::Wake);
+    }
+}
+
+/// A parsed journey with the time it was loaded.
+struct CachedJourney {
+    id: uuid::Uuid,
+    journey: Arc<Journey>,
+    loaded: Instant,
+}
+
+/// Journeys change rarely and may be edited on another node: cache them briefly.
+const JOURNEY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+pub struct Core {
+    pub store: Store,
+    pub clock: SharedClock,
+    pub bus: Arc<dyn EventBus>,
+    pub metrics: Metrics,
+    pub master_key: MasterKey,
+    pub settings: CoreSettings,
+    pub(crate) whatsapp: WhatsappClient,
+    pub(crate) conversations: ConversationRegistry,
+    pub webchat: WebchatHub,
+    channels: DashMap<ChannelId, Arc<ChannelRuntime>>,
+    journeys: DashMap<OrgId, CachedJourney>,
+    ingress: IngressHandle,
+    shutdown: watch::Sender<bool>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Core {
+    /// Builds the live system and starts its tasks: the inbound writer, the scheduler and one
+    /// actor per channel; then replays inbound events left unprocessed by a previous run.
+    pub async fn start(
+        store: Store,
+        clock: SharedClock,
+        bus: Arc<dyn EventBus>,
+        master_key: MasterKey,
+        whatsapp: WhatsappClient,
+        settings: CoreSettings,
+    ) -> Result<Arc<Self>, StoreError> {
+        let (ingress, submissions) = IngressHandle::new();
+        let (shutdown, _) = watch::channel(false);
+        let core = Arc::new(Self {
+            store,
+            clock,
+            bus,
+            metrics: Metrics::new(),
+            master_key,
+            settings,
+            whatsapp,
+            conversations: ConversationRegistry::default(),
+            webchat: WebchatHub::default(),
+            channels: DashMap::new(),
+            journeys: DashMap::new(),
+            ingress,
+            shutdown,
+            tasks: std::sync::Mutex::new(Vec::new()),
+        });
+        for record in core.store.all_channels().await? {
+            if let Err(error) = core.start_channel(&record) {
+                tracing::error!(channel_id = %record.id, error = %error, "failed to start channel");
+            }
+        }
+        let writer = tokio::spawn(ingress::run_writer(Arc::clone(&core), submissions));
+        let timers = tokio::spawn(scheduler::run(Arc::clone(&core)));
+        core.track(writer);
+        core.track(timers);
+        let replayed = scheduler::replay_unprocessed(&core, crate::domain::Millis::MAX).await?;
+        if replayed > 0 {
+            tracing::info!(
+                events = replayed,
+                "replaying inbound events left unprocessed"
+            );
+        }
+        Ok(core)
+    }
+
+    fn track(&self, task: JoinHandle<()>) {
+        self.tasks
+            .lock()
+            .expect("task list lock is never poisoned")
+            .push(task);
+    }
+
+    pub fn ingress(&self) -> &IngressHandle {
+        &self.ingress
+    }
+
+    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Stops accepting work, lets channel actors finish the sends in flight, and waits for
+    /// every task to end.
+    pub async fn shutdown(&self) {
+        self.shutdown.send_replace(true);
+        for channel in self.channels.iter() {
+            let _ = channel.commands.try_send(ChannelCommand::Stop);
+        }
+        let tasks =
+            std::mem::take(&mut *self.tasks.lock().expect("task list lock is never poisoned"));
+        for task in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+        self.store.close().await;
+    }
+
+    /// Decrypts a channel's credentials and starts its actor.
+    pub fn start_channel(
+        self: &Arc<Self>,
+        record: &ChannelRecord,
+    ) -> Result<Arc<ChannelRuntime>, CryptoError> {
+        let secrets = match record.kind {
+            ChannelKind::WhatsappCloud => {
+                let public: WhatsappPublicConfig =
+                    serde_json::from_value(record.public_config.clone())
+                        .map_err(|_| CryptoError::Undecryptable)?;
+                let plaintext = self.master_key.decrypt(&record.sealed_secrets)?;
+                let secrets: WhatsappSecrets =
+                    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
+                ChannelSecrets::Whatsapp { public, secrets }
+            }
+            ChannelKind::Webchat => ChannelSecrets::Webchat {
+                allowed_origins: record
+                    .public_config
+                    .get("allowed_origins")
+                    .and_then(|origins| serde_json::from_value(origins.clone()).ok())
+                    .unwrap_or_default(),
+            },
+        };
+        let (commands, mailbox) = mpsc::channel(1);
+        let runtime = Arc::new(ChannelRuntime {
+            id: record.id,
+            org_id: record.org_id,
+            kind: record.kind,
+            name: record.name.clone(),
+            secrets,
+            status: RwLock::new((record.status, record.status_reason.clone())),
+            commands,
+        });
+        if let Some(previous) = self.channels.insert(record.id, Arc::clone(&runtime)) {
+            let _ = previous.commands.try_send(ChannelCommand::Stop);
+        }
+        let task = tokio::spawn(channel::run(
+            Arc::clone(self),
+            Arc::clone(&runtime),
+            mailbox,
+        ));
+        self.track(task);
+        runtime.wake();
+        Ok(runtime)
+    }
+
+    pub fn channel(&self, id: ChannelId) -> Option<Arc<ChannelRuntime>> {
+        self.channels.get(&id).map(|entry| Arc::clone(&entry))
+    }
+
+    /// The channel, loading it from the store if another node created it.
+    pub async fn channel_or_load(
+        self: &Arc<Self>,
+        id: ChannelId,
+    ) -> Result<Option<Arc<ChannelRuntime>>, StoreError> {
+        if let Some(runtime) = self.channel(id) {
+            return Ok(Some(runtime));
+        }
+        match self.store.channel_for_ingress(id).await {
+            Ok(record) => Ok(self.start_channel(&record).ok()),
+            Err(StoreError::NotFound) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    pub fn stop_channel(&self, id: ChannelId) {
+        if let Some((_, runtime)) = self.channels.remove(&id) {
+            let _ = runtime.commands.try_send(ChannelCommand::Stop);
+        }
+    }
+
+    /// The journey an organisation's bot answers with.
+    pub(crate) async fn journey(
+        &self,
+        org_id: OrgId,
+    ) -> Result<(uuid::Uuid, Arc<Journey>), StoreError> {
+        if let Some(cached) = self.journeys.get(&org_id) {
+            if cached.loaded.elapsed() < JOURNEY_CACHE_TTL {
+                return Ok((cached.id, Arc::clone(&cached.journey)));
+            }
+        }
+        let stored = self.store.builtin_journey(org_id).await?;
+        let journey: Journey = serde_json::from_str(&stored.graph)
+            .map_err(|error| StoreError::Corrupt(format!("journey graph: {error}")))?;
+        let journey = Arc::new(journey);
+        self.journeys.insert(
+            org_id,
+            CachedJourney {
+                id: stored.id,
+                journey: Arc::clone(&journey),
+                loaded: Instant::now(),
+            },
+        );
+        Ok((stored.id, journey))
+    }
+
+    pub fn forget_journey(&self, org_id: OrgId) {
+        self.journeys.remove(&org_id);
+    }
+
+    /// `path` as an absolute URL when a public URL is configured.
+    pub fn public_url(&self, path: &str) -> String {
+        match &self.settings.public_url {
+            Some(base) => format!("{}{path}", base.as_str().trim_end_matches('/')),
+            None => path.to_owned(),
+        }
+    }
+
+    /// Live conversation actors.
+    pub fn live_conversations(&self) -> usize {
+        self.conversations.len()
+    }
+}

@@ -1,0 +1,27 @@
+//! The live system: the inbound writer, one actor per conversation (the single writer of its
+//! state), one actor per channel (draining its outbox), the timer scheduler, the event bus and
+//! the web chat sockets.
+//!
+//! Actors are caches over the store: all state they act on is persisted before they act, so
+//! any of them can be dropped and rebuilt — after an eviction, a panic, or a restart.
+
+pub mod bus;
+mod channel;
+mod conversation;
+mod core;
+mod ingress;
+mod registry;
+mod scheduler;
+pub mod webchat;
+
+pub use self::core::{ChannelRuntime, ChannelSecrets, Core, CoreSettings};
+pub use bus::{Event, EventBus, InProcessBus};
+pub use channel::retry_delay;
+pub use ingress::{Accepted, IngressError};
+pub use registry::ConversationKey;
+
+/// Timer kinds set by conversation actors.
+pub mod timer_kind {
+    /// The bot has heard nothing for a while: the conversation expires.
+    pub const BOT_INACTIVITY: &str = "bot_inactivity";
+}

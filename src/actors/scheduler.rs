@@ -1,0 +1,147 @@
+//! The scheduler: fires durable timers when due (hands them to their conversation actor, which
+//! checks the generation), re-dispatches inbound events left unprocessed, prunes inbound rows
+//! past the redelivery horizon, and samples the outbox depth.
+
+use super::conversation::ConversationCommand;
+use super::core::Core;
+use super::registry::ConversationKey;
+use crate::domain::{InboundEvent, Millis};
+use crate::store::StoreError;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest sleep between two looks at the timers table.
+const MAX_NAP: Duration = Duration::from_secs(1);
+/// Timers handed out per look.
+const TIMER_BATCH: i64 = 500;
+/// Inbound rows re-dispatched per page.
+const REPLAY_PAGE: i64 = 1_000;
+/// Processed inbound rows are kept this long so late provider redeliveries are still
+/// recognised as duplicates (WhatsApp retries for up to 7 days).
+const INBOUND_RETENTION: Duration = Duration::from_secs(8 * 24 * 60 * 60);
+const PRUNE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+pub(crate) async fn run(core: Arc<Core>) {
+    let mut shutdown = core.shutdown_signal();
+    let mut jumps = core.clock.jumps();
+    // Timers handed to an actor but not yet claimed, with the due time they had, so one due
+    // timer is not dispatched on every look.
+    let mut dispatched: HashMap<i64, Millis> = HashMap::new();
+    let mut last_sweep = Instant::now();
+    let mut last_prune: Option<Instant> = None;
+    loop {
+        let now = core.clock.now();
+        match core.store.due_timers(now, TIMER_BATCH).await {
+            Ok(timers) => {
+                let due: HashMap<i64, Millis> = timers
+                    .iter()
+                    .map(|timer| (timer.id, timer.due_at))
+                    .collect();
+                dispatched.retain(|id, due_at| due.get(id) == Some(due_at));
+                for timer in timers {
+                    if dispatched.get(&timer.id) == Some(&timer.due_at) {
+                        continue;
+                    }
+                    dispatched.insert(timer.id, timer.due_at);
+                    let key = ConversationKey::new(timer.channel_id, &timer.contact_external_id);
+                    core.conversations
+                        .dispatch(&core, key, ConversationCommand::Timer(timer));
+                }
+            }
+            Err(error) => tracing::warn!(error = %error, "failed to read due timers"),
+        }
+        if last_sweep.elapsed() >= core.settings.sweep_interval {
+            last_sweep = Instant::now();
+            let settled = now.saturating_sub(
+                i64::try_from(core.settings.sweep_interval.as_millis()).unwrap_or(0),
+            );
+            if let Err(error) = replay_unprocessed(&core, settled).await {
+                tracing::warn!(error = %error, "failed to sweep unprocessed inbound events");
+            }
+        }
+        if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
+            last_prune = Some(Instant::now());
+            let horizon =
+                now.saturating_sub(i64::try_from(INBOUND_RETENTION.as_millis()).unwrap_or(0));
+            match core.store.prune_inbound(horizon).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(
+                    rows = pruned,
+                    "pruned inbound rows past the redelivery horizon"
+                ),
+                Err(error) => tracing::warn!(error = %error, "failed to prune inbound rows"),
+            }
+        }
+        if let Ok(depth) = core.store.outbox_depth().await {
+            core.metrics.outbox_depth.set(depth);
+        }
+        let nap = match core.store.next_timer_due().await {
+            Ok(Some(due)) => Duration::from_millis(
+                u64::try_from(due.saturating_sub(core.clock.now())).unwrap_or(0),
+            )
+            .min(MAX_NAP),
+            _ => MAX_NAP,
+        };
+        let nap = nap.max(Duration::from_millis(5));
+        tokio::select! {
+            _ = tokio::time::sleep(nap) => {}
+            _ = async { match jumps.as_mut() { Some(jumps) => { let _ = jumps.changed().await; } None => std::future::pending().await } } => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// Dispatches every unprocessed, unquarantined inbound row received up to `received_before`
+/// to its conversation actor. Actors skip rows already processed, so a row dispatched twice is
+/// handled once.
+pub(crate) async fn replay_unprocessed(
+    core: &Arc<Core>,
+    received_before: Millis,
+) -> Result<usize, StoreError> {
+    let mut after = 0;
+    let mut count = 0;
+    loop {
+        let page = core
+            .store
+            .unprocessed_inbound(after, received_before, REPLAY_PAGE)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        let full = page.len() as i64 == REPLAY_PAGE;
+        for row in page {
+            let event: InboundEvent = match serde_json::from_str(&row.payload) {
+                Ok(event) => event,
+                Err(error) => {
+                    tracing::error!(inbound_id = row.id, error = %error, "an inbound row does not parse");
+                    let _ = core
+                        .store
+                        .record_inbound_failure(
+                            row.id,
+                            &format!("payload does not parse: {error}"),
+                            1,
+                            core.clock.now(),
+                        )
+                        .await;
+                    continue;
+                }
+            };
+            count += 1;
+            let key = ConversationKey::new(row.channel_id, &row.contact_external_id);
+            core.conversations.dispatch(
+                core,
+                key,
+                ConversationCommand::Inbound {
+                    inbound_id: row.id,
+                    org_id: row.org_id,
+                    event,
+                    received_at: row.received_at,
+                },
+            );
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(count)
+}

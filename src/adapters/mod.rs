@@ -1,0 +1,43 @@
+//! One module per provider: webhook verification and parsing, rendering of channel-neutral
+//! content for the channel, and the provider's HTTP client with its error classification.
+
+pub mod webchat;
+pub mod whatsapp_cloud;
+
+use std::time::Duration;
+
+/// Why a webhook was refused. Each maps to a stable error code at the HTTP layer.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("the signature header is missing")]
+    MissingSignature,
+    #[error("the signature does not match the body")]
+    BadSignature,
+    #[error("the payload is not valid: {0}")]
+    MalformedPayload(String),
+}
+
+/// The result of one send attempt that did not succeed, classified for the channel actor.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again: 5xx, throttling, timeouts. `retry_after` is the provider's wish.
+    #[error("temporary failure: {reason}")]
+    Retryable {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// The credentials are dead (expired, revoked, permission removed): the channel needs a
+    /// reconnect and retrying would only repeat the failure.
+    #[error("credentials rejected: {reason}")]
+    CredentialsRejected { reason: String },
+    /// The provider will never accept this message as it is.
+    #[error("rejected: {reason}")]
+    Permanent { reason: String },
+}
+
+/// A send the provider accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The provider's id for the message; delivery statuses refer to it.
+    pub provider_message_id: String,
+}

@@ -1,0 +1,234 @@
+//! The Cloud API client: sends a rendered message and classifies Graph errors by
+//! `error.code` (never by HTTP status alone, which Meta does not apply consistently).
+
+use super::render::render;
+use crate::adapters::{SendError, Sent};
+use crate::domain::MessageContent;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::Deserialize;
+use std::time::Duration;
+use url::Url;
+
+/// Graph codes worth retrying: unknown/temporary API errors, throttling, pair rate, maintenance.
+const RETRYABLE_CODES: [i64; 10] = [
+    1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057, 133004,
+];
+
+#[derive(Clone, Debug)]
+pub struct WhatsappClient {
+    http: reqwest::Client,
+    graph_url: Url,
+    version: String,
+}
+
+#[derive(Deserialize)]
+struct SendResponse {
+    #[serde(default)]
+    messages: Vec<SentMessage>,
+}
+
+#[derive(Deserialize)]
+struct SentMessage {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: GraphError,
+}
+
+#[derive(Deserialize)]
+struct GraphError {
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    code: i64,
+    #[serde(default)]
+    error_subcode: Option<i64>,
+    #[serde(default)]
+    error_data: Option<serde_json::Value>,
+    #[serde(default)]
+    fbtrace_id: Option<String>,
+}
+
+impl WhatsappClient {
+    pub fn new(http: reqwest::Client, graph_url: Url, version: String) -> Self {
+        Self {
+            http,
+            graph_url,
+            version,
+        }
+    }
+
+    pub async fn send(
+        &self,
+        phone_number_id: &str,
+        access_token: &str,
+        recipient: &str,
+        content: &MessageContent,
+        reply_to: Option<&str>,
+    ) -> Result<Sent, SendError> {
+        let body = render(recipient, content, reply_to)?;
+        let url = format!(
+            "{}/{}/{}/messages",
+            self.graph_url.as_str().trim_end_matches('/'),
+            self.version,
+            phone_number_id
+        );
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(access_token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|error| SendError::Retryable {
+                reason: format!("the provider could not be reached: {error}"),
+                retry_after: None,
+            })?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| SendError::Retryable {
+                reason: format!("the provider's answer was cut off: {error}"),
+                retry_after,
+            })?;
+        if status.is_success() {
+            let parsed: SendResponse =
+                serde_json::from_slice(&bytes).map_err(|error| SendError::Retryable {
+                    reason: format!("the provider's answer is not a send result: {error}"),
+                    retry_after: None,
+                })?;
+            return parsed
+                .messages
+                .into_iter()
+                .next()
+                .map(|message| Sent {
+                    provider_message_id: message.id,
+                })
+                .ok_or_else(|| SendError::Retryable {
+                    reason: "the provider's answer has no message id".into(),
+                    retry_after: None,
+                });
+        }
+        Err(classify(status.as_u16(), &bytes, retry_after))
+    }
+}
+
+/// Maps a failed answer to what the channel actor should do.
+pub fn classify(status: u16, body: &[u8], retry_after: Option<Duration>) -> SendError {
+    let Ok(ErrorEnvelope { error }) = serde_json::from_slice::<ErrorEnvelope>(body) else {
+        let reason = format!("HTTP {status} without a Graph error");
+        return if status >= 500 || status == 429 || status == 408 {
+            SendError::Retryable {
+                reason,
+                retry_after,
+            }
+        } else {
+            SendError::Permanent { reason }
+        };
+    };
+    let details = error
+        .error_data
+        .as_ref()
+        .and_then(|data| data.get("details"))
+        .and_then(|details| details.as_str())
+        .map(|details| format!(" ({details})"))
+        .unwrap_or_default();
+    let subcode = error
+        .error_subcode
+        .map(|subcode| format!("/{subcode}"))
+        .unwrap_or_default();
+    let trace = error
+        .fbtrace_id
+        .map(|trace| format!(" [fbtrace_id {trace}]"))
+        .unwrap_or_default();
+    let reason = format!("{}{subcode}: {}{details}{trace}", error.code, error.message);
+    match error.code {
+        0 | 190 | 10 | 200..=299 => SendError::CredentialsRejected { reason },
+        code if RETRYABLE_CODES.contains(&code) => SendError::Retryable {
+            reason,
+            retry_after,
+        },
+        _ if status >= 500 => SendError::Retryable {
+            reason,
+            retry_after,
+        },
+        _ => SendError::Permanent { reason },
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by Graph).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph_error(code: i64) -> Vec<u8> {
+        format!(r#"{{"error":{{"message":"(#{code}) x","type":"OAuthException","code":{code},"fbtrace_id":"T"}}}}"#)
+            .into_bytes()
+    }
+
+    #[test]
+    fn graph_errors_are_classified_by_code() {
+        let cases = [
+            (401, 190, "credentials"),
+            (400, 190, "credentials"),
+            (403, 10, "credentials"),
+            (403, 200, "credentials"),
+            (429, 130429, "retry"),
+            (400, 131056, "retry"),
+            (500, 131000, "retry"),
+            (503, 2, "retry"),
+            (400, 131047, "permanent"),
+            (400, 131009, "permanent"),
+            (400, 100, "permanent"),
+        ];
+        for (status, code, expected) in cases {
+            let got = match classify(status, &graph_error(code), None) {
+                SendError::Retryable { .. } => "retry",
+                SendError::CredentialsRejected { .. } => "credentials",
+                SendError::Permanent { .. } => "permanent",
+            };
+            assert_eq!(got, expected, "HTTP {status} code {code}");
+        }
+    }
+
+    #[test]
+    fn answers_without_a_graph_error_fall_back_to_the_status() {
+        assert!(matches!(
+            classify(502, b"<html>", None),
+            SendError::Retryable { .. }
+        ));
+        assert!(matches!(classify(429, b"", Some(Duration::from_secs(2))),
+            SendError::Retryable { retry_after: Some(wait), .. } if wait == Duration::from_secs(2)));
+        assert!(matches!(
+            classify(404, b"", None),
+            SendError::Permanent { .. }
+        ));
+    }
+
+    #[test]
+    fn the_reason_keeps_code_details_and_trace() {
+        let body = br#"{"error":{"message":"Error validating access token: Session has expired","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"MOCKtrace1"}}"#;
+        let SendError::CredentialsRejected { reason } = classify(401, body, None) else {
+            panic!("expected credentials rejected");
+        };
+        assert_eq!(
+            reason,
+            "190/463: Error validating access token: Session has expired [fbtrace_id MOCKtrace1]"
+        );
+    }
+}

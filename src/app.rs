@@ -1,0 +1,136 @@
+//! Builds the application from its configuration: data directory, master key, store and
+//! migrations, first-run bootstrap, the live system, and the HTTP server on a bound listener.
+//! `main` and the test harness use the same [`Application::build`].
+
+use crate::actors::{Core, CoreSettings, InProcessBus};
+use crate::adapters::whatsapp_cloud::WhatsappClient;
+use crate::bootstrap;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::store::Store;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long the bot waits for a contact before the conversation expires.
+pub const BOT_INACTIVITY: Duration = Duration::from_secs(60 * 60);
+/// How often inbound events left unprocessed are dispatched again.
+pub const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    core: Arc<Core>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Builds with an injected clock; tests move it forward to fire timers.
+    pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        let data_dir = &config.database.data_dir;
+        std::fs::create_dir_all(data_dir).with_context(|| {
+            format!("failed to create the data directory {}", data_dir.display())
+        })?;
+        let master_key = match &config.master_key {
+            Some(key) if !key.expose_secret().is_empty() => {
+                MasterKey::from_base64(key.expose_secret())?
+            }
+            _ => MasterKey::load_or_create(data_dir).context("failed to load the master key")?,
+        };
+        let store = Store::connect(&config.database.effective_url(), config.db_max_connections)
+            .await
+            .context("failed to connect to the database")?;
+        store
+            .migrate()
+            .await
+            .context("failed to migrate the database")?;
+        if let Some(path) = bootstrap::ensure(&store, &master_key, data_dir, clock.now())
+            .await
+            .context("failed to create the first organisation")?
+        {
+            tracing::info!(
+                file = %path.display(),
+                "first run: created an organisation and its owner; the login and API key are in this file"
+            );
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.send_timeout())
+            .pool_max_idle_per_host(64)
+            .build()
+            .context("failed to build the HTTP client")?;
+        let whatsapp = WhatsappClient::new(
+            http,
+            config.meta_graph_url.clone(),
+            config.meta_graph_version.clone(),
+        );
+        let settings = CoreSettings {
+            ingress_batch_window: config.ingress_batch_window(),
+            send_retry_base: config.send_retry_base(),
+            send_max_attempts: config.send_max_attempts.max(1),
+            conversation_idle: config.conversation_idle(),
+            sweep_interval: Duration::from_millis(config.sweep_interval_ms.max(10)),
+            bot_inactivity: BOT_INACTIVITY,
+            hold_outbox: config.test_hold_outbox,
+            panic_on_text: config
+                .test_panic_on_text
+                .clone()
+                .filter(|text| !text.is_empty()),
+            public_url: config.public_url.clone(),
+        };
+        let core = Core::start(
+            store,
+            clock,
+            Arc::new(InProcessBus::default()),
+            master_key,
+            whatsapp,
+            settings,
+        )
+        .await
+        .context("failed to start the live system")?;
+        let listener = TcpListener::bind(config.bind)
+            .with_context(|| format!("failed to bind {}", config.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(Arc::clone(&core));
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .app_data(state.clone())
+                .configure(crate::http::configure)
+        })
+        .listen(listener)?
+        .backlog(4_096)
+        .shutdown_timeout(10)
+        .run();
+        tracing::info!(address = %format!("{}:{port}", config.bind.ip()), "listening");
+        Ok(Self { port, server, core })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server is stopped (by a signal or its handle), then shuts the live
+    /// system down in order: no new requests, sends in flight finished, store closed.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.core.shutdown().await;
+        result
+    }
+}

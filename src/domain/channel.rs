@@ -1,0 +1,124 @@
+//! Channel kinds and the connection status of a channel.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    /// WhatsApp through Meta's official Cloud API.
+    WhatsappCloud,
+    /// Parley's own web chat widget.
+    Webchat,
+}
+
+impl ChannelKind {
+    pub const ALL: [ChannelKind; 2] = [ChannelKind::WhatsappCloud, ChannelKind::Webchat];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ChannelKind::WhatsappCloud => "whatsapp_cloud",
+            ChannelKind::Webchat => "webchat",
+        }
+    }
+
+    /// The provider's default sending rate for one channel of this kind. WhatsApp allows 80
+    /// messages per second per phone number until Meta upgrades the number.
+    pub fn default_send_rate_per_second(&self) -> u32 {
+        match self {
+            ChannelKind::WhatsappCloud => 80,
+            ChannelKind::Webchat => 1_000,
+        }
+    }
+
+    /// How long a provider keeps retrying a webhook: inbound dedupe keys must outlive it.
+    pub fn webhook_redelivery_horizon(&self) -> Duration {
+        const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+        match self {
+            ChannelKind::WhatsappCloud => 7 * DAY,
+            ChannelKind::Webchat => DAY,
+        }
+    }
+}
+
+impl fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ChannelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ChannelKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| format!("unknown channel kind `{s}`"))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelStatus {
+    PendingVerification,
+    Connected,
+    /// The provider rejected the credentials (expired or revoked token): staff must reconnect.
+    NeedsReconnect,
+    Error,
+    Disconnected,
+}
+
+impl ChannelStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ChannelStatus::PendingVerification => "pending_verification",
+            ChannelStatus::Connected => "connected",
+            ChannelStatus::NeedsReconnect => "needs_reconnect",
+            ChannelStatus::Error => "error",
+            ChannelStatus::Disconnected => "disconnected",
+        }
+    }
+
+    /// Whether outbound messages may be handed to the provider.
+    pub fn can_send(&self) -> bool {
+        matches!(self, ChannelStatus::Connected)
+    }
+}
+
+impl FromStr for ChannelStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            ChannelStatus::PendingVerification,
+            ChannelStatus::Connected,
+            ChannelStatus::NeedsReconnect,
+            ChannelStatus::Error,
+            ChannelStatus::Disconnected,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
+        .ok_or_else(|| format!("unknown channel status `{s}`"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_parse_from_their_wire_names() {
+        for kind in ChannelKind::ALL {
+            assert_eq!(kind.as_str().parse::<ChannelKind>().unwrap(), kind);
+        }
+        assert!("fax".parse::<ChannelKind>().is_err());
+    }
+
+    #[test]
+    fn only_connected_channels_send() {
+        assert!(ChannelStatus::Connected.can_send());
+        assert!(!ChannelStatus::NeedsReconnect.can_send());
+        assert!(!ChannelStatus::Disconnected.can_send());
+    }
+}

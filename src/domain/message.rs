@@ -1,0 +1,223 @@
+//! Messages and conversations: direction, who spoke, the channel-neutral content, and the
+//! delivery status of outbound messages.
+
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($wire => Ok($name::$variant),)+
+                    other => Err(format!(concat!("unknown ", stringify!($name), " `{}`"), other)),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// Whether a message came from the contact or goes to them.
+    Direction { Inbound => "inbound", Outbound => "outbound" }
+);
+
+wire_enum!(
+    /// Who produced a message.
+    SenderKind { Contact => "contact", Bot => "bot", Agent => "agent", System => "system" }
+);
+
+wire_enum!(
+    /// Where a conversation stands between the bot and the human agents.
+    ConversationStatus {
+        BotHandling => "bot_handling",
+        AwaitingAgent => "awaiting_agent",
+        AgentAssigned => "agent_assigned",
+        Resolved => "resolved",
+        Expired => "expired",
+    }
+);
+
+wire_enum!(
+    /// Delivery state of a message. Inbound messages are `received`; outbound ones move forward
+    /// through `pending < sent < delivered < read`, and `failed` is terminal.
+    DeliveryStatus {
+        Received => "received",
+        Pending => "pending",
+        Sent => "sent",
+        Delivered => "delivered",
+        Read => "read",
+        Failed => "failed",
+    }
+);
+
+impl DeliveryStatus {
+    /// Position in the monotonic order. Providers deliver statuses out of order, so an update
+    /// is applied only when its rank is higher than the stored one (`read` never regresses to
+    /// `delivered`).
+    pub fn rank(&self) -> i64 {
+        match self {
+            DeliveryStatus::Received => 0,
+            DeliveryStatus::Pending => 1,
+            DeliveryStatus::Sent => 2,
+            DeliveryStatus::Delivered => 3,
+            DeliveryStatus::Read => 4,
+            DeliveryStatus::Failed => 5,
+        }
+    }
+}
+
+wire_enum!(
+    /// The kinds of media a message can carry.
+    MediaKind {
+        Image => "image",
+        Video => "video",
+        Audio => "audio",
+        Document => "document",
+        Sticker => "sticker",
+    }
+);
+
+/// Channel-neutral message content, stored as JSON in `messages.content`. Adapters parse
+/// provider payloads into it and render it back for their channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MessageContent {
+    Text {
+        body: String,
+    },
+    Media {
+        media_kind: MediaKind,
+        /// The provider's media id, resolvable through its media API.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mime_type: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caption: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filename: Option<String>,
+        /// A voice note (audio recorded in the app) rather than an audio file.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        voice: bool,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<String>,
+    },
+    /// The contact tapped a reply button or picked a list row.
+    InteractiveReply {
+        /// The payload the business attached to the button or row.
+        reply_id: String,
+        title: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+    },
+    /// The contact tapped a quick-reply button of a template message.
+    TemplateButton {
+        payload: String,
+        text: String,
+    },
+    Reaction {
+        /// The provider id of the message reacted to.
+        target_provider_message_id: String,
+        /// `None` when the contact removed their reaction.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        emoji: Option<String>,
+    },
+    /// Shared contact cards, kept as the provider sent them.
+    Contacts {
+        #[schema(value_type = Object)]
+        contacts: serde_json::Value,
+    },
+    /// Something the provider could not represent (polls, view-once media, ...).
+    Unsupported {
+        detail: String,
+    },
+    /// A provider or Parley system notice shown in the thread.
+    System {
+        body: String,
+    },
+}
+
+impl MessageContent {
+    /// The text a bot matches against and an inbox shows as a preview.
+    pub fn text_for_matching(&self) -> Option<&str> {
+        match self {
+            MessageContent::Text { body } => Some(body),
+            MessageContent::InteractiveReply { title, .. } => Some(title),
+            MessageContent::TemplateButton { text, .. } => Some(text),
+            MessageContent::Media { caption, .. } => caption.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_ranks_only_move_forward() {
+        use DeliveryStatus::*;
+        let order = [Received, Pending, Sent, Delivered, Read, Failed];
+        for pair in order.windows(2) {
+            assert!(
+                pair[0].rank() < pair[1].rank(),
+                "{} before {}",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+
+    #[test]
+    fn content_serialises_with_a_type_tag() {
+        let content = MessageContent::Text { body: "Hi".into() };
+        let json = serde_json::to_value(&content).unwrap();
+        assert_eq!(json, serde_json::json!({"type": "text", "body": "Hi"}));
+        let back: MessageContent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, content);
+    }
+
+    #[test]
+    fn statuses_parse_from_their_wire_names() {
+        for status in [
+            "bot_handling",
+            "awaiting_agent",
+            "agent_assigned",
+            "resolved",
+            "expired",
+        ] {
+            assert_eq!(
+                status.parse::<ConversationStatus>().unwrap().as_str(),
+                status
+            );
+        }
+        assert!("open".parse::<ConversationStatus>().is_err());
+    }
+}

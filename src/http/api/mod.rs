@@ -1,0 +1,3 @@
+//! The partner REST API.
+
+pub mod v1;

@@ -1,0 +1,162 @@
+//! `/api/v1/conversations`: the conversations of the caller's organisation and their messages.
+
+use crate::domain::{ChannelId, ConversationId, ConversationStatus};
+use crate::http::auth::Caller;
+use crate::http::error::{ApiError, Code};
+use crate::http::AppState;
+use crate::store::{ConversationQuery, ConversationRecord, MessageRecord};
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 500;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/conversations", web::get().to(list))
+        .route("/conversations/{id}", web::get().to(read))
+        .route("/conversations/{id}/messages", web::get().to(messages));
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListParams {
+    /// Only conversations of this channel.
+    channel_id: Option<String>,
+    /// Only conversations in this status.
+    status: Option<String>,
+    /// At most this many (default 50, at most 500).
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConversationList {
+    data: Vec<ConversationRecord>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MessageList {
+    data: Vec<MessageRecord>,
+}
+
+fn require_reader(caller: &Caller) -> Result<(), ApiError> {
+    if caller.0.role.can_read_conversations() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("read conversations"))
+    }
+}
+
+fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
+    match requested {
+        None => Ok(DEFAULT_LIMIT),
+        Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+        Some(_) => Err(ApiError::field(
+            Code::InvalidField,
+            "limit",
+            format!("`limit` must be between 1 and {MAX_LIMIT}"),
+        )),
+    }
+}
+
+fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
+    raw.parse().map_err(|_| {
+        ApiError::new(
+            Code::ConversationNotFound,
+            "no such conversation in your organisation",
+        )
+    })
+}
+
+/// Lists conversations, most recently active first.
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ListParams),
+    responses((status = 200, body = ConversationList), (status = 422, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn list(
+    state: AppState,
+    caller: Caller,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    require_reader(&caller)?;
+    let channel_id = params
+        .channel_id
+        .as_deref()
+        .map(|raw| raw.parse::<ChannelId>())
+        .transpose()
+        .map_err(|_| {
+            ApiError::field(
+                Code::InvalidField,
+                "channel_id",
+                "`channel_id` must be a channel id",
+            )
+        })?;
+    let status = params
+        .status
+        .as_deref()
+        .map(str::parse::<ConversationStatus>)
+        .transpose()
+        .map_err(|error| ApiError::field(Code::InvalidField, "status", error))?;
+    let query = ConversationQuery {
+        channel_id,
+        status,
+        limit: limit(params.limit)?,
+    };
+    let data = state
+        .store
+        .list_conversations(caller.0.org_id, &query)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    Ok(HttpResponse::Ok().json(ConversationList { data }))
+}
+
+/// Reads one conversation.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 200, body = ConversationRecord), (status = 404, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn read(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_reader(&caller)?;
+    let conversation = state
+        .store
+        .conversation(caller.0.org_id, conversation_id(&id)?)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    Ok(HttpResponse::Ok().json(conversation))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct MessageParams {
+    /// The latest this many messages, oldest first (default 50, at most 500).
+    limit: Option<i64>,
+}
+
+/// The messages of a conversation, oldest first, with delivery status and failure reason.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id"), MessageParams),
+    responses((status = 200, body = MessageList), (status = 404, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn messages(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+    params: web::Query<MessageParams>,
+) -> Result<HttpResponse, ApiError> {
+    require_reader(&caller)?;
+    let id = conversation_id(&id)?;
+    let org_id = caller.0.org_id;
+    // Reading the conversation first turns another organisation's id into a 404.
+    state
+        .store
+        .conversation(org_id, id)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    let data = state
+        .store
+        .messages(org_id, id, limit(params.limit)?)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    Ok(HttpResponse::Ok().json(MessageList { data }))
+}

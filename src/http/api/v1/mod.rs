@@ -1,0 +1,26 @@
+//! `/api/v1`: channels, conversations and the organisation's settings.
+
+pub mod channels;
+pub mod conversations;
+pub mod organization;
+
+use actix_web::web;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(
+        web::scope("/api/v1")
+            .configure(channels::configure)
+            .configure(conversations::configure)
+            .configure(organization::configure),
+    );
+}
+
+/// Parses a JSON request body, answering `malformed_json` for anything that is not JSON.
+pub(crate) fn json_body(body: &[u8]) -> Result<serde_json::Value, crate::http::error::ApiError> {
+    serde_json::from_slice(body).map_err(|error| {
+        crate::http::error::ApiError::new(
+            crate::http::error::Code::MalformedJson,
+            format!("the body is not valid JSON: {error}"),
+        )
+    })
+}

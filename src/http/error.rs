@@ -1,0 +1,182 @@
+//! The one place errors become HTTP answers: `{"error": {"code", "message"}}` with a stable,
+//! documented code and the status of its row in the table below.
+
+use crate::adapters::WebhookError;
+use crate::store::StoreError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+macro_rules! error_codes {
+    ($($(#[$meta:meta])* $variant:ident => $status:ident),+ $(,)?) => {
+        /// Every error code the API answers with.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Code { $($(#[$meta])* $variant),+ }
+
+        impl Code {
+            pub fn status(&self) -> StatusCode {
+                match self { $(Code::$variant => StatusCode::$status),+ }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// No credentials, or credentials Parley does not know.
+    Unauthorized => UNAUTHORIZED,
+    /// The caller's role may not do this.
+    Forbidden => FORBIDDEN,
+    ChannelNotFound => NOT_FOUND,
+    ConversationNotFound => NOT_FOUND,
+    MessageNotFound => NOT_FOUND,
+    /// The request body is not valid JSON.
+    MalformedJson => BAD_REQUEST,
+    /// A required field is absent.
+    MissingField => UNPROCESSABLE_ENTITY,
+    /// A field is present but its value is not acceptable.
+    InvalidField => UNPROCESSABLE_ENTITY,
+    UnknownChannelKind => UNPROCESSABLE_ENTITY,
+    /// A webhook without its signature header.
+    MissingSignature => UNAUTHORIZED,
+    /// A webhook whose signature does not match its body.
+    InvalidSignature => UNAUTHORIZED,
+    /// A webhook body that is not the provider's payload.
+    MalformedPayload => BAD_REQUEST,
+    /// The webhook verification handshake failed (wrong verify token or mode).
+    VerificationFailed => FORBIDDEN,
+    /// Storage is unavailable; nothing was stored, retry later.
+    Unavailable => SERVICE_UNAVAILABLE,
+    Internal => INTERNAL_SERVER_ERROR,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+    /// The request field the error is about, when it is about one.
+    pub field: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    code: Code,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn field(code: Code, field: &str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: Some(field.to_owned()),
+        }
+    }
+
+    pub fn missing(field: &str) -> Self {
+        Self::field(Code::MissingField, field, format!("`{field}` is required"))
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            Code::Unauthorized,
+            "send `Authorization: Bearer <api key>` with a valid API key",
+        )
+    }
+
+    pub fn forbidden(action: &str) -> Self {
+        Self::new(Code::Forbidden, format!("your role may not {action}"))
+    }
+
+    /// Maps a store error, with `not_found` standing for the resource the caller asked for.
+    pub fn from_store(error: StoreError, not_found: Code) -> Self {
+        match error {
+            StoreError::NotFound => Self::new(not_found, "no such resource in your organisation"),
+            StoreError::Unavailable(_) => Self::new(
+                Code::Unavailable,
+                "storage is unavailable, try again shortly",
+            ),
+            other => {
+                tracing::error!(error = ?other, "store error");
+                Self::new(Code::Internal, "an internal error occurred")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message.clone(),
+                field: self.field.clone(),
+            },
+        })
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(error: WebhookError) -> Self {
+        let code = match error {
+            WebhookError::MissingSignature => Code::MissingSignature,
+            WebhookError::BadSignature => Code::InvalidSignature,
+            WebhookError::MalformedPayload(_) => Code::MalformedPayload,
+        };
+        Self::new(code, error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_client_or_server_error_status() {
+        for code in [
+            Code::Unauthorized,
+            Code::MissingField,
+            Code::InvalidSignature,
+            Code::Unavailable,
+            Code::Internal,
+        ] {
+            assert!(
+                code.status().is_client_error() || code.status().is_server_error(),
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn codes_serialise_in_snake_case() {
+        assert_eq!(
+            serde_json::to_value(Code::UnknownChannelKind).unwrap(),
+            "unknown_channel_kind"
+        );
+    }
+}

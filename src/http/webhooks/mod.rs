@@ -1,0 +1,18 @@
+//! `/webhooks/{provider}/{channel_id}`: provider ingress. A webhook is answered 200 only after
+//! its events are committed to the `inbound` table.
+
+mod whatsapp_cloud;
+
+use actix_web::web;
+
+pub(super) fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route(
+            "/webhooks/whatsapp_cloud/{channel_id}",
+            web::get().to(whatsapp_cloud::handshake),
+        )
+        .route(
+            "/webhooks/whatsapp_cloud/{channel_id}",
+            web::post().to(whatsapp_cloud::receive),
+        );
+}

@@ -1,0 +1,56 @@
+//! `{{scope.name}}` placeholders in step texts. A variable that is not set leaves its
+//! placeholder in place, so a journey author sees what is missing.
+
+/// Replaces every `{{ name }}` whose name `lookup` knows.
+pub fn interpolate<'a>(template: &str, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        let Some(close) = rest[open + 2..].find("}}") else {
+            break;
+        };
+        let placeholder = &rest[open..open + 2 + close + 2];
+        let name = rest[open + 2..open + 2 + close].trim();
+        out.push_str(&rest[..open]);
+        match lookup(name) {
+            Some(value) => out.push_str(value),
+            None => out.push_str(placeholder),
+        }
+        rest = &rest[open + 2 + close + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(template: &str, expected: &str) {
+        let lookup = |name: &str| match name {
+            "contact.name" => Some("Ana"),
+            "contact.phone" => Some("+351"),
+            _ => None,
+        };
+        assert_eq!(interpolate(template, lookup), expected);
+    }
+
+    #[test]
+    fn known_variables_are_replaced() {
+        check("Hi {{contact.name}}!", "Hi Ana!");
+        check("{{ contact.name }} / {{contact.phone}}", "Ana / +351");
+    }
+
+    #[test]
+    fn unknown_variables_keep_their_placeholder() {
+        check("Hi {{contact.nickname}}", "Hi {{contact.nickname}}");
+    }
+
+    #[test]
+    fn unbalanced_braces_are_left_alone() {
+        check("Hi {{contact.name", "Hi {{contact.name");
+        check("no placeholders", "no placeholders");
+        check("", "");
+    }
+}

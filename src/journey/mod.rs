@@ -1,0 +1,14 @@
+//! Bot journeys: the graph, its validation, interpolation and the pure interpreter.
+//!
+//! This module never performs I/O and never reads the clock: the interpreter maps
+//! `(session, input)` to `(session, effects)`, and the conversation actor carries the effects
+//! out. It must not import `actors`, `store` or `adapters`.
+
+pub mod interpolate;
+pub mod interpreter;
+pub mod model;
+pub mod validate;
+
+pub use interpreter::{run, Effect, Input, Outcome, Session, Waiting};
+pub use model::{Connection, Journey, Position, Step, StepKind};
+pub use validate::{validate, ValidationProblem};

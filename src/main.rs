@@ -1,0 +1,26 @@
+//! The `parley` command: parses the command line and runs the server or a maintenance task.
+
+use clap::Parser;
+use parley::app::Application;
+use parley::config::{Cli, Command, LogFormat};
+use parley::store::Store;
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(config) => {
+            parley::telemetry::init(config.log_format);
+            let application = Application::build(*config).await?;
+            application.run_until_stopped().await?;
+        }
+        Command::Migrate(database) => {
+            parley::telemetry::init(LogFormat::Text);
+            std::fs::create_dir_all(&database.data_dir)?;
+            let store = Store::connect(&database.effective_url(), 1).await?;
+            store.migrate().await?;
+            tracing::info!("migrations applied");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,374 @@
+//! A mock of Meta's Graph API for WhatsApp sends: `POST /{version}/{phone_number_id}/messages`
+//! with token checks, body validation, fresh wamids, and scripted failures (server errors,
+//! throttling with `Retry-After`, expired tokens) answered with Meta's error envelopes.
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// A canned answer for the next send attempt.
+#[derive(Clone, Debug)]
+pub enum Scripted {
+    /// HTTP 500 with Graph code 131000 ("Something went wrong").
+    ServerError,
+    /// HTTP 429 with code 130429 and `Retry-After` in seconds.
+    RateLimited { retry_after_secs: u64 },
+    /// HTTP 401 with code 190, subcode 463 (expired session).
+    TokenExpired,
+    /// HTTP 400 with code 131047: outside the 24-hour window.
+    OutsideWindow,
+}
+
+/// One request the mock received.
+#[derive(Clone, Debug)]
+pub struct ReceivedSend {
+    pub at: Instant,
+    pub phone_number_id: String,
+    pub bearer: Option<String>,
+    pub body: Value,
+    /// The HTTP status the mock answered with.
+    pub status: u16,
+    /// The wamid of an accepted send.
+    pub wamid: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    numbers: Mutex<HashMap<String, String>>,
+    expired_tokens: Mutex<HashSet<String>>,
+    scripted: Mutex<VecDeque<Scripted>>,
+    received: Mutex<Vec<ReceivedSend>>,
+    changed: Notify,
+    next_wamid: AtomicU64,
+    /// Added to every answer, to play a provider's network latency.
+    latency_micros: AtomicU64,
+}
+
+pub struct MockGraph {
+    url: String,
+    state: Arc<State>,
+    handle: ServerHandle,
+}
+
+impl MockGraph {
+    /// Starts the mock on a free loopback port, inside the current actix system.
+    pub fn start() -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let state = Arc::new(State::default());
+        let data = web::Data::from(Arc::clone(&state));
+        let server = HttpServer::new(move || {
+            App::new().app_data(data.clone()).route(
+                "/{version}/{phone_number_id}/messages",
+                web::post().to(send),
+            )
+        })
+        .listen(listener)?
+        .workers(1)
+        .disable_signals()
+        .run();
+        let handle = server.handle();
+        actix_web::rt::spawn(server);
+        Ok(Self { url, state, handle })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Registers a phone number id and the token allowed to send from it.
+    pub fn add_number(&self, phone_number_id: &str, access_token: &str) {
+        lock(&self.state.numbers).insert(phone_number_id.to_owned(), access_token.to_owned());
+    }
+
+    /// From now on, calls with this token fail with code 190.
+    pub fn expire_token(&self, access_token: &str) {
+        lock(&self.state.expired_tokens).insert(access_token.to_owned());
+    }
+
+    /// Queues answers for the next send attempts, in order; afterwards sends succeed again.
+    pub fn script(&self, answers: impl IntoIterator<Item = Scripted>) {
+        lock(&self.state.scripted).extend(answers);
+    }
+
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.latency_micros.store(
+            u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Every request received so far, accepted or not.
+    pub fn attempts(&self) -> Vec<ReceivedSend> {
+        lock(&self.state.received).clone()
+    }
+
+    /// The sends the mock accepted (answered 200).
+    pub fn accepted(&self) -> Vec<ReceivedSend> {
+        lock(&self.state.received)
+            .iter()
+            .filter(|send| send.status == 200)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until at least `count` requests arrived, or `timeout` passed; returns them all.
+    pub async fn wait_for_attempts(&self, count: usize, timeout: Duration) -> Vec<ReceivedSend> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.state.changed.notified();
+            let attempts = self.attempts();
+            if attempts.len() >= count {
+                return attempts;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.attempts();
+            }
+        }
+    }
+
+    /// Waits until at least `count` sends were accepted, or `timeout` passed.
+    pub async fn wait_for_accepted(&self, count: usize, timeout: Duration) -> Vec<ReceivedSend> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.state.changed.notified();
+            let accepted = self.accepted();
+            if accepted.len() >= count {
+                return accepted;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.accepted();
+            }
+        }
+    }
+
+    pub async fn stop(&self) {
+        self.handle.stop(true).await;
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn graph_error(
+    status: u16,
+    code: i64,
+    subcode: Option<i64>,
+    message: &str,
+    details: Option<&str>,
+) -> HttpResponse {
+    let mut error = json!({"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "MOCKtrace"});
+    if let Some(subcode) = subcode {
+        error["error_subcode"] = json!(subcode);
+    }
+    if let Some(details) = details {
+        error["error_data"] = json!({"messaging_product": "whatsapp", "details": details});
+    }
+    let status = actix_web::http::StatusCode::from_u16(status)
+        .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    HttpResponse::build(status).json(json!({"error": error}))
+}
+
+fn expired_token() -> HttpResponse {
+    let mut response = graph_error(
+        401,
+        190,
+        Some(463),
+        "Error validating access token: Session has expired on Friday, 01-May-26 10:00:00 PDT.",
+        None,
+    );
+    response.headers_mut().insert(
+        actix_web::http::header::WWW_AUTHENTICATE,
+        actix_web::http::header::HeaderValue::from_static(
+            "OAuth \"Facebook Platform\" \"invalid_token\"",
+        ),
+    );
+    response
+}
+
+fn validate(body: &Value) -> Result<(), HttpResponse> {
+    let invalid = |details: &str| {
+        Err(graph_error(
+            400,
+            131009,
+            None,
+            "(#131009) Parameter value is not valid",
+            Some(details),
+        ))
+    };
+    if body.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
+        return invalid("messaging_product must be whatsapp");
+    }
+    if body
+        .get("to")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err(graph_error(
+            400,
+            131008,
+            None,
+            "(#131008) Required parameter is missing",
+            Some("to is required"),
+        ));
+    }
+    let Some(kind) = body.get("type").and_then(Value::as_str) else {
+        return Err(graph_error(
+            400,
+            131008,
+            None,
+            "(#131008) Required parameter is missing",
+            Some("type is required"),
+        ));
+    };
+    let Some(object) = body.get(kind) else {
+        return Err(graph_error(
+            400,
+            131008,
+            None,
+            "(#131008) Required parameter is missing",
+            Some("the message object is missing"),
+        ));
+    };
+    if kind == "text" {
+        let length = object
+            .get("body")
+            .and_then(Value::as_str)
+            .map(|text| text.chars().count());
+        match length {
+            None | Some(0) => return invalid("text.body is required"),
+            Some(length) if length > 4_096 => {
+                return invalid("Message text length invalid. Max length: 4096")
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+async fn send(
+    state: web::Data<State>,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let latency = state.latency_micros.load(Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_micros(latency)).await;
+    }
+    let (_, phone_number_id) = path.into_inner();
+    let bearer = request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::to_owned)
+        .or_else(|| {
+            url::form_urlencoded::parse(request.query_string().as_bytes())
+                .find(|(key, _)| key == "access_token")
+                .map(|(_, value)| value.into_owned())
+        });
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let response = answer(&state, &phone_number_id, bearer.as_deref(), &parsed);
+    let status = response.status().as_u16();
+    let wamid = (status == 200).then(|| {
+        format!(
+            "wamid.MOCK{:012}",
+            state.next_wamid.fetch_add(1, Ordering::Relaxed)
+        )
+    });
+    let response = match &wamid {
+        Some(wamid) => HttpResponse::Ok().json(json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": parsed.get("to").cloned().unwrap_or(Value::Null), "wa_id": parsed.get("to").cloned().unwrap_or(Value::Null)}],
+            "messages": [{"id": wamid}]
+        })),
+        None => response,
+    };
+    lock(&state.received).push(ReceivedSend {
+        at: Instant::now(),
+        phone_number_id,
+        bearer,
+        body: parsed,
+        status,
+        wamid,
+    });
+    state.changed.notify_waiters();
+    response
+}
+
+/// The mock's decision for one request; a 200 here is replaced by the success body.
+fn answer(
+    state: &State,
+    phone_number_id: &str,
+    bearer: Option<&str>,
+    body: &Value,
+) -> HttpResponse {
+    let Some(token) = bearer else {
+        return graph_error(
+            400,
+            104,
+            None,
+            "An access token is required to request this resource.",
+            None,
+        );
+    };
+    if lock(&state.expired_tokens).contains(token) {
+        return expired_token();
+    }
+    match lock(&state.numbers).get(phone_number_id) {
+        None => {
+            return graph_error(
+                400,
+                100,
+                Some(33),
+                &format!("Unsupported post request. Object with ID '{phone_number_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."),
+                None,
+            )
+        }
+        Some(expected) if expected != token => {
+            return graph_error(401, 190, None, "Invalid OAuth access token - Cannot parse access token", None)
+        }
+        Some(_) => {}
+    }
+    if let Some(scripted) = lock(&state.scripted).pop_front() {
+        return match scripted {
+            Scripted::ServerError => graph_error(500, 131000, None, "Something went wrong", Some("An unknown error occurred")),
+            Scripted::RateLimited { retry_after_secs } => {
+                let mut response = graph_error(
+                    429,
+                    130429,
+                    Some(2494055),
+                    "(#130429) Rate limit hit",
+                    Some("Cloud API message throughput has been reached."),
+                );
+                response.headers_mut().insert(
+                    actix_web::http::header::RETRY_AFTER,
+                    actix_web::http::header::HeaderValue::from(retry_after_secs),
+                );
+                response
+            }
+            Scripted::TokenExpired => expired_token(),
+            Scripted::OutsideWindow => graph_error(
+                400,
+                131047,
+                None,
+                "(#131047) Re-engagement message",
+                Some("Message failed to send because more than 24 hours have passed since the customer last replied to this number."),
+            ),
+        };
+    }
+    if let Err(response) = validate(body) {
+        return response;
+    }
+    HttpResponse::Ok().finish()
+}

@@ -1,0 +1,6 @@
+//! Faithful local stand-ins for the internet providers, used by the integration tests and by
+//! `parley-load`: real HTTP on loopback, the provider's real payload shapes, signatures and
+//! error answers. Nothing in the server depends on this module.
+
+pub mod graph;
+pub mod whatsapp_webhooks;

@@ -1,0 +1,149 @@
+//! Channels: configuration (credentials sealed by the caller), status and soft deletion.
+
+use super::records::{parsed, ChannelRecord};
+use super::{Store, StoreError, StoreResult};
+use crate::domain::{ChannelId, ChannelKind, ChannelStatus, Millis, OrgId};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+pub struct NewChannel {
+    pub id: ChannelId,
+    pub org_id: OrgId,
+    pub kind: ChannelKind,
+    pub name: String,
+    pub status: ChannelStatus,
+    pub public_config: serde_json::Value,
+    pub sealed_secrets: String,
+}
+
+const COLUMNS: &str = "id, org_id, kind, name, status, status_reason, active, public_config, \
+                       secret_config, created_at, updated_at";
+
+fn channel_from_row(row: &AnyRow) -> StoreResult<ChannelRecord> {
+    let public_config: String = row.try_get("public_config")?;
+    Ok(ChannelRecord {
+        id: parsed(row, "id")?,
+        org_id: parsed(row, "org_id")?,
+        kind: parsed(row, "kind")?,
+        name: row.try_get("name")?,
+        status: parsed(row, "status")?,
+        status_reason: row.try_get("status_reason")?,
+        active: row.try_get::<i64, _>("active")? != 0,
+        public_config: serde_json::from_str(&public_config)
+            .map_err(|error| StoreError::Corrupt(format!("public_config: {error}")))?,
+        sealed_secrets: row.try_get("secret_config")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_channel(&self, channel: &NewChannel, now: Millis) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO channels (id, org_id, kind, name, status, active, public_config,
+                                   secret_config, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $8)",
+        )
+        .bind(channel.id.to_string())
+        .bind(channel.org_id.to_string())
+        .bind(channel.kind.as_str())
+        .bind(&channel.name)
+        .bind(channel.status.as_str())
+        .bind(channel.public_config.to_string())
+        .bind(&channel.sealed_secrets)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn list_channels(&self, org_id: OrgId) -> StoreResult<Vec<ChannelRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM channels WHERE org_id = $1 AND deleted_at IS NULL
+             ORDER BY created_at, id"
+        ))
+        .bind(org_id.to_string())
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(channel_from_row).collect()
+    }
+
+    /// A channel of one organisation; another organisation's channel is `NotFound`.
+    pub async fn channel(&self, org_id: OrgId, id: ChannelId) -> StoreResult<ChannelRecord> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM channels WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL"
+        ))
+        .bind(id.to_string())
+        .bind(org_id.to_string())
+        .fetch_one(self.reader())
+        .await?;
+        channel_from_row(&row)
+    }
+
+    /// A channel by id alone, for webhook ingress, where the provider (not a tenant) calls.
+    pub async fn channel_for_ingress(&self, id: ChannelId) -> StoreResult<ChannelRecord> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM channels WHERE id = $1 AND deleted_at IS NULL"
+        ))
+        .bind(id.to_string())
+        .fetch_one(self.reader())
+        .await?;
+        channel_from_row(&row)
+    }
+
+    /// Every live channel, for starting channel actors at boot.
+    pub async fn all_channels(&self) -> StoreResult<Vec<ChannelRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM channels WHERE deleted_at IS NULL ORDER BY created_at"
+        ))
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(channel_from_row).collect()
+    }
+
+    pub async fn delete_channel(
+        &self,
+        org_id: OrgId,
+        id: ChannelId,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query(
+            "UPDATE channels SET deleted_at = $1, updated_at = $1, status = 'disconnected'
+             WHERE id = $2 AND org_id = $3 AND deleted_at IS NULL",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .bind(org_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn set_channel_status(
+        &self,
+        id: ChannelId,
+        status: ChannelStatus,
+        reason: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE channels SET status = $1, status_reason = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,153 @@
+//! The `inbound` table: every webhook event, written before the webhook is acknowledged and
+//! deduplicated on `(channel_id, dedupe_key)`.
+
+use super::records::{parsed, InboundRecord};
+use super::{Store, StoreResult};
+use crate::domain::{ChannelId, Millis, OrgId};
+use sqlx::{AnyConnection, Row};
+
+pub struct NewInbound {
+    pub org_id: OrgId,
+    pub channel_id: ChannelId,
+    pub dedupe_key: String,
+    pub contact_external_id: String,
+    /// The parsed `InboundEvent` as JSON.
+    pub payload: String,
+    pub received_at: Millis,
+}
+
+impl Store {
+    /// Writes a batch in one transaction. Returns, per row, its new id, or `None` when the row
+    /// was a duplicate of one already stored (or of an earlier row of the same batch).
+    pub async fn insert_inbound_batch(&self, rows: &[NewInbound]) -> StoreResult<Vec<Option<i64>>> {
+        let mut tx = self.begin().await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in rows {
+            let inserted = sqlx::query(
+                "INSERT INTO inbound (org_id, channel_id, dedupe_key, contact_external_id, payload, received_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (channel_id, dedupe_key) DO NOTHING
+                 RETURNING id",
+            )
+            .bind(row.org_id.to_string())
+            .bind(row.channel_id.to_string())
+            .bind(&row.dedupe_key)
+            .bind(&row.contact_external_id)
+            .bind(&row.payload)
+            .bind(row.received_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            ids.push(inserted.map(|r| r.try_get::<i64, _>("id")).transpose()?);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Unprocessed, unquarantined rows with an id above `after`, oldest first: replayed at
+    /// start-up and by the sweeper.
+    pub async fn unprocessed_inbound(
+        &self,
+        after: i64,
+        received_before: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<InboundRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, org_id, channel_id, contact_external_id, payload, received_at, attempts
+               FROM inbound
+              WHERE processed_at IS NULL AND quarantined_at IS NULL AND id > $1 AND received_at <= $2
+              ORDER BY id LIMIT $3",
+        )
+        .bind(after)
+        .bind(received_before)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(InboundRecord {
+                    id: row.try_get("id")?,
+                    org_id: parsed(row, "org_id")?,
+                    channel_id: parsed(row, "channel_id")?,
+                    contact_external_id: row.try_get("contact_external_id")?,
+                    payload: row.try_get("payload")?,
+                    received_at: row.try_get("received_at")?,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Counts a failed attempt at handling a row and quarantines it once it has failed
+    /// `quarantine_after` times, so a poison event cannot loop forever. Returns whether the row
+    /// is now quarantined.
+    pub async fn record_inbound_failure(
+        &self,
+        id: i64,
+        error: &str,
+        quarantine_after: i64,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "UPDATE inbound SET attempts = attempts + 1, last_error = $1,
+                    quarantined_at = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE NULL END
+              WHERE id = $4 RETURNING quarantined_at",
+        )
+        .bind(error)
+        .bind(quarantine_after)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(match row {
+            Some(row) => row.try_get::<Option<i64>, _>("quarantined_at")?.is_some(),
+            None => false,
+        })
+    }
+
+    pub async fn count_quarantined_inbound(&self, channel_id: ChannelId) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM inbound WHERE channel_id = $1 AND quarantined_at IS NOT NULL",
+        )
+        .bind(channel_id.to_string())
+        .fetch_one(self.reader())
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Deletes processed rows received before `before`. Callers keep at least the longest
+    /// provider redelivery horizon (8 days) so a late redelivery is still recognised.
+    pub async fn prune_inbound(&self, before: Millis) -> StoreResult<u64> {
+        let mut tx = self.begin().await?;
+        let result =
+            sqlx::query("DELETE FROM inbound WHERE processed_at IS NOT NULL AND received_at < $1")
+                .bind(before)
+                .execute(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Inbound rows of a channel, for tests and diagnostics.
+    pub async fn count_inbound(&self, channel_id: ChannelId) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM inbound WHERE channel_id = $1")
+            .bind(channel_id.to_string())
+            .fetch_one(self.reader())
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}
+
+/// Marks a row processed inside the transaction that handles it. Returns false when it was
+/// already processed or quarantined: the event must then not be handled again.
+pub async fn claim_inbound(conn: &mut AnyConnection, id: i64, now: Millis) -> StoreResult<bool> {
+    let result = sqlx::query(
+        "UPDATE inbound SET processed_at = $1 WHERE id = $2 AND processed_at IS NULL AND quarantined_at IS NULL",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}

@@ -1,0 +1,105 @@
+//! Journeys and journey sessions.
+
+use super::records::parsed;
+use super::{Store, StoreError, StoreResult};
+use crate::domain::{ConversationId, Millis, OrgId};
+use sqlx::{AnyConnection, Row};
+
+/// A stored journey graph, still as JSON: the journey module parses it.
+#[derive(Clone, Debug)]
+pub struct StoredJourney {
+    pub id: uuid::Uuid,
+    pub graph: String,
+    pub updated_at: Millis,
+}
+
+/// A stored session: the journey it runs and the interpreter's state as JSON.
+#[derive(Clone, Debug)]
+pub struct StoredSession {
+    pub journey_id: uuid::Uuid,
+    pub state: String,
+}
+
+impl Store {
+    /// The built-in journey an organisation answers with until it deploys its own.
+    pub async fn builtin_journey(&self, org_id: OrgId) -> StoreResult<StoredJourney> {
+        let row = sqlx::query(
+            "SELECT id, graph, updated_at FROM journeys WHERE org_id = $1 AND builtin = 1",
+        )
+        .bind(org_id.to_string())
+        .fetch_one(self.reader())
+        .await?;
+        Ok(StoredJourney {
+            id: parsed(&row, "id")?,
+            graph: row.try_get("graph")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+
+    pub async fn update_builtin_journey(
+        &self,
+        org_id: OrgId,
+        graph: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query(
+            "UPDATE journeys SET graph = $1, updated_at = $2 WHERE org_id = $3 AND builtin = 1",
+        )
+        .bind(graph)
+        .bind(now)
+        .bind(org_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn journey_session(
+        &self,
+        conversation_id: ConversationId,
+    ) -> StoreResult<Option<StoredSession>> {
+        let row = sqlx::query(
+            "SELECT journey_id, state FROM journey_sessions WHERE conversation_id = $1",
+        )
+        .bind(conversation_id.to_string())
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|row| {
+            Ok(StoredSession {
+                journey_id: parsed(&row, "journey_id")?,
+                state: row.try_get("state")?,
+            })
+        })
+        .transpose()
+    }
+}
+
+pub async fn save_session(
+    conn: &mut AnyConnection,
+    org_id: OrgId,
+    conversation_id: ConversationId,
+    session: &StoredSession,
+    generation: i64,
+    now: Millis,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO journey_sessions (conversation_id, org_id, journey_id, state, generation, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (conversation_id) DO UPDATE
+            SET journey_id = excluded.journey_id, state = excluded.state,
+                generation = excluded.generation, updated_at = excluded.updated_at",
+    )
+    .bind(conversation_id.to_string())
+    .bind(org_id.to_string())
+    .bind(session.journey_id.to_string())
+    .bind(&session.state)
+    .bind(generation)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

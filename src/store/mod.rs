@@ -1,0 +1,173 @@
+//! Persistence: sqlx repositories over SQLite (embedded default) and Postgres, behind one
+//! [`Store`]. This is the only module that contains SQL.
+//!
+//! Both backends run the same portable statements through sqlx's `Any` driver (`$n`
+//! parameters, BIGINT columns, `ON CONFLICT … RETURNING`); each has its own migrations folder.
+//! On SQLite all writes go through a single connection, so write transactions never contend
+//! for the database lock, while reads use a pool of their own (WAL lets them run beside the
+//! writer).
+
+mod channels;
+pub mod conversations;
+pub mod inbound;
+pub mod journeys;
+mod orgs;
+pub mod outbox;
+mod records;
+pub mod timers;
+
+pub use channels::NewChannel;
+pub use conversations::{ConversationQuery, DeliveryUpdate, NewMessage};
+pub use inbound::NewInbound;
+pub use journeys::{StoredJourney, StoredSession};
+pub use orgs::{Bootstrap, Principal};
+pub use records::*;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::Duration;
+
+/// A write transaction. Pass `&mut *tx` to the repository functions that take a connection.
+pub type WriteTx = Transaction<'static, Any>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The database cannot be reached or is overloaded: callers answer 503, never lose data.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// A stored value did not parse back into its domain type.
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Database(sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::RowNotFound => StoreError::NotFound,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(error)
+            }
+            sqlx::Error::Database(ref db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_owned())
+            }
+            other => StoreError::Database(other),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a caller waits for a connection before the store reports itself unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Store {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`).
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+        let options = AnyConnectOptions::from_str(url)?;
+        if url.starts_with("sqlite:") {
+            let pool = |size: u32| {
+                AnyPoolOptions::new()
+                    .max_connections(size)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move { configure_sqlite(connection).await })
+                    })
+                    .connect_with(options.clone())
+            };
+            let write = pool(1).await?;
+            let read = pool(max_connections.max(1)).await?;
+            Ok(Self {
+                read,
+                write,
+                backend: Backend::Sqlite,
+            })
+        } else {
+            let pool = AnyPoolOptions::new()
+                .max_connections(max_connections.max(2))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            Ok(Self {
+                read: pool.clone(),
+                write: pool,
+                backend: Backend::Postgres,
+            })
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.write).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.write).await?,
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn ping(&self) -> StoreResult<()> {
+        let mut connection = self.read.acquire().await?;
+        connection.ping().await?;
+        Ok(())
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> StoreResult<WriteTx> {
+        Ok(self.write.begin().await?)
+    }
+
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+async fn configure_sqlite(connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    // WAL lets readers run beside the writer; FULL syncs the WAL at every commit so an
+    // acknowledged webhook survives a power cut, not only a process crash. Group commit keeps
+    // the number of syncs low.
+    for pragma in [
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = FULL",
+        "PRAGMA busy_timeout = 5000",
+        "PRAGMA foreign_keys = ON",
+    ] {
+        connection.execute(pragma).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Organisations, their users and API keys, and the first-run bootstrap.
+
+use super::records::parsed;
+use super::{Store, StoreResult};
+use crate::domain::{Millis, OrgId, Role, UserId};
+use sqlx::Row;
+
+/// Who a request acts as, resolved from its API key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub org_id: OrgId,
+    pub user_id: UserId,
+    pub role: Role,
+}
+
+/// What the first run creates: an organisation, its owner and the owner's API key.
+#[derive(Clone, Debug)]
+pub struct Bootstrap {
+    pub org_id: OrgId,
+    pub org_name: String,
+    pub owner_id: UserId,
+    pub owner_email: String,
+    pub owner_password_hash: String,
+    pub api_key_hash: String,
+    pub greeting_journey: String,
+}
+
+impl Store {
+    pub async fn count_organizations(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM organizations")
+            .fetch_one(self.reader())
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Creates an organisation with its owner, an owner API key and the built-in greeting
+    /// journey, in one transaction.
+    pub async fn create_organization(&self, bootstrap: &Bootstrap, now: Millis) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(bootstrap.org_id.to_string())
+            .bind(&bootstrap.org_name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO users (id, org_id, email, name, role, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, 'owner', $5, $6)",
+        )
+        .bind(bootstrap.owner_id.to_string())
+        .bind(bootstrap.org_id.to_string())
+        .bind(&bootstrap.owner_email)
+        .bind("Owner")
+        .bind(&bootstrap.owner_password_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, org_id, user_id, name, token_hash, created_at)
+             VALUES ($1, $2, $3, 'bootstrap', $4, $5)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(bootstrap.org_id.to_string())
+        .bind(bootstrap.owner_id.to_string())
+        .bind(&bootstrap.api_key_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO journeys (id, org_id, name, state, builtin, graph, created_at, updated_at)
+             VALUES ($1, $2, 'Greeting', 'live', 1, $3, $4, $4)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(bootstrap.org_id.to_string())
+        .bind(&bootstrap.greeting_journey)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Resolves a hashed API key to the organisation and user it acts for.
+    pub async fn principal_for_api_key(&self, token_hash: &str) -> StoreResult<Principal> {
+        let row = sqlx::query(
+            "SELECT k.org_id, k.user_id, u.role FROM api_keys k JOIN users u ON u.id = k.user_id
+             WHERE k.token_hash = $1 AND k.revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_one(self.reader())
+        .await?;
+        Ok(Principal {
+            org_id: parsed(&row, "org_id")?,
+            user_id: parsed(&row, "user_id")?,
+            role: parsed(&row, "role")?,
+        })
+    }
+
+    /// Creates a user with an API key; the harness and partners use it for other roles.
+    pub async fn create_user_with_key(
+        &self,
+        org_id: OrgId,
+        email: &str,
+        role: Role,
+        api_key_hash: &str,
+        now: Millis,
+    ) -> StoreResult<UserId> {
+        let user_id = UserId::new();
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "INSERT INTO users (id, org_id, email, name, role, created_at)
+             VALUES ($1, $2, $3, $3, $4, $5)",
+        )
+        .bind(user_id.to_string())
+        .bind(org_id.to_string())
+        .bind(email)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, org_id, user_id, name, token_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(org_id.to_string())
+        .bind(user_id.to_string())
+        .bind(email)
+        .bind(api_key_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(user_id)
+    }
+}

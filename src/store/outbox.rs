@@ -1,0 +1,196 @@
+//! The outbox: one row per outbound message, written in the same transaction as the message,
+//! and drained by the channel actor.
+
+use super::records::{parsed, parsed_json, OutboxRecord};
+use super::{Store, StoreResult};
+use crate::domain::{ChannelId, ConversationId, DeliveryStatus, MessageId, Millis, OrgId};
+use sqlx::{AnyConnection, Row};
+
+pub async fn insert_outbox(
+    conn: &mut AnyConnection,
+    org_id: OrgId,
+    channel_id: ChannelId,
+    conversation_id: ConversationId,
+    message_id: MessageId,
+    recipient: &str,
+    now: Millis,
+) -> StoreResult<i64> {
+    let row = sqlx::query(
+        "INSERT INTO outbox (org_id, channel_id, conversation_id, message_id, recipient, status,
+                             next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6) RETURNING id",
+    )
+    .bind(org_id.to_string())
+    .bind(channel_id.to_string())
+    .bind(conversation_id.to_string())
+    .bind(message_id.to_string())
+    .bind(recipient)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
+impl Store {
+    /// Rows of a channel whose send is due, oldest first. Rows left in `sending` by a crash are
+    /// due again: their send may or may not have reached the provider.
+    pub async fn due_outbox(
+        &self,
+        channel_id: ChannelId,
+        now: Millis,
+        limit: i64,
+    ) -> StoreResult<Vec<OutboxRecord>> {
+        let rows = sqlx::query(
+            "SELECT o.id, o.org_id, o.channel_id, o.conversation_id, o.message_id, o.recipient,
+                    o.attempts, o.next_attempt_at, o.created_at, m.content,
+                    m.reply_to_provider_message_id
+               FROM outbox o JOIN messages m ON m.id = o.message_id
+              WHERE o.channel_id = $1 AND o.status IN ('pending', 'sending') AND o.next_attempt_at <= $2
+              ORDER BY o.id LIMIT $3",
+        )
+        .bind(channel_id.to_string())
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(OutboxRecord {
+                    id: row.try_get("id")?,
+                    org_id: parsed(row, "org_id")?,
+                    channel_id: parsed(row, "channel_id")?,
+                    conversation_id: parsed(row, "conversation_id")?,
+                    message_id: parsed(row, "message_id")?,
+                    recipient: row.try_get("recipient")?,
+                    content: parsed_json(row, "content")?,
+                    reply_to_provider_message_id: row.try_get("reply_to_provider_message_id")?,
+                    attempts: row.try_get("attempts")?,
+                    next_attempt_at: row.try_get("next_attempt_at")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// When the next not-yet-due row of a channel becomes due.
+    pub async fn next_outbox_due(&self, channel_id: ChannelId) -> StoreResult<Option<Millis>> {
+        let row = sqlx::query(
+            "SELECT MIN(next_attempt_at) AS due FROM outbox
+              WHERE channel_id = $1 AND status IN ('pending', 'sending')",
+        )
+        .bind(channel_id.to_string())
+        .fetch_one(self.reader())
+        .await?;
+        Ok(row.try_get("due")?)
+    }
+
+    /// Records that a send is about to start, before the provider call.
+    pub async fn mark_outbox_sending(&self, id: i64, now: Millis) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = $1 WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The provider accepted the message: record its id and move the message to `sent`
+    /// (unless a status webhook already moved it further).
+    pub async fn mark_outbox_sent(
+        &self,
+        id: i64,
+        message_id: MessageId,
+        provider_message_id: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE outbox SET status = 'sent', last_error = NULL, updated_at = $1 WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE messages SET provider_message_id = $1, updated_at = $2,
+                    delivery_status = CASE WHEN delivery_rank < $3 THEN 'sent' ELSE delivery_status END,
+                    delivery_rank = CASE WHEN delivery_rank < $3 THEN $3 ELSE delivery_rank END
+              WHERE id = $4",
+        )
+        .bind(provider_message_id)
+        .bind(now)
+        .bind(DeliveryStatus::Sent.rank())
+        .bind(message_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A temporary failure: try again at `next_attempt_at`.
+    pub async fn reschedule_outbox(
+        &self,
+        id: i64,
+        next_attempt_at: Millis,
+        error: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = $1, last_error = $2, updated_at = $3
+              WHERE id = $4",
+        )
+        .bind(next_attempt_at)
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A permanent failure: the message is `failed` with the provider's reason.
+    pub async fn fail_outbox(
+        &self,
+        id: i64,
+        message_id: MessageId,
+        reason: &str,
+        now: Millis,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE outbox SET status = 'failed', last_error = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(reason)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE messages SET delivery_status = 'failed', delivery_rank = $1, failure_reason = $2,
+                    updated_at = $3 WHERE id = $4",
+        )
+        .bind(DeliveryStatus::Failed.rank())
+        .bind(reason)
+        .bind(now)
+        .bind(message_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rows waiting to be sent, across all channels (the `outbox depth` metric).
+    pub async fn outbox_depth(&self) -> StoreResult<i64> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE status IN ('pending', 'sending')")
+                .fetch_one(self.reader())
+                .await?;
+        Ok(row.try_get("n")?)
+    }
+}
