@@ -18,7 +18,7 @@ const TOPIC_CAPACITY: usize = 4_096;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     MessageCreated {
-        message: MessageRecord,
+        message: Box<MessageRecord>,
     },
     MessageUpdated {
         conversation_id: ConversationId,

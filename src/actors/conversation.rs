@@ -384,7 +384,12 @@ impl ConversationActor {
             );
         }
         for message in created {
-            core.bus.publish(org_id, Event::MessageCreated { message });
+            core.bus.publish(
+                org_id,
+                Event::MessageCreated {
+                    message: Box::new(message),
+                },
+            );
         }
         Ok(())
     }
@@ -505,7 +510,7 @@ impl ConversationActor {
         core.bus.publish(
             timer.org_id,
             Event::MessageCreated {
-                message: record_of(&system),
+                message: Box::new(record_of(&system)),
             },
         );
         Ok(())

@@ -112,7 +112,7 @@ impl WebchatSession {
     fn on_visitor_message(
         &mut self,
         client_id: Option<String>,
-        text: String,
+        text: &str,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let text = text.trim().to_owned();
@@ -266,7 +266,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WebchatSession {
         match item {
             Ok(ws::Message::Text(text)) => match serde_json::from_str::<VisitorFrame>(&text) {
                 Ok(VisitorFrame::Message { client_id, text }) => {
-                    self.on_visitor_message(client_id, text, ctx)
+                    self.on_visitor_message(client_id, &text, ctx)
                 }
                 Ok(VisitorFrame::Ping) => Self::send_frame(ctx, &ServerFrame::Pong),
                 Err(error) => Self::error(ctx, "malformed_frame", &error.to_string()),

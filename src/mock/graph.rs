@@ -195,9 +195,10 @@ fn expired_token() -> HttpResponse {
     response
 }
 
-fn validate(body: &Value) -> Result<(), HttpResponse> {
+/// The Graph error a send body deserves, if any.
+fn validate(body: &Value) -> Option<HttpResponse> {
     let invalid = |details: &str| {
-        Err(graph_error(
+        Some(graph_error(
             400,
             131009,
             None,
@@ -213,7 +214,7 @@ fn validate(body: &Value) -> Result<(), HttpResponse> {
         .and_then(Value::as_str)
         .is_none_or(str::is_empty)
     {
-        return Err(graph_error(
+        return Some(graph_error(
             400,
             131008,
             None,
@@ -222,7 +223,7 @@ fn validate(body: &Value) -> Result<(), HttpResponse> {
         ));
     }
     let Some(kind) = body.get("type").and_then(Value::as_str) else {
-        return Err(graph_error(
+        return Some(graph_error(
             400,
             131008,
             None,
@@ -231,7 +232,7 @@ fn validate(body: &Value) -> Result<(), HttpResponse> {
         ));
     };
     let Some(object) = body.get(kind) else {
-        return Err(graph_error(
+        return Some(graph_error(
             400,
             131008,
             None,
@@ -252,7 +253,7 @@ fn validate(body: &Value) -> Result<(), HttpResponse> {
             Some(_) => {}
         }
     }
-    Ok(())
+    None
 }
 
 async fn send(
@@ -367,7 +368,7 @@ fn answer(
             ),
         };
     }
-    if let Err(response) = validate(body) {
+    if let Some(response) = validate(body) {
         return response;
     }
     HttpResponse::Ok().finish()

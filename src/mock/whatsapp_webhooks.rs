@@ -23,8 +23,8 @@ pub fn text_message(
 }
 
 /// A notification carrying delivery statuses.
-pub fn statuses(phone_number_id: &str, statuses: Value) -> Vec<u8> {
-    envelope(phone_number_id, json!({"statuses": statuses}))
+pub fn statuses(phone_number_id: &str, statuses: &Value) -> Vec<u8> {
+    envelope(phone_number_id, json!({"statuses": statuses.clone()}))
 }
 
 /// Wraps a change value in the `whatsapp_business_account` envelope, in Meta's wire form.

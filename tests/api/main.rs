@@ -1,1 +1,20 @@
-fn main() {}
+//! Integration tests: the real server on port 0, talked to over HTTP and WebSocket like a
+//! provider, a partner or a visitor would. The backend is SQLite unless
+//! `PARLEY_TEST_BACKEND=postgres`, in which case a throwaway Postgres server is started from
+//! the binaries on the machine.
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
+#![allow(
+    unreachable_pub,
+    reason = "helpers are shared between the modules of one test crate"
+)]
+
+mod support;
+
+mod channels;
+mod crash;
+mod delivery;
+mod health;
+mod isolation;
+mod timers;
+mod webchat;
+mod webhooks;

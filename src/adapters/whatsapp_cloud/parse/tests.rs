@@ -1,3 +1,8 @@
+#![expect(
+    clippy::needless_pass_by_value,
+    reason = "case helpers take json! literals by value"
+)]
+
 use super::*;
 use serde_json::json;
 

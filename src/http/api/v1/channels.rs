@@ -326,6 +326,10 @@ pub(crate) async fn delete(
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "case helpers take json! literals by value"
+)]
 mod tests {
     use super::*;
 

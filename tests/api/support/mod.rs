@@ -1,0 +1,315 @@
+//! The test harness: [`TestApp`] builds the same `Application` as `main`, on a fresh data
+//! directory and database, with the mock Graph API as its provider.
+
+pub mod postgres;
+
+use parley::app::Application;
+use parley::bootstrap::Credentials;
+use parley::clock::{ManualClock, SharedClock, SystemClock};
+use parley::config::Config;
+use parley::mock::graph::MockGraph;
+use parley::mock::whatsapp_webhooks;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// How long a test waits for something that should happen promptly.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+pub struct TestApp {
+    pub address: String,
+    pub api_key: String,
+    pub credentials: Credentials,
+    pub graph: MockGraph,
+    pub http: reqwest::Client,
+    pub app: Arc<parley::actors::Core>,
+    pub clock: Option<Arc<ManualClock>>,
+    pub data_dir: TempDir,
+}
+
+/// A WhatsApp channel created through the API, with its credentials.
+#[derive(Clone, Debug)]
+pub struct WhatsappChannel {
+    pub id: String,
+    pub phone_number_id: String,
+    pub access_token: String,
+    pub app_secret: String,
+    pub verify_token: String,
+    pub webhook_path: String,
+}
+
+static NEXT_NUMBER: AtomicU64 = AtomicU64::new(106_540_352_000_000);
+
+/// Options of a test application.
+#[derive(Default)]
+pub struct Options {
+    pub manual_clock: bool,
+    pub panic_on_text: Option<String>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> Self {
+        if std::env::var_os("TEST_LOG").is_some() {
+            parley::telemetry::init(parley::config::LogFormat::Text);
+        }
+        let data_dir = tempfile::tempdir().unwrap();
+        let graph = MockGraph::start().unwrap();
+        let mut config = Config::embedded(data_dir.path().to_path_buf());
+        config.bind = "127.0.0.1:0".parse().unwrap();
+        config.meta_graph_url = graph.url().parse().unwrap();
+        config.send_retry_base_ms = 50;
+        config.sweep_interval_ms = 200;
+        config.test_panic_on_text = options.panic_on_text;
+        config.database.database_url = database_url().await.map(Into::into);
+        let manual = options
+            .manual_clock
+            .then(|| ManualClock::new(1_780_000_000_000));
+        let clock: SharedClock = match &manual {
+            Some(clock) => clock.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let application = Application::build_with_clock(config, clock).await.unwrap();
+        let address = format!("http://127.0.0.1:{}", application.port());
+        let core = Arc::clone(application.core());
+        actix_web::rt::spawn(application.run_until_stopped());
+        let credentials: Credentials = serde_json::from_slice(
+            &std::fs::read(data_dir.path().join(parley::bootstrap::BOOTSTRAP_FILE)).unwrap(),
+        )
+        .unwrap();
+        Self {
+            address,
+            api_key: credentials.api_key.clone(),
+            credentials,
+            graph,
+            http: reqwest::Client::new(),
+            app: core,
+            clock: manual,
+            data_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.get_as(path, &self.api_key).await
+    }
+
+    pub async fn get_as(&self, path: &str, api_key: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(api_key)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(&self.api_key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .patch(self.url(path))
+            .bearer_auth(&self.api_key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a WhatsApp Cloud channel through the API and registers its number with the
+    /// mock Graph API.
+    pub async fn create_whatsapp_channel(&self) -> WhatsappChannel {
+        let phone_number_id = NEXT_NUMBER.fetch_add(1, Ordering::Relaxed).to_string();
+        let access_token = format!("EAAG-{phone_number_id}");
+        let (status, body) = self
+            .post_json(
+                "/api/v1/channels",
+                &json!({"kind": "whatsapp_cloud", "name": "Front desk", "config": {
+                    "phone_number_id": phone_number_id, "access_token": access_token,
+                    "app_secret": "app-secret", "verify_token": "verify-me", "waba_id": "102290129340398"
+                }}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        self.graph.add_number(&phone_number_id, &access_token);
+        WhatsappChannel {
+            id: body["id"].as_str().unwrap().to_owned(),
+            phone_number_id,
+            access_token,
+            app_secret: "app-secret".into(),
+            verify_token: "verify-me".into(),
+            webhook_path: body["webhook_url"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Posts a webhook body signed with the channel's app secret.
+    pub async fn post_webhook(
+        &self,
+        channel: &WhatsappChannel,
+        body: &[u8],
+    ) -> (StatusCode, Value) {
+        let signature = whatsapp_webhooks::signature(&channel.app_secret, body);
+        self.post_webhook_signed(channel, body, Some(&signature))
+            .await
+    }
+
+    pub async fn post_webhook_signed(
+        &self,
+        channel: &WhatsappChannel,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .post(self.url(&channel.webhook_path))
+            .header("Content-Type", "application/json")
+            .body(body.to_vec());
+        if let Some(signature) = signature {
+            request = request.header("X-Hub-Signature-256", signature);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends a text message from a contact through a signed webhook; asserts it was accepted.
+    pub async fn customer_says(
+        &self,
+        channel: &WhatsappChannel,
+        from: &str,
+        wamid: &str,
+        text: &str,
+    ) {
+        let body = whatsapp_webhooks::text_message(
+            &channel.phone_number_id,
+            from,
+            "Sheena Nelson",
+            wamid,
+            text,
+            1_780_000_000,
+        );
+        let (status, answer) = self.post_webhook(channel, &body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+
+    /// The conversation of a contact, waiting until it exists.
+    pub async fn conversation_with(&self, external_id: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let (status, body) = self.get("/api/v1/conversations?limit=500").await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            if let Some(conversation) = body["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|conversation| conversation["contact"]["external_id"] == external_id)
+            {
+                return conversation.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no conversation with {external_id}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Polls the messages of a conversation until `done` holds for them.
+    pub async fn messages_until(
+        &self,
+        conversation_id: &str,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let (status, body) = self
+                .get(&format!("/api/v1/conversations/{conversation_id}/messages"))
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let messages = body["data"].as_array().unwrap().clone();
+            if done(&messages) {
+                return messages;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "condition not reached; messages: {messages:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Polls a GET until `done` holds for its body.
+    pub async fn get_until(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let (_, body) = self.get(path).await;
+            if done(&body) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "condition not reached; last body: {body:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Creates a second organisation with its own API key.
+    pub async fn other_organization(&self) -> String {
+        use parley::crypto::{generate_token, hash_password, hash_token};
+        use parley::domain::{OrgId, UserId};
+        let api_key = generate_token("pk");
+        let bootstrap = parley::store::Bootstrap {
+            org_id: OrgId::new(),
+            org_name: "Other".into(),
+            owner_id: UserId::new(),
+            owner_email: format!("owner-{}@other.test", uuid::Uuid::new_v4()),
+            owner_password_hash: hash_password("x"),
+            api_key_hash: hash_token(&api_key),
+            greeting_journey: serde_json::to_string(&parley::journey::Journey::greeting(
+                "Other org",
+            ))
+            .unwrap(),
+        };
+        self.app
+            .store
+            .create_organization(&bootstrap, self.app.clock.now())
+            .await
+            .unwrap();
+        api_key
+    }
+}
+
+/// The database URL for a test: `None` (SQLite in the data dir) unless the Postgres backend
+/// was asked for, in which case a fresh database on the shared throwaway server.
+pub async fn database_url() -> Option<String> {
+    match std::env::var("PARLEY_TEST_BACKEND").as_deref() {
+        Ok("postgres") => Some(postgres::fresh_database().await),
+        _ => None,
+    }
+}

@@ -1,0 +1,146 @@
+use crate::support::{TestApp, PATIENCE};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn open(app: &TestApp, query: &str) -> Socket {
+    let url = format!(
+        "ws://127.0.0.1:{}/webchat/{}{query}",
+        app.address.rsplit(':').next().unwrap(),
+        app.credentials.webchat_channel_id
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    socket
+}
+
+/// The next JSON frame of the given type, skipping others.
+async fn next_frame(socket: &mut Socket, kind: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("no frame in time")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = message {
+            let frame: Value = serde_json::from_str(&text).unwrap();
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_visitor_talks_to_the_bot_and_a_reload_continues_the_conversation() {
+    let app = TestApp::spawn().await;
+    let mut socket = open(&app, "").await;
+    let ready = next_frame(&mut socket, "ready").await;
+    let token = ready["visitor_token"].as_str().unwrap().to_owned();
+    let history = next_frame(&mut socket, "history").await;
+    assert_eq!(history["messages"], json!([]));
+
+    socket
+        .send(Message::Text(
+            json!({"type": "message", "client_id": "c1", "text": "Is breakfast included?"})
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(next_frame(&mut socket, "ack").await["client_id"], "c1");
+    let reply = next_frame(&mut socket, "message").await;
+    assert_eq!(reply["message"]["from"], "business");
+    assert_eq!(
+        reply["message"]["content"]["body"],
+        parley::bootstrap::DEFAULT_GREETING
+    );
+    socket.close(None).await.unwrap();
+
+    // The same visitor comes back: same conversation, whole history.
+    let mut socket = open(&app, &format!("?token={token}")).await;
+    let ready = next_frame(&mut socket, "ready").await;
+    assert_eq!(
+        ready["visitor_id"],
+        ready["visitor_token"]
+            .as_str()
+            .unwrap()
+            .split('.')
+            .nth(1)
+            .unwrap()
+    );
+    let history = next_frame(&mut socket, "history").await;
+    let froms: Vec<_> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["from"].clone())
+        .collect();
+    assert_eq!(froms, [json!("visitor"), json!("business")]);
+
+    // Resending a message with the same client id (after a flaky connection) stores it once.
+    socket
+        .send(Message::Text(
+            json!({"type": "message", "client_id": "c1", "text": "Is breakfast included?"})
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+    next_frame(&mut socket, "ack").await;
+    let conversation = app
+        .conversation_with(ready["visitor_id"].as_str().unwrap())
+        .await;
+    let (_, messages) = app
+        .get(&format!(
+            "/api/v1/conversations/{}/messages",
+            conversation["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(messages["data"].as_array().unwrap().len(), 2);
+}
+
+#[actix_web::test]
+async fn a_forged_visitor_token_starts_a_new_visitor() {
+    let app = TestApp::spawn().await;
+    let mut socket = open(&app, "?token=v1.someone-else.00ff").await;
+    let ready = next_frame(&mut socket, "ready").await;
+    assert_ne!(ready["visitor_id"], "someone-else");
+}
+
+#[actix_web::test]
+async fn foreign_origins_may_not_open_the_web_chat() {
+    let app = TestApp::spawn().await;
+    let url = format!(
+        "ws://127.0.0.1:{}/webchat/{}",
+        app.address.rsplit(':').next().unwrap(),
+        app.credentials.webchat_channel_id
+    );
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Origin", "https://evil.example".parse().unwrap());
+    let error = tokio_tungstenite::connect_async(request).await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(response) = error else {
+        panic!("expected an HTTP refusal, got {error:?}");
+    };
+    assert_eq!(response.status(), 403);
+}
+
+#[actix_web::test]
+async fn the_demo_page_points_at_the_web_chat_channel() {
+    let app = TestApp::spawn().await;
+    let page = app
+        .http
+        .get(app.url("/webchat/demo"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&app.credentials.webchat_channel_id.to_string()));
+    assert!(page.contains("new WebSocket"));
+}
