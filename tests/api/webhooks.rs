@@ -303,3 +303,31 @@ async fn the_greeting_is_configurable_and_fills_in_the_contact_name() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["error"]["field"], "greeting_text");
 }
+
+#[actix_web::test]
+async fn when_storage_fails_the_webhook_is_refused_with_503_and_the_retry_is_answered() {
+    let app = TestApp::spawn().await;
+    let channel = app.create_whatsapp_channel().await;
+    app.sabotage("ALTER TABLE inbound RENAME TO inbound_broken")
+        .await;
+    let body = whatsapp_webhooks::text_message(
+        &channel.phone_number_id,
+        "16505551234",
+        "Ana",
+        "wamid.unstored",
+        "hi",
+        1_780_000_000,
+    );
+    let (status, answer) = app.post_webhook(&channel, &body).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(answer["error"]["code"], "unavailable");
+
+    // The provider retries once storage is back: the message is stored and answered once.
+    app.sabotage("ALTER TABLE inbound_broken RENAME TO inbound")
+        .await;
+    let (status, answer) = app.post_webhook(&channel, &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["new"], 1);
+    let sends = app.graph.wait_for_accepted(1, PATIENCE).await;
+    assert_eq!(sends.len(), 1);
+}

@@ -28,6 +28,8 @@ pub struct TestApp {
     pub app: Arc<parley::actors::Core>,
     pub clock: Option<Arc<ManualClock>>,
     pub data_dir: TempDir,
+    /// The database URL the application runs on.
+    pub database_url: String,
 }
 
 /// A WhatsApp channel created through the API, with its credentials.
@@ -68,6 +70,7 @@ impl TestApp {
         config.sweep_interval_ms = 200;
         config.test_panic_on_text = options.panic_on_text;
         config.database.database_url = database_url().await.map(Into::into);
+        let effective_database_url = config.database.effective_url();
         let manual = options
             .manual_clock
             .then(|| ManualClock::new(1_780_000_000_000));
@@ -92,6 +95,7 @@ impl TestApp {
             app: core,
             clock: manual,
             data_dir,
+            database_url: effective_database_url,
         }
     }
 
@@ -277,6 +281,16 @@ impl TestApp {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Runs SQL on the application's database behind its back, to break it on purpose.
+    pub async fn sabotage(&self, sql: &str) {
+        use sqlx::{Connection, Executor};
+        let mut connection = sqlx::AnyConnection::connect(&self.database_url)
+            .await
+            .unwrap();
+        connection.execute(sql).await.unwrap();
+        connection.close().await.unwrap();
     }
 
     /// Creates a second organisation with its own API key.
