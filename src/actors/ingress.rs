@@ -133,10 +133,11 @@ async fn commit(core: &Arc<Core>, batch: Vec<Submission>) {
             })
         })
         .collect();
-    let ids = match core.store.insert_inbound_batch(&rows).await {
+    let row_count = rows.len();
+    let ids = match core.store.insert_inbound_batch(rows).await {
         Ok(ids) => ids,
         Err(error) => {
-            tracing::error!(error = %error, rows = rows.len(), "failed to store inbound events");
+            tracing::error!(error = %error, rows = row_count, "failed to store inbound events");
             for submission in batch {
                 let _ = submission.done.send(Err(()));
             }

@@ -124,6 +124,18 @@ pub async fn touch_conversation(
     Ok(())
 }
 
+/// A conversation's status, read inside a write transaction.
+pub async fn conversation_status(
+    conn: &mut AnyConnection,
+    id: ConversationId,
+) -> StoreResult<ConversationStatus> {
+    let row = sqlx::query("SELECT status FROM conversations WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_one(&mut *conn)
+        .await?;
+    parsed(&row, "status")
+}
+
 pub async fn set_conversation_status(
     conn: &mut AnyConnection,
     id: ConversationId,

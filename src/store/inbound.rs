@@ -19,28 +19,34 @@ pub struct NewInbound {
 impl Store {
     /// Writes a batch in one transaction. Returns, per row, its new id, or `None` when the row
     /// was a duplicate of one already stored (or of an earlier row of the same batch).
-    pub async fn insert_inbound_batch(&self, rows: &[NewInbound]) -> StoreResult<Vec<Option<i64>>> {
-        let mut tx = self.begin().await?;
-        let mut ids = Vec::with_capacity(rows.len());
-        for row in rows {
-            let inserted = sqlx::query(
-                "INSERT INTO inbound (org_id, channel_id, dedupe_key, contact_external_id, payload, received_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (channel_id, dedupe_key) DO NOTHING
-                 RETURNING id",
-            )
-            .bind(row.org_id.to_string())
-            .bind(row.channel_id.to_string())
-            .bind(&row.dedupe_key)
-            .bind(&row.contact_external_id)
-            .bind(&row.payload)
-            .bind(row.received_at)
-            .fetch_optional(&mut *tx)
-            .await?;
-            ids.push(inserted.map(|r| r.try_get::<i64, _>("id")).transpose()?);
-        }
-        tx.commit().await?;
-        Ok(ids)
+    pub async fn insert_inbound_batch(
+        &self,
+        rows: Vec<NewInbound>,
+    ) -> StoreResult<Vec<Option<i64>>> {
+        self.write(move |connection| {
+            Box::pin(async move {
+                let mut ids = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let inserted = sqlx::query(
+                        "INSERT INTO inbound (org_id, channel_id, dedupe_key, contact_external_id, payload, received_at)
+                         VALUES ($1, $2, $3, $4, $5, $6)
+                         ON CONFLICT (channel_id, dedupe_key) DO NOTHING
+                         RETURNING id",
+                    )
+                    .bind(row.org_id.to_string())
+                    .bind(row.channel_id.to_string())
+                    .bind(&row.dedupe_key)
+                    .bind(&row.contact_external_id)
+                    .bind(&row.payload)
+                    .bind(row.received_at)
+                    .fetch_optional(&mut *connection)
+                    .await?;
+                    ids.push(inserted.map(|r| r.try_get::<i64, _>("id")).transpose()?);
+                }
+                Ok(ids)
+            })
+        })
+        .await
     }
 
     /// Unprocessed, unquarantined rows with an id above `after`, oldest first: replayed at
@@ -87,23 +93,27 @@ impl Store {
         quarantine_after: i64,
         now: Millis,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin().await?;
-        let row = sqlx::query(
-            "UPDATE inbound SET attempts = attempts + 1, last_error = $1,
-                    quarantined_at = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE NULL END
-              WHERE id = $4 RETURNING quarantined_at",
-        )
-        .bind(error)
-        .bind(quarantine_after)
-        .bind(now)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(match row {
-            Some(row) => row.try_get::<Option<i64>, _>("quarantined_at")?.is_some(),
-            None => false,
+        let error = error.to_owned();
+        self.write(move |connection| {
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "UPDATE inbound SET attempts = attempts + 1, last_error = $1,
+                            quarantined_at = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE NULL END
+                      WHERE id = $4 RETURNING quarantined_at",
+                )
+                .bind(&error)
+                .bind(quarantine_after)
+                .bind(now)
+                .bind(id)
+                .fetch_optional(&mut *connection)
+                .await?;
+                Ok(match row {
+                    Some(row) => row.try_get::<Option<i64>, _>("quarantined_at")?.is_some(),
+                    None => false,
+                })
+            })
         })
+        .await
     }
 
     pub async fn count_quarantined_inbound(&self, channel_id: ChannelId) -> StoreResult<i64> {
@@ -150,4 +160,14 @@ pub async fn claim_inbound(conn: &mut AnyConnection, id: i64, now: Millis) -> St
     .execute(&mut *conn)
     .await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// Gives a claimed row back, inside the transaction that claimed it: the event will be offered
+/// again later.
+pub async fn unclaim_inbound(conn: &mut AnyConnection, id: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE inbound SET processed_at = NULL WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -103,3 +103,22 @@ pub async fn save_session(
     .await?;
     Ok(())
 }
+
+/// The session of a conversation, read inside a write transaction.
+pub async fn session_in(
+    conn: &mut AnyConnection,
+    conversation_id: ConversationId,
+) -> StoreResult<Option<StoredSession>> {
+    let row =
+        sqlx::query("SELECT journey_id, state FROM journey_sessions WHERE conversation_id = $1")
+            .bind(conversation_id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+    row.map(|row| {
+        Ok(StoredSession {
+            journey_id: parsed(&row, "journey_id")?,
+            state: row.try_get("state")?,
+        })
+    })
+    .transpose()
+}

@@ -15,6 +15,7 @@ mod orgs;
 pub mod outbox;
 mod records;
 pub mod timers;
+mod writer;
 
 pub use channels::NewChannel;
 pub use conversations::{ConversationQuery, DeliveryUpdate, NewMessage};
@@ -48,6 +49,19 @@ pub enum StoreError {
     Database(sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The store is shutting down.
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl StoreError {
+    /// The error every member of a failed batch gets: the batch, not the caller's work, failed.
+    fn unavailable_like(error: &StoreError) -> StoreError {
+        match error {
+            StoreError::Unavailable(_) | StoreError::Closed => StoreError::Closed,
+            other => StoreError::Corrupt(format!("the write batch failed: {other}")),
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -77,6 +91,8 @@ pub enum Backend {
 pub struct Store {
     read: AnyPool,
     write: AnyPool,
+    /// SQLite's group-commit writer; Postgres runs each write in its own transaction.
+    writer: Option<writer::Writer>,
     backend: Backend,
 }
 
@@ -106,6 +122,7 @@ impl Store {
             let read = pool(max_connections.max(1)).await?;
             Ok(Self {
                 read,
+                writer: Some(writer::Writer::start(write.clone())),
                 write,
                 backend: Backend::Sqlite,
             })
@@ -118,6 +135,7 @@ impl Store {
             Ok(Self {
                 read: pool.clone(),
                 write: pool,
+                writer: None,
                 backend: Backend::Postgres,
             })
         }
@@ -142,7 +160,39 @@ impl Store {
         Ok(())
     }
 
-    /// Starts a write transaction.
+    /// Runs `work` in a write transaction and returns its result once committed. On SQLite the
+    /// work of many callers shares one commit (see `writer`); an error rolls back this work
+    /// only.
+    pub async fn write<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> futures::future::BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    {
+        match &self.writer {
+            Some(writer) => {
+                let job: writer::Job = Box::new(move |connection| {
+                    Box::pin(async move {
+                        let value = work(connection).await?;
+                        Ok(Box::new(value) as Box<dyn std::any::Any + Send>)
+                    })
+                });
+                let output = writer.submit(job).await?;
+                Ok(*output
+                    .downcast::<T>()
+                    .expect("a write job returns the type its caller asked for"))
+            }
+            None => {
+                let mut transaction = self.write.begin().await?;
+                let value = work(&mut transaction).await?;
+                transaction.commit().await?;
+                Ok(value)
+            }
+        }
+    }
+
+    /// Starts a write transaction outside the group commit, for rare administrative writes.
     pub async fn begin(&self) -> StoreResult<WriteTx> {
         Ok(self.write.begin().await?)
     }

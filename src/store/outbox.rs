@@ -86,16 +86,19 @@ impl Store {
 
     /// Records that a send is about to start, before the provider call.
     pub async fn mark_outbox_sending(&self, id: i64, now: Millis) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = $1 WHERE id = $2",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.write(move |connection| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = $1 WHERE id = $2",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *connection)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// The provider accepted the message: record its id and move the message to `sent`
@@ -107,28 +110,30 @@ impl Store {
         provider_message_id: &str,
         now: Millis,
     ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE outbox SET status = 'sent', last_error = NULL, updated_at = $1 WHERE id = $2",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE messages SET provider_message_id = $1, updated_at = $2,
-                    delivery_status = CASE WHEN delivery_rank < $3 THEN 'sent' ELSE delivery_status END,
-                    delivery_rank = CASE WHEN delivery_rank < $3 THEN $3 ELSE delivery_rank END
-              WHERE id = $4",
-        )
-        .bind(provider_message_id)
-        .bind(now)
-        .bind(DeliveryStatus::Sent.rank())
-        .bind(message_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let provider_message_id = provider_message_id.to_owned();
+        self.write(move |connection| {
+            Box::pin(async move {
+                sqlx::query("UPDATE outbox SET status = 'sent', last_error = NULL, updated_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *connection)
+                    .await?;
+                sqlx::query(
+                    "UPDATE messages SET provider_message_id = $1, updated_at = $2,
+                            delivery_status = CASE WHEN delivery_rank < $3 THEN 'sent' ELSE delivery_status END,
+                            delivery_rank = CASE WHEN delivery_rank < $3 THEN $3 ELSE delivery_rank END
+                      WHERE id = $4",
+                )
+                .bind(&provider_message_id)
+                .bind(now)
+                .bind(DeliveryStatus::Sent.rank())
+                .bind(message_id.to_string())
+                .execute(&mut *connection)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// A temporary failure: try again at `next_attempt_at`.
@@ -139,19 +144,23 @@ impl Store {
         error: &str,
         now: Millis,
     ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE outbox SET status = 'pending', next_attempt_at = $1, last_error = $2, updated_at = $3
-              WHERE id = $4",
-        )
-        .bind(next_attempt_at)
-        .bind(error)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let error = error.to_owned();
+        self.write(move |connection| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE outbox SET status = 'pending', next_attempt_at = $1, last_error = $2, updated_at = $3
+                      WHERE id = $4",
+                )
+                .bind(next_attempt_at)
+                .bind(&error)
+                .bind(now)
+                .bind(id)
+                .execute(&mut *connection)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// A permanent failure: the message is `failed` with the provider's reason.
@@ -162,27 +171,29 @@ impl Store {
         reason: &str,
         now: Millis,
     ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE outbox SET status = 'failed', last_error = $1, updated_at = $2 WHERE id = $3",
-        )
-        .bind(reason)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE messages SET delivery_status = 'failed', delivery_rank = $1, failure_reason = $2,
-                    updated_at = $3 WHERE id = $4",
-        )
-        .bind(DeliveryStatus::Failed.rank())
-        .bind(reason)
-        .bind(now)
-        .bind(message_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let reason = reason.to_owned();
+        self.write(move |connection| {
+            Box::pin(async move {
+                sqlx::query("UPDATE outbox SET status = 'failed', last_error = $1, updated_at = $2 WHERE id = $3")
+                    .bind(&reason)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *connection)
+                    .await?;
+                sqlx::query(
+                    "UPDATE messages SET delivery_status = 'failed', delivery_rank = $1, failure_reason = $2,
+                            updated_at = $3 WHERE id = $4",
+                )
+                .bind(DeliveryStatus::Failed.rank())
+                .bind(&reason)
+                .bind(now)
+                .bind(message_id.to_string())
+                .execute(&mut *connection)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Rows waiting to be sent, across all channels (the `outbox depth` metric).

@@ -1,0 +1,329 @@
+//! The transactional work of a conversation actor: each function is one write job (see
+//! `Store::write`), taking owned inputs and returning what the actor needs afterwards. A job
+//! that returns an error leaves nothing behind.
+
+use super::super::timer_kind;
+use crate::domain::{
+    ChannelId, ContactId, ConversationId, ConversationStatus, DeliveryStatus, Direction,
+    InboundMessage, MessageContent, MessageId, Millis, OrgId, SenderKind, StatusUpdate,
+};
+use crate::journey::{self, Effect, Input, Journey, Session};
+use crate::store::conversations::{self as conversation_store, DeliveryUpdate};
+use crate::store::timers::{self as timer_store, NewTimer};
+use crate::store::{self, MessageRecord, NewMessage, StoreError, StoredSession, TimerRecord};
+use sqlx::AnyConnection;
+use std::sync::Arc;
+
+/// A session with the journey it runs.
+pub(super) type JourneySession = (uuid::Uuid, Session);
+
+/// What the actor already knows of its conversation.
+#[derive(Clone, Debug)]
+pub(super) struct Known {
+    pub contact_id: ContactId,
+    pub conversation_id: ConversationId,
+    pub status: ConversationStatus,
+    pub session: Option<JourneySession>,
+}
+
+pub(super) struct MessageWork {
+    pub inbound_id: i64,
+    pub org_id: OrgId,
+    pub channel_id: ChannelId,
+    pub channel_name: String,
+    pub message: InboundMessage,
+    pub received_at: Millis,
+    pub now: Millis,
+    pub known: Option<Known>,
+    pub journey: (uuid::Uuid, Arc<Journey>),
+    pub bot_inactivity_ms: Millis,
+}
+
+pub(super) struct MessageDone {
+    pub known: Known,
+    /// The stored inbound message and the replies, in order, for the event bus.
+    pub created: Vec<MessageRecord>,
+    pub status_changed: bool,
+    pub replies: usize,
+}
+
+/// Stores an inbound message and, while the bot handles the conversation, runs the journey and
+/// stores its replies with their outbox rows. `None` when the event was already handled.
+pub(super) async fn handle_message(
+    conn: &mut AnyConnection,
+    work: MessageWork,
+) -> Result<Option<MessageDone>, StoreError> {
+    let MessageWork {
+        inbound_id,
+        org_id,
+        channel_id,
+        channel_name,
+        message,
+        received_at,
+        now,
+        known,
+        journey: (journey_id, journey),
+        bot_inactivity_ms,
+    } = work;
+    if !store::inbound::claim_inbound(conn, inbound_id, now).await? {
+        return Ok(None);
+    }
+    let contact_id = conversation_store::upsert_contact(
+        conn,
+        org_id,
+        channel_id,
+        &message.contact_external_id,
+        message.contact_name.as_deref(),
+        message.contact_phone.as_deref(),
+        now,
+    )
+    .await?;
+    let known = known.filter(|known| known.contact_id == contact_id);
+    let (conversation_id, mut status) = match &known {
+        Some(known) => (known.conversation_id, known.status),
+        None => {
+            conversation_store::upsert_conversation(conn, org_id, channel_id, contact_id, now)
+                .await?
+        }
+    };
+    let inbound = NewMessage {
+        id: MessageId::new(),
+        org_id,
+        conversation_id,
+        channel_id,
+        direction: Direction::Inbound,
+        sender_kind: SenderKind::Contact,
+        content: &message.content,
+        journey_step: None,
+        provider_message_id: Some(&message.provider_message_id),
+        reply_to_provider_message_id: message.reply_to_provider_message_id.as_deref(),
+        delivery_status: DeliveryStatus::Received,
+        provider_timestamp: message.provider_timestamp,
+        received_at,
+    };
+    conversation_store::insert_message(conn, &inbound).await?;
+    conversation_store::touch_conversation(conn, conversation_id, now, true).await?;
+    let mut created = vec![record_of(&inbound)];
+    let mut status_changed = false;
+    if matches!(
+        status,
+        ConversationStatus::Resolved | ConversationStatus::Expired
+    ) {
+        // A message on a closed conversation opens it again, with the bot.
+        status = ConversationStatus::BotHandling;
+        status_changed = true;
+        conversation_store::set_conversation_status(conn, conversation_id, status, now).await?;
+    }
+    let mut session = known.and_then(|known| known.session);
+    if status == ConversationStatus::BotHandling {
+        let previous = match session.take() {
+            Some(cached) => Some(cached),
+            None => parse_session(store::journeys::session_in(conn, conversation_id).await?)?,
+        }
+        .filter(|(session_journey, _)| *session_journey == journey_id)
+        .map(|(_, session)| session)
+        .unwrap_or_default();
+        let variables = |name: &str| match name {
+            "contact.name" => message.contact_name.clone(),
+            "contact.phone" => message.contact_phone.clone(),
+            "channel.name" => Some(channel_name.clone()),
+            "conversation.id" => Some(conversation_id.to_string()),
+            _ => None,
+        };
+        let input = Input::Message {
+            text: message.content.text_for_matching(),
+        };
+        let outcome = journey::run(&journey, previous, &input, &variables);
+        for effect in &outcome.effects {
+            let Effect::Send { step_id, content } = effect else {
+                continue;
+            };
+            let reply = NewMessage {
+                id: MessageId::new(),
+                org_id,
+                conversation_id,
+                channel_id,
+                direction: Direction::Outbound,
+                sender_kind: SenderKind::Bot,
+                content,
+                journey_step: Some(step_id),
+                provider_message_id: None,
+                reply_to_provider_message_id: None,
+                delivery_status: DeliveryStatus::Pending,
+                provider_timestamp: None,
+                received_at: now,
+            };
+            conversation_store::insert_message(conn, &reply).await?;
+            store::outbox::insert_outbox(
+                conn,
+                org_id,
+                channel_id,
+                conversation_id,
+                reply.id,
+                &message.contact_external_id,
+                now,
+            )
+            .await?;
+            created.push(record_of(&reply));
+        }
+        let generation = i64::try_from(outcome.session.generation).unwrap_or(i64::MAX);
+        let stored = StoredSession {
+            journey_id,
+            state: serde_json::to_string(&outcome.session).expect("sessions serialise to JSON"),
+        };
+        store::journeys::save_session(conn, org_id, conversation_id, &stored, generation, now)
+            .await?;
+        let timer = NewTimer {
+            org_id,
+            conversation_id,
+            channel_id,
+            contact_external_id: &message.contact_external_id,
+            kind: timer_kind::BOT_INACTIVITY,
+            due_at: now.saturating_add(bot_inactivity_ms),
+            generation,
+        };
+        timer_store::set_timer(conn, &timer, now).await?;
+        session = Some((journey_id, outcome.session));
+    }
+    let replies = created.len() - 1;
+    Ok(Some(MessageDone {
+        known: Known {
+            contact_id,
+            conversation_id,
+            status,
+            session,
+        },
+        created,
+        status_changed,
+        replies,
+    }))
+}
+
+/// What a delivery status did.
+pub(super) enum StatusDone {
+    AlreadyHandled,
+    Applied {
+        message_id: MessageId,
+        conversation_id: ConversationId,
+    },
+    /// The message already had this status or a later one, or is unknown for good.
+    Ignored,
+    /// The message is not recorded yet (its send result and the status raced): try later.
+    TooEarly,
+}
+
+pub(super) async fn handle_status(
+    conn: &mut AnyConnection,
+    inbound_id: i64,
+    channel_id: ChannelId,
+    status: StatusUpdate,
+    give_up_on_unknown: bool,
+    now: Millis,
+) -> Result<StatusDone, StoreError> {
+    if !store::inbound::claim_inbound(conn, inbound_id, now).await? {
+        return Ok(StatusDone::AlreadyHandled);
+    }
+    let update = conversation_store::apply_delivery_status(
+        conn,
+        channel_id,
+        &status.provider_message_id,
+        status.status,
+        status.failure_reason.as_deref(),
+        status.provider_timestamp,
+        now,
+    )
+    .await?;
+    Ok(match update {
+        DeliveryUpdate::Applied {
+            message_id,
+            conversation_id,
+        } => StatusDone::Applied {
+            message_id,
+            conversation_id,
+        },
+        DeliveryUpdate::UnknownMessage if !give_up_on_unknown => {
+            store::inbound::unclaim_inbound(conn, inbound_id).await?;
+            StatusDone::TooEarly
+        }
+        DeliveryUpdate::Stale | DeliveryUpdate::UnknownMessage => StatusDone::Ignored,
+    })
+}
+
+/// Expires a conversation the bot has heard nothing on, if the timer still belongs to the
+/// current state. Returns the system message it added.
+pub(super) async fn handle_inactivity(
+    conn: &mut AnyConnection,
+    timer: TimerRecord,
+    current_generation: Option<i64>,
+    now: Millis,
+) -> Result<Option<MessageRecord>, StoreError> {
+    if !timer_store::claim_timer(conn, &timer, now).await? {
+        return Ok(None);
+    }
+    // A timer set by a state that has moved on since is claimed and otherwise ignored.
+    if timer.kind != timer_kind::BOT_INACTIVITY || current_generation != Some(timer.generation) {
+        return Ok(None);
+    }
+    if conversation_store::conversation_status(conn, timer.conversation_id).await?
+        != ConversationStatus::BotHandling
+    {
+        return Ok(None);
+    }
+    conversation_store::set_conversation_status(
+        conn,
+        timer.conversation_id,
+        ConversationStatus::Expired,
+        now,
+    )
+    .await?;
+    let notice = MessageContent::System {
+        body: "The conversation expired after a period without messages.".into(),
+    };
+    let system = NewMessage {
+        id: MessageId::new(),
+        org_id: timer.org_id,
+        conversation_id: timer.conversation_id,
+        channel_id: timer.channel_id,
+        direction: Direction::Outbound,
+        sender_kind: SenderKind::System,
+        content: &notice,
+        journey_step: None,
+        provider_message_id: None,
+        reply_to_provider_message_id: None,
+        delivery_status: DeliveryStatus::Received,
+        provider_timestamp: None,
+        received_at: now,
+    };
+    conversation_store::insert_message(conn, &system).await?;
+    Ok(Some(record_of(&system)))
+}
+
+pub(super) fn parse_session(
+    stored: Option<StoredSession>,
+) -> Result<Option<JourneySession>, StoreError> {
+    stored
+        .map(|stored| {
+            serde_json::from_str::<Session>(&stored.state)
+                .map(|session| (stored.journey_id, session))
+                .map_err(|error| StoreError::Corrupt(format!("journey session: {error}")))
+        })
+        .transpose()
+}
+
+fn record_of(message: &NewMessage<'_>) -> MessageRecord {
+    MessageRecord {
+        id: message.id,
+        conversation_id: message.conversation_id,
+        channel_id: message.channel_id,
+        direction: message.direction,
+        sender_kind: message.sender_kind,
+        content: message.content.clone(),
+        journey_step: message.journey_step.map(str::to_owned),
+        provider_message_id: message.provider_message_id.map(str::to_owned),
+        reply_to_provider_message_id: message.reply_to_provider_message_id.map(str::to_owned),
+        delivery_status: message.delivery_status,
+        failure_reason: None,
+        provider_timestamp: message.provider_timestamp,
+        received_at: message.received_at,
+    }
+}
