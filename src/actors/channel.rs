@@ -10,7 +10,7 @@ use crate::domain::{ChannelStatus, ConversationId, DeliveryStatus, Millis};
 use crate::store::OutboxRecord;
 use governor::{Quota, RateLimiter};
 use rand::Rng;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +23,10 @@ const MAX_IN_FLIGHT: usize = 64;
 const FETCH_LIMIT: i64 = 256;
 /// Longest wait between two attempts of one message.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
+/// Below this many queued rows the outbox is read again after a send completes.
+const LOW_WATER: usize = 64;
+/// How often the outbox is read while rows wait behind their conversation's send.
+const BUSY_LOOK_INTERVAL: Duration = Duration::from_millis(500);
 /// How long to wait before looking again after the store failed.
 const STORE_FAILURE_PAUSE: Duration = Duration::from_secs(1);
 
@@ -55,8 +59,11 @@ pub(crate) async fn run(
     let rate =
         NonZeroU32::new(runtime.kind.default_send_rate_per_second()).unwrap_or(NonZeroU32::MIN);
     let limiter = RateLimiter::direct(Quota::per_second(rate));
+    // Rows read from the outbox and not yet handed to a send, oldest first.
+    let mut queue: VecDeque<OutboxRecord> = VecDeque::new();
+    // Ids of rows queued or in flight, so a fresh read does not take them twice.
+    let mut taken: HashSet<i64> = HashSet::new();
     let mut in_flight: JoinSet<(i64, ConversationId)> = JoinSet::new();
-    let mut in_flight_rows: HashSet<i64> = HashSet::new();
     let mut busy_conversations: HashSet<ConversationId> = HashSet::new();
     let mut look = true;
     let gauge = core.metrics.live_actors.with_label_values(&["channel"]);
@@ -64,40 +71,46 @@ pub(crate) async fn run(
     loop {
         let mut wait: Option<Duration> = None;
         if look && !core.settings.hold_outbox {
-            look = false;
             let now = core.clock.now();
             match core.store.due_outbox(runtime.id, now, FETCH_LIMIT).await {
                 Ok(rows) => {
-                    let full = rows.len() as i64 == FETCH_LIMIT;
                     for row in rows {
-                        if in_flight_rows.contains(&row.id) {
-                            continue;
+                        if taken.insert(row.id) {
+                            queue.push_back(row);
                         }
-                        // One send per conversation at a time keeps replies in order.
-                        if busy_conversations.contains(&row.conversation_id)
-                            || in_flight.len() >= MAX_IN_FLIGHT
-                        {
-                            continue;
-                        }
-                        limiter.until_ready().await;
-                        in_flight_rows.insert(row.id);
-                        busy_conversations.insert(row.conversation_id);
-                        in_flight.spawn(deliver(Arc::clone(&core), Arc::clone(&runtime), row));
                     }
-                    look = full;
                 }
                 Err(error) => {
                     tracing::warn!(channel_id = %runtime.id, error = %error, "failed to read the outbox");
                     wait = Some(STORE_FAILURE_PAUSE);
                 }
             }
-            if wait.is_none() && in_flight.is_empty() && !look {
-                wait = match core.store.next_outbox_due(runtime.id).await {
-                    Ok(Some(due)) => Some(until(due, core.clock.now())),
-                    Ok(None) => None,
-                    Err(_) => Some(STORE_FAILURE_PAUSE),
-                };
+        }
+        // Hand queued rows to sends, oldest first, one per conversation at a time so replies
+        // keep their order.
+        let mut index = 0;
+        while index < queue.len() && in_flight.len() < MAX_IN_FLIGHT {
+            if busy_conversations.contains(&queue[index].conversation_id) {
+                index += 1;
+                continue;
             }
+            let row = queue.remove(index).expect("the index is within the queue");
+            limiter.until_ready().await;
+            busy_conversations.insert(row.conversation_id);
+            in_flight.spawn(deliver(Arc::clone(&core), Arc::clone(&runtime), row));
+        }
+        if wait.is_none() && queue.is_empty() && in_flight.is_empty() && !core.settings.hold_outbox
+        {
+            // Idle: sleep until the next retry is due, or until woken.
+            wait = match core.store.next_outbox_due(runtime.id).await {
+                Ok(Some(due)) => Some(until(due, core.clock.now())),
+                Ok(None) => None,
+                Err(_) => Some(STORE_FAILURE_PAUSE),
+            };
+        } else if wait.is_none() && !queue.is_empty() {
+            // Rows wait behind their conversation's send; retries that fall due meanwhile are
+            // picked up on the next periodic look.
+            wait = Some(BUSY_LOOK_INTERVAL);
         }
         let sleep = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600)));
         tokio::select! {
@@ -107,15 +120,16 @@ pub(crate) async fn run(
             },
             Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
                 if let Ok((row_id, conversation_id)) = done {
-                    in_flight_rows.remove(&row_id);
+                    taken.remove(&row_id);
                     busy_conversations.remove(&conversation_id);
                 } else {
-                    // A send task panicked: forget every in-flight marker it may have left by
-                    // rebuilding them from the tasks still running on the next look.
-                    in_flight_rows.clear();
+                    // A send task panicked, leaving its markers behind: rebuild them from what
+                    // is still queued and read the outbox again.
                     busy_conversations.clear();
+                    taken = queue.iter().map(|row| row.id).collect();
                 }
-                look = true;
+                // Read again when the queue runs low, to keep sends flowing.
+                look = queue.len() < LOW_WATER;
             }
             _ = sleep, if wait.is_some() => look = true,
         }
@@ -145,15 +159,7 @@ async fn deliver(
                 .map(|reason| format!(": {reason}"))
                 .unwrap_or_default()
         );
-        record_failure(&core, &runtime, &row, &reason).await;
-        return done;
-    }
-    if let Err(error) = core
-        .store
-        .mark_outbox_sending(row.id, core.clock.now())
-        .await
-    {
-        tracing::warn!(outbox_id = row.id, error = %error, "failed to mark a send as started");
+        record_failure(&core, &runtime, &row, &reason, false).await;
         return done;
     }
     let attempt = u32::try_from(row.attempts + 1).unwrap_or(u32::MAX);
@@ -201,7 +207,7 @@ async fn deliver(
         }
         Err(SendError::Retryable { reason, .. }) => {
             let reason = format!("gave up after {attempt} attempts: {reason}");
-            record_failure(&core, &runtime, &row, &reason).await;
+            record_failure(&core, &runtime, &row, &reason, true).await;
         }
         Err(SendError::CredentialsRejected { reason }) => {
             core.metrics
@@ -230,10 +236,10 @@ async fn deliver(
                     reason: Some(reason.clone()),
                 },
             );
-            record_failure(&core, &runtime, &row, &reason).await;
+            record_failure(&core, &runtime, &row, &reason, true).await;
         }
         Err(SendError::Permanent { reason }) => {
-            record_failure(&core, &runtime, &row, &reason).await
+            record_failure(&core, &runtime, &row, &reason, true).await
         }
     }
     done
@@ -276,7 +282,13 @@ async fn send(
     }
 }
 
-async fn record_failure(core: &Core, runtime: &ChannelRuntime, row: &OutboxRecord, reason: &str) {
+async fn record_failure(
+    core: &Core,
+    runtime: &ChannelRuntime,
+    row: &OutboxRecord,
+    reason: &str,
+    attempted: bool,
+) {
     core.metrics
         .sends
         .with_label_values(&[runtime.kind.as_str(), "failed"])
@@ -284,7 +296,7 @@ async fn record_failure(core: &Core, runtime: &ChannelRuntime, row: &OutboxRecor
     tracing::warn!(outbox_id = row.id, channel_id = %runtime.id, reason = %reason, "message failed");
     match core
         .store
-        .fail_outbox(row.id, row.message_id, reason, core.clock.now())
+        .fail_outbox(row.id, row.message_id, reason, attempted, core.clock.now())
         .await
     {
         Ok(()) => core.bus.publish(

@@ -3,6 +3,7 @@
 use super::records::{
     parsed, parsed_json, to_json, ContactRecord, ConversationRecord, MessageRecord,
 };
+use super::script::Script;
 use super::{Store, StoreResult};
 use crate::domain::{
     ChannelId, ContactId, ConversationId, ConversationStatus, DeliveryStatus, Direction,
@@ -79,6 +80,20 @@ pub async fn upsert_contact(
     parsed(&row, "id")
 }
 
+/// Records a contact's new name or phone (a `None` keeps the stored value).
+pub fn update_contact_into(
+    script: &mut Script,
+    id: ContactId,
+    name: Option<&str>,
+    phone: Option<&str>,
+    now: Millis,
+) {
+    script.push(
+        "UPDATE contacts SET name = COALESCE($1, name), phone = COALESCE($2, phone), updated_at = $3 WHERE id = $4",
+        vec![name.into(), phone.into(), now.into(), id.to_string().into()],
+    );
+}
+
 /// The contact's conversation, created in `bot_handling` on first contact.
 pub async fn upsert_conversation(
     conn: &mut AnyConnection,
@@ -105,23 +120,25 @@ pub async fn upsert_conversation(
 
 /// Records message activity on a conversation (inbound messages also move the 24-hour
 /// window's start).
-pub async fn touch_conversation(
-    conn: &mut AnyConnection,
-    id: ConversationId,
-    at: Millis,
-    inbound: bool,
-) -> StoreResult<()> {
+pub fn touch_conversation_into(script: &mut Script, id: ConversationId, at: Millis, inbound: bool) {
     let sql = if inbound {
         "UPDATE conversations SET last_message_at = $1, last_inbound_at = $1, updated_at = $1 WHERE id = $2"
     } else {
         "UPDATE conversations SET last_message_at = $1, updated_at = $1 WHERE id = $2"
     };
-    sqlx::query(sql)
-        .bind(at)
-        .bind(id.to_string())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    script.push(sql, vec![at.into(), id.to_string().into()]);
+}
+
+pub fn set_conversation_status_into(
+    script: &mut Script,
+    id: ConversationId,
+    status: ConversationStatus,
+    now: Millis,
+) {
+    script.push(
+        "UPDATE conversations SET status = $1, updated_at = $2 WHERE id = $3",
+        vec![status.as_str().into(), now.into(), id.to_string().into()],
+    );
 }
 
 /// A conversation's status, read inside a write transaction.
@@ -142,40 +159,41 @@ pub async fn set_conversation_status(
     status: ConversationStatus,
     now: Millis,
 ) -> StoreResult<()> {
-    sqlx::query("UPDATE conversations SET status = $1, updated_at = $2 WHERE id = $3")
-        .bind(status.as_str())
-        .bind(now)
-        .bind(id.to_string())
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    let mut script = Script::new();
+    set_conversation_status_into(&mut script, id, status, now);
+    script.run(conn).await
 }
 
-pub async fn insert_message(conn: &mut AnyConnection, message: &NewMessage<'_>) -> StoreResult<()> {
-    sqlx::query(
+pub fn insert_message_into(script: &mut Script, message: &NewMessage<'_>) {
+    script.push(
         "INSERT INTO messages (id, org_id, conversation_id, channel_id, direction, sender_kind,
                                content, journey_step, provider_message_id,
                                reply_to_provider_message_id, delivery_status, delivery_rank,
                                provider_timestamp, received_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
-    )
-    .bind(message.id.to_string())
-    .bind(message.org_id.to_string())
-    .bind(message.conversation_id.to_string())
-    .bind(message.channel_id.to_string())
-    .bind(message.direction.as_str())
-    .bind(message.sender_kind.as_str())
-    .bind(to_json(message.content))
-    .bind(message.journey_step)
-    .bind(message.provider_message_id)
-    .bind(message.reply_to_provider_message_id)
-    .bind(message.delivery_status.as_str())
-    .bind(message.delivery_status.rank())
-    .bind(message.provider_timestamp)
-    .bind(message.received_at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+        vec![
+            message.id.to_string().into(),
+            message.org_id.to_string().into(),
+            message.conversation_id.to_string().into(),
+            message.channel_id.to_string().into(),
+            message.direction.as_str().into(),
+            message.sender_kind.as_str().into(),
+            to_json(message.content).into(),
+            message.journey_step.into(),
+            message.provider_message_id.into(),
+            message.reply_to_provider_message_id.into(),
+            message.delivery_status.as_str().into(),
+            message.delivery_status.rank().into(),
+            message.provider_timestamp.into(),
+            message.received_at.into(),
+        ],
+    );
+}
+
+pub async fn insert_message(conn: &mut AnyConnection, message: &NewMessage<'_>) -> StoreResult<()> {
+    let mut script = Script::new();
+    insert_message_into(&mut script, message);
+    script.run(conn).await
 }
 
 /// Moves an outbound message's delivery status forward, never back.

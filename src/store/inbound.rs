@@ -2,9 +2,13 @@
 //! deduplicated on `(channel_id, dedupe_key)`.
 
 use super::records::{parsed, InboundRecord};
+use super::script::Script;
 use super::{Store, StoreResult};
 use crate::domain::{ChannelId, Millis, OrgId};
 use sqlx::{AnyConnection, Row};
+
+/// Rows per INSERT statement, well under both backends' bound-parameter limits.
+const INSERT_CHUNK_ROWS: usize = 500;
 
 pub struct NewInbound {
     pub org_id: OrgId,
@@ -17,7 +21,7 @@ pub struct NewInbound {
 }
 
 impl Store {
-    /// Writes a batch in one transaction. Returns, per row, its new id, or `None` when the row
+    /// Writes a batch in one statement. Returns, per row, its new id, or `None` when the row
     /// was a duplicate of one already stored (or of an earlier row of the same batch).
     pub async fn insert_inbound_batch(
         &self,
@@ -25,23 +29,46 @@ impl Store {
     ) -> StoreResult<Vec<Option<i64>>> {
         self.write(move |connection| {
             Box::pin(async move {
-                let mut ids = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    let inserted = sqlx::query(
+                let mut ids: Vec<Option<i64>> = vec![None; rows.len()];
+                for chunk_start in (0..rows.len()).step_by(INSERT_CHUNK_ROWS) {
+                    let chunk = &rows[chunk_start..rows.len().min(chunk_start + INSERT_CHUNK_ROWS)];
+                    let values: Vec<String> = (0..chunk.len())
+                        .map(|i| {
+                            let p = i * 6;
+                            format!("(${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6)
+                        })
+                        .collect();
+                    let sql = format!(
                         "INSERT INTO inbound (org_id, channel_id, dedupe_key, contact_external_id, payload, received_at)
-                         VALUES ($1, $2, $3, $4, $5, $6)
-                         ON CONFLICT (channel_id, dedupe_key) DO NOTHING
-                         RETURNING id",
-                    )
-                    .bind(row.org_id.to_string())
-                    .bind(row.channel_id.to_string())
-                    .bind(&row.dedupe_key)
-                    .bind(&row.contact_external_id)
-                    .bind(&row.payload)
-                    .bind(row.received_at)
-                    .fetch_optional(&mut *connection)
-                    .await?;
-                    ids.push(inserted.map(|r| r.try_get::<i64, _>("id")).transpose()?);
+                         VALUES {} ON CONFLICT (channel_id, dedupe_key) DO NOTHING
+                         RETURNING id, channel_id, dedupe_key",
+                        values.join(", ")
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for row in chunk {
+                        query = query
+                            .bind(row.org_id.to_string())
+                            .bind(row.channel_id.to_string())
+                            .bind(&row.dedupe_key)
+                            .bind(&row.contact_external_id)
+                            .bind(&row.payload)
+                            .bind(row.received_at);
+                    }
+                    let inserted = query.fetch_all(&mut *connection).await?;
+                    // The first row of the chunk with an inserted key gets its id; a later row
+                    // with the same key in the same batch is a duplicate.
+                    let mut by_key: std::collections::HashMap<(String, String), i64> = inserted
+                        .iter()
+                        .map(|row| {
+                            Ok((
+                                (row.try_get::<String, _>("channel_id")?, row.try_get::<String, _>("dedupe_key")?),
+                                row.try_get::<i64, _>("id")?,
+                            ))
+                        })
+                        .collect::<Result<_, sqlx::Error>>()?;
+                    for (offset, row) in chunk.iter().enumerate() {
+                        ids[chunk_start + offset] = by_key.remove(&(row.channel_id.to_string(), row.dedupe_key.clone()));
+                    }
                 }
                 Ok(ids)
             })
@@ -139,6 +166,21 @@ impl Store {
         Ok(result.rows_affected())
     }
 
+    /// Whether an inbound row was processed (or quarantined) already.
+    pub async fn inbound_processed(&self, id: i64) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT processed_at, quarantined_at FROM inbound WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(match row {
+            Some(row) => {
+                row.try_get::<Option<i64>, _>("processed_at")?.is_some()
+                    || row.try_get::<Option<i64>, _>("quarantined_at")?.is_some()
+            }
+            None => true,
+        })
+    }
+
     /// Inbound rows of a channel, for tests and diagnostics.
     pub async fn count_inbound(&self, channel_id: ChannelId) -> StoreResult<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM inbound WHERE channel_id = $1")
@@ -147,6 +189,16 @@ impl Store {
             .await?;
         Ok(row.try_get("n")?)
     }
+}
+
+/// Marks a row processed, as part of the script that handles it. The caller has checked that
+/// the row was not processed yet (`Store::inbound_processed`): a conversation has one writer,
+/// so nothing can process the row in between.
+pub fn mark_inbound_processed_into(script: &mut Script, id: i64, now: Millis) {
+    script.push(
+        "UPDATE inbound SET processed_at = $1 WHERE id = $2 AND processed_at IS NULL",
+        vec![now.into(), id.into()],
+    );
 }
 
 /// Marks a row processed inside the transaction that handles it. Returns false when it was

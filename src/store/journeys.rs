@@ -1,6 +1,7 @@
 //! Journeys and journey sessions.
 
 use super::records::parsed;
+use super::script::Script;
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{ConversationId, Millis, OrgId};
 use sqlx::{AnyConnection, Row};
@@ -78,30 +79,29 @@ impl Store {
     }
 }
 
-pub async fn save_session(
-    conn: &mut AnyConnection,
+pub fn save_session_into(
+    script: &mut Script,
     org_id: OrgId,
     conversation_id: ConversationId,
     session: &StoredSession,
     generation: i64,
     now: Millis,
-) -> StoreResult<()> {
-    sqlx::query(
+) {
+    script.push(
         "INSERT INTO journey_sessions (conversation_id, org_id, journey_id, state, generation, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (conversation_id) DO UPDATE
             SET journey_id = excluded.journey_id, state = excluded.state,
                 generation = excluded.generation, updated_at = excluded.updated_at",
-    )
-    .bind(conversation_id.to_string())
-    .bind(org_id.to_string())
-    .bind(session.journey_id.to_string())
-    .bind(&session.state)
-    .bind(generation)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+        vec![
+            conversation_id.to_string().into(),
+            org_id.to_string().into(),
+            session.journey_id.to_string().into(),
+            session.state.clone().into(),
+            generation.into(),
+            now.into(),
+        ],
+    );
 }
 
 /// The session of a conversation, read inside a write transaction.

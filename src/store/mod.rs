@@ -14,6 +14,7 @@ pub mod journeys;
 mod orgs;
 pub mod outbox;
 mod records;
+pub mod script;
 pub mod timers;
 mod writer;
 
@@ -113,6 +114,8 @@ impl Store {
                 AnyPoolOptions::new()
                     .max_connections(size)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
+                    // A local file cannot drop a connection: skip the ping before each use.
+                    .test_before_acquire(false)
                     .after_connect(|connection, _| {
                         Box::pin(async move { configure_sqlite(connection).await })
                     })
@@ -122,7 +125,10 @@ impl Store {
             let read = pool(max_connections.max(1)).await?;
             Ok(Self {
                 read,
-                writer: Some(writer::Writer::start(write.clone())),
+                writer: Some(
+                    writer::Writer::start(write.clone())
+                        .map_err(|error| StoreError::Unavailable(sqlx::Error::Io(error)))?,
+                ),
                 write,
                 backend: Backend::Sqlite,
             })
@@ -178,7 +184,7 @@ impl Store {
                         Ok(Box::new(value) as Box<dyn std::any::Any + Send>)
                     })
                 });
-                let output = writer.submit(job).await?;
+                let output = writer.submit(writer::Work::Job(job)).await?;
                 Ok(*output
                     .downcast::<T>()
                     .expect("a write job returns the type its caller asked for"))
@@ -188,6 +194,23 @@ impl Store {
                 let value = work(&mut transaction).await?;
                 transaction.commit().await?;
                 Ok(value)
+            }
+        }
+    }
+
+    /// Runs a script of writes and returns once it is committed. On SQLite, scripts of many
+    /// callers share one round trip and one commit.
+    pub async fn write_script(&self, script: script::Script) -> StoreResult<()> {
+        match &self.writer {
+            Some(writer) => writer
+                .submit(writer::Work::Script(script))
+                .await
+                .map(|_| ()),
+            None => {
+                let mut transaction = self.write.begin().await?;
+                script.run(&mut transaction).await?;
+                transaction.commit().await?;
+                Ok(())
             }
         }
     }

@@ -2,38 +2,39 @@
 //! and drained by the channel actor.
 
 use super::records::{parsed, parsed_json, OutboxRecord};
+use super::script::Script;
 use super::{Store, StoreResult};
 use crate::domain::{ChannelId, ConversationId, DeliveryStatus, MessageId, Millis, OrgId};
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
-pub async fn insert_outbox(
-    conn: &mut AnyConnection,
+pub fn insert_outbox_into(
+    script: &mut Script,
     org_id: OrgId,
     channel_id: ChannelId,
     conversation_id: ConversationId,
     message_id: MessageId,
     recipient: &str,
     now: Millis,
-) -> StoreResult<i64> {
-    let row = sqlx::query(
+) {
+    script.push(
         "INSERT INTO outbox (org_id, channel_id, conversation_id, message_id, recipient, status,
                              next_attempt_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6) RETURNING id",
-    )
-    .bind(org_id.to_string())
-    .bind(channel_id.to_string())
-    .bind(conversation_id.to_string())
-    .bind(message_id.to_string())
-    .bind(recipient)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(row.try_get("id")?)
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6)",
+        vec![
+            org_id.to_string().into(),
+            channel_id.to_string().into(),
+            conversation_id.to_string().into(),
+            message_id.to_string().into(),
+            recipient.into(),
+            now.into(),
+        ],
+    );
 }
 
 impl Store {
-    /// Rows of a channel whose send is due, oldest first. Rows left in `sending` by a crash are
-    /// due again: their send may or may not have reached the provider.
+    /// Rows of a channel whose send is due, oldest first. A row stays `pending` until the
+    /// provider's answer is recorded, so a send cut short by a crash is due again (it may or
+    /// may not have reached the provider: the one window for a duplicate).
     pub async fn due_outbox(
         &self,
         channel_id: ChannelId,
@@ -84,23 +85,6 @@ impl Store {
         Ok(row.try_get("due")?)
     }
 
-    /// Records that a send is about to start, before the provider call.
-    pub async fn mark_outbox_sending(&self, id: i64, now: Millis) -> StoreResult<()> {
-        self.write(move |connection| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = $1 WHERE id = $2",
-                )
-                .bind(now)
-                .bind(id)
-                .execute(&mut *connection)
-                .await?;
-                Ok(())
-            })
-        })
-        .await
-    }
-
     /// The provider accepted the message: record its id and move the message to `sent`
     /// (unless a status webhook already moved it further).
     pub async fn mark_outbox_sent(
@@ -110,30 +94,25 @@ impl Store {
         provider_message_id: &str,
         now: Millis,
     ) -> StoreResult<()> {
-        let provider_message_id = provider_message_id.to_owned();
-        self.write(move |connection| {
-            Box::pin(async move {
-                sqlx::query("UPDATE outbox SET status = 'sent', last_error = NULL, updated_at = $1 WHERE id = $2")
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *connection)
-                    .await?;
-                sqlx::query(
-                    "UPDATE messages SET provider_message_id = $1, updated_at = $2,
-                            delivery_status = CASE WHEN delivery_rank < $3 THEN 'sent' ELSE delivery_status END,
-                            delivery_rank = CASE WHEN delivery_rank < $3 THEN $3 ELSE delivery_rank END
-                      WHERE id = $4",
-                )
-                .bind(&provider_message_id)
-                .bind(now)
-                .bind(DeliveryStatus::Sent.rank())
-                .bind(message_id.to_string())
-                .execute(&mut *connection)
-                .await?;
-                Ok(())
-            })
-        })
-        .await
+        let mut script = Script::new();
+        script.push(
+            "UPDATE outbox SET status = 'sent', attempts = attempts + 1, last_error = NULL, updated_at = $1
+              WHERE id = $2",
+            vec![now.into(), id.into()],
+        );
+        script.push(
+            "UPDATE messages SET provider_message_id = $1, updated_at = $2,
+                    delivery_status = CASE WHEN delivery_rank < $3 THEN 'sent' ELSE delivery_status END,
+                    delivery_rank = CASE WHEN delivery_rank < $3 THEN $3 ELSE delivery_rank END
+              WHERE id = $4",
+            vec![
+                provider_message_id.into(),
+                now.into(),
+                DeliveryStatus::Sent.rank().into(),
+                message_id.to_string().into(),
+            ],
+        );
+        self.write_script(script).await
     }
 
     /// A temporary failure: try again at `next_attempt_at`.
@@ -144,56 +123,38 @@ impl Store {
         error: &str,
         now: Millis,
     ) -> StoreResult<()> {
-        let error = error.to_owned();
-        self.write(move |connection| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE outbox SET status = 'pending', next_attempt_at = $1, last_error = $2, updated_at = $3
-                      WHERE id = $4",
-                )
-                .bind(next_attempt_at)
-                .bind(&error)
-                .bind(now)
-                .bind(id)
-                .execute(&mut *connection)
-                .await?;
-                Ok(())
-            })
-        })
-        .await
+        let mut script = Script::new();
+        script.push(
+            "UPDATE outbox SET status = 'pending', attempts = attempts + 1, next_attempt_at = $1,
+                    last_error = $2, updated_at = $3
+              WHERE id = $4",
+            vec![next_attempt_at.into(), error.into(), now.into(), id.into()],
+        );
+        self.write_script(script).await
     }
 
-    /// A permanent failure: the message is `failed` with the provider's reason.
+    /// A permanent failure: the message is `failed` with the provider's reason. `attempted`
+    /// says whether the provider was called (and the attempt counts).
     pub async fn fail_outbox(
         &self,
         id: i64,
         message_id: MessageId,
         reason: &str,
+        attempted: bool,
         now: Millis,
     ) -> StoreResult<()> {
-        let reason = reason.to_owned();
-        self.write(move |connection| {
-            Box::pin(async move {
-                sqlx::query("UPDATE outbox SET status = 'failed', last_error = $1, updated_at = $2 WHERE id = $3")
-                    .bind(&reason)
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *connection)
-                    .await?;
-                sqlx::query(
-                    "UPDATE messages SET delivery_status = 'failed', delivery_rank = $1, failure_reason = $2,
-                            updated_at = $3 WHERE id = $4",
-                )
-                .bind(DeliveryStatus::Failed.rank())
-                .bind(&reason)
-                .bind(now)
-                .bind(message_id.to_string())
-                .execute(&mut *connection)
-                .await?;
-                Ok(())
-            })
-        })
-        .await
+        let mut script = Script::new();
+        script.push(
+            "UPDATE outbox SET status = 'failed', attempts = attempts + $1, last_error = $2, updated_at = $3
+              WHERE id = $4",
+            vec![i64::from(attempted).into(), reason.into(), now.into(), id.into()],
+        );
+        script.push(
+            "UPDATE messages SET delivery_status = 'failed', delivery_rank = $1, failure_reason = $2,
+                    updated_at = $3 WHERE id = $4",
+            vec![DeliveryStatus::Failed.rank().into(), reason.into(), now.into(), message_id.to_string().into()],
+        );
+        self.write_script(script).await
     }
 
     /// Rows waiting to be sent, across all channels (the `outbox depth` metric).

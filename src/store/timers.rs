@@ -1,6 +1,7 @@
 //! Durable timers: one row per conversation and kind, fired by the scheduler at most once.
 
 use super::records::{parsed, TimerRecord};
+use super::script::Script;
 use super::{Store, StoreResult};
 use crate::domain::{ChannelId, ConversationId, Millis, OrgId};
 use sqlx::{AnyConnection, Row};
@@ -18,30 +19,25 @@ pub struct NewTimer<'a> {
 }
 
 /// Sets a timer, replacing an earlier timer of the same kind on the conversation.
-pub async fn set_timer(
-    conn: &mut AnyConnection,
-    timer: &NewTimer<'_>,
-    now: Millis,
-) -> StoreResult<()> {
-    sqlx::query(
+pub fn set_timer_into(script: &mut Script, timer: &NewTimer<'_>, now: Millis) {
+    script.push(
         "INSERT INTO timers (org_id, conversation_id, channel_id, contact_external_id, kind, due_at,
                              generation, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (conversation_id, kind) DO UPDATE
             SET due_at = excluded.due_at, generation = excluded.generation,
                 created_at = excluded.created_at, fired_at = NULL",
-    )
-    .bind(timer.org_id.to_string())
-    .bind(timer.conversation_id.to_string())
-    .bind(timer.channel_id.to_string())
-    .bind(timer.contact_external_id)
-    .bind(timer.kind)
-    .bind(timer.due_at)
-    .bind(timer.generation)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+        vec![
+            timer.org_id.to_string().into(),
+            timer.conversation_id.to_string().into(),
+            timer.channel_id.to_string().into(),
+            timer.contact_external_id.into(),
+            timer.kind.into(),
+            timer.due_at.into(),
+            timer.generation.into(),
+            now.into(),
+        ],
+    );
 }
 
 /// Marks a timer fired if it is still the one that was due (same id and generation); returns

@@ -183,6 +183,11 @@ impl ConversationActor {
         let channel = core
             .channel(self.key.channel_id)
             .ok_or(HandlingError::UnknownChannel)?;
+        // Replays and sweeps may offer an event twice. This actor is the conversation's only
+        // writer and awaits each commit, so a check before the write is enough.
+        if core.store.inbound_processed(inbound_id).await? {
+            return Ok(());
+        }
         let work = MessageWork {
             inbound_id,
             org_id,
@@ -191,18 +196,26 @@ impl ConversationActor {
             message,
             received_at,
             now: core.clock.now(),
-            known: self.known.take(),
             journey: core.journey(org_id).await?,
             bot_inactivity_ms: i64::try_from(core.settings.bot_inactivity.as_millis())
                 .unwrap_or(i64::MAX),
         };
-        let done = core
-            .store
-            .write(move |connection| Box::pin(work::handle_message(connection, work)))
-            .await?;
-        let Some(done) = done else {
-            // Already handled (a replay or a second dispatch): what we knew may be stale.
-            return Ok(());
+        let done = match self.known.take() {
+            Some(mut known) => {
+                if known.session.is_none() {
+                    known.session = work::parse_session(
+                        core.store.journey_session(known.conversation_id).await?,
+                    )?;
+                }
+                let (script, done) = work::plan_message(work, known);
+                core.store.write_script(script).await?;
+                done
+            }
+            None => {
+                core.store
+                    .write(move |connection| Box::pin(work::first_message(connection, work)))
+                    .await?
+            }
         };
         let conversation_id = done.known.conversation_id;
         let status = done.known.status;

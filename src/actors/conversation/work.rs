@@ -9,6 +9,7 @@ use crate::domain::{
 };
 use crate::journey::{self, Effect, Input, Journey, Session};
 use crate::store::conversations::{self as conversation_store, DeliveryUpdate};
+use crate::store::script::Script;
 use crate::store::timers::{self as timer_store, NewTimer};
 use crate::store::{self, MessageRecord, NewMessage, StoreError, StoredSession, TimerRecord};
 use sqlx::AnyConnection;
@@ -21,6 +22,9 @@ pub(super) type JourneySession = (uuid::Uuid, Session);
 #[derive(Clone, Debug)]
 pub(super) struct Known {
     pub contact_id: ContactId,
+    /// The contact's name and phone as last stored, to skip rewriting them unchanged.
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
     pub conversation_id: ConversationId,
     pub status: ConversationStatus,
     pub session: Option<JourneySession>,
@@ -34,7 +38,6 @@ pub(super) struct MessageWork {
     pub message: InboundMessage,
     pub received_at: Millis,
     pub now: Millis,
-    pub known: Option<Known>,
     pub journey: (uuid::Uuid, Arc<Journey>),
     pub bot_inactivity_ms: Millis,
 }
@@ -47,12 +50,51 @@ pub(super) struct MessageDone {
     pub replies: usize,
 }
 
-/// Stores an inbound message and, while the bot handles the conversation, runs the journey and
-/// stores its replies with their outbox rows. `None` when the event was already handled.
-pub(super) async fn handle_message(
+/// Handles the first message this actor sees of its conversation: finds or creates the contact
+/// and the conversation and reads the journey session, then writes the turn as
+/// `plan_message` plans it. The caller checked that the event was not handled yet.
+pub(super) async fn first_message(
     conn: &mut AnyConnection,
     work: MessageWork,
-) -> Result<Option<MessageDone>, StoreError> {
+) -> Result<MessageDone, StoreError> {
+    let message = &work.message;
+    let contact_id = conversation_store::upsert_contact(
+        conn,
+        work.org_id,
+        work.channel_id,
+        &message.contact_external_id,
+        message.contact_name.as_deref(),
+        message.contact_phone.as_deref(),
+        work.now,
+    )
+    .await?;
+    let (conversation_id, status) = conversation_store::upsert_conversation(
+        conn,
+        work.org_id,
+        work.channel_id,
+        contact_id,
+        work.now,
+    )
+    .await?;
+    let session = parse_session(store::journeys::session_in(conn, conversation_id).await?)?;
+    let known = Known {
+        contact_id,
+        contact_name: message.contact_name.clone(),
+        contact_phone: message.contact_phone.clone(),
+        conversation_id,
+        status,
+        session,
+    };
+    let (script, done) = plan_message(work, known);
+    script.run(conn).await?;
+    Ok(done)
+}
+
+/// Plans the writes of an inbound message on a conversation whose ids and state are known:
+/// store the message (and the contact's new name or phone), and, while the bot handles the
+/// conversation, run the journey and store its replies with their outbox rows, the session and
+/// its inactivity timer, marking the event processed. Pure: the result is one script.
+pub(super) fn plan_message(work: MessageWork, known: Known) -> (Script, MessageDone) {
     let MessageWork {
         inbound_id,
         org_id,
@@ -61,31 +103,33 @@ pub(super) async fn handle_message(
         message,
         received_at,
         now,
-        known,
         journey: (journey_id, journey),
         bot_inactivity_ms,
+        ..
     } = work;
-    if !store::inbound::claim_inbound(conn, inbound_id, now).await? {
-        return Ok(None);
+    let Known {
+        contact_id,
+        contact_name,
+        contact_phone,
+        conversation_id,
+        mut status,
+        mut session,
+    } = known;
+    let mut script = Script::new();
+    store::inbound::mark_inbound_processed_into(&mut script, inbound_id, now);
+    let renamed = message.contact_name.is_some() && message.contact_name != contact_name;
+    let renumbered = message.contact_phone.is_some() && message.contact_phone != contact_phone;
+    if renamed || renumbered {
+        conversation_store::update_contact_into(
+            &mut script,
+            contact_id,
+            message.contact_name.as_deref(),
+            message.contact_phone.as_deref(),
+            now,
+        );
     }
-    let contact_id = conversation_store::upsert_contact(
-        conn,
-        org_id,
-        channel_id,
-        &message.contact_external_id,
-        message.contact_name.as_deref(),
-        message.contact_phone.as_deref(),
-        now,
-    )
-    .await?;
-    let known = known.filter(|known| known.contact_id == contact_id);
-    let (conversation_id, mut status) = match &known {
-        Some(known) => (known.conversation_id, known.status),
-        None => {
-            conversation_store::upsert_conversation(conn, org_id, channel_id, contact_id, now)
-                .await?
-        }
-    };
+    let contact_name = message.contact_name.clone().or(contact_name);
+    let contact_phone = message.contact_phone.clone().or(contact_phone);
     let inbound = NewMessage {
         id: MessageId::new(),
         org_id,
@@ -101,8 +145,8 @@ pub(super) async fn handle_message(
         provider_timestamp: message.provider_timestamp,
         received_at,
     };
-    conversation_store::insert_message(conn, &inbound).await?;
-    conversation_store::touch_conversation(conn, conversation_id, now, true).await?;
+    conversation_store::insert_message_into(&mut script, &inbound);
+    conversation_store::touch_conversation_into(&mut script, conversation_id, now, true);
     let mut created = vec![record_of(&inbound)];
     let mut status_changed = false;
     if matches!(
@@ -112,20 +156,17 @@ pub(super) async fn handle_message(
         // A message on a closed conversation opens it again, with the bot.
         status = ConversationStatus::BotHandling;
         status_changed = true;
-        conversation_store::set_conversation_status(conn, conversation_id, status, now).await?;
+        conversation_store::set_conversation_status_into(&mut script, conversation_id, status, now);
     }
-    let mut session = known.and_then(|known| known.session);
     if status == ConversationStatus::BotHandling {
-        let previous = match session.take() {
-            Some(cached) => Some(cached),
-            None => parse_session(store::journeys::session_in(conn, conversation_id).await?)?,
-        }
-        .filter(|(session_journey, _)| *session_journey == journey_id)
-        .map(|(_, session)| session)
-        .unwrap_or_default();
+        let previous = session
+            .take()
+            .filter(|(session_journey, _)| *session_journey == journey_id)
+            .map(|(_, session)| session)
+            .unwrap_or_default();
         let variables = |name: &str| match name {
-            "contact.name" => message.contact_name.clone(),
-            "contact.phone" => message.contact_phone.clone(),
+            "contact.name" => contact_name.clone(),
+            "contact.phone" => contact_phone.clone(),
             "channel.name" => Some(channel_name.clone()),
             "conversation.id" => Some(conversation_id.to_string()),
             _ => None,
@@ -153,17 +194,16 @@ pub(super) async fn handle_message(
                 provider_timestamp: None,
                 received_at: now,
             };
-            conversation_store::insert_message(conn, &reply).await?;
-            store::outbox::insert_outbox(
-                conn,
+            conversation_store::insert_message_into(&mut script, &reply);
+            store::outbox::insert_outbox_into(
+                &mut script,
                 org_id,
                 channel_id,
                 conversation_id,
                 reply.id,
                 &message.contact_external_id,
                 now,
-            )
-            .await?;
+            );
             created.push(record_of(&reply));
         }
         let generation = i64::try_from(outcome.session.generation).unwrap_or(i64::MAX);
@@ -171,8 +211,14 @@ pub(super) async fn handle_message(
             journey_id,
             state: serde_json::to_string(&outcome.session).expect("sessions serialise to JSON"),
         };
-        store::journeys::save_session(conn, org_id, conversation_id, &stored, generation, now)
-            .await?;
+        store::journeys::save_session_into(
+            &mut script,
+            org_id,
+            conversation_id,
+            &stored,
+            generation,
+            now,
+        );
         let timer = NewTimer {
             org_id,
             conversation_id,
@@ -182,13 +228,15 @@ pub(super) async fn handle_message(
             due_at: now.saturating_add(bot_inactivity_ms),
             generation,
         };
-        timer_store::set_timer(conn, &timer, now).await?;
+        timer_store::set_timer_into(&mut script, &timer, now);
         session = Some((journey_id, outcome.session));
     }
     let replies = created.len() - 1;
-    Ok(Some(MessageDone {
+    let done = MessageDone {
         known: Known {
             contact_id,
+            contact_name,
+            contact_phone,
             conversation_id,
             status,
             session,
@@ -196,7 +244,8 @@ pub(super) async fn handle_message(
         created,
         status_changed,
         replies,
-    }))
+    };
+    (script, done)
 }
 
 /// What a delivery status did.
