@@ -164,6 +164,7 @@ async fn commit(core: &Arc<Core>, batch: Vec<Submission>) {
                             org_id: submission.org_id,
                             event,
                             received_at: submission.received_at,
+                            fresh: true,
                         },
                     );
                 }

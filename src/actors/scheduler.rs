@@ -136,6 +136,7 @@ pub(crate) async fn replay_unprocessed(
                     org_id: row.org_id,
                     event,
                     received_at: row.received_at,
+                    fresh: false,
                 },
             );
         }

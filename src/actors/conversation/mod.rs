@@ -33,6 +33,10 @@ pub(crate) enum ConversationCommand {
         org_id: OrgId,
         event: InboundEvent,
         received_at: Millis,
+        /// Dispatched by the inbound writer right after the row was stored. Nothing can have
+        /// handled it yet: replays and sweeps only ever offer an event after this first
+        /// dispatch, to the same mailbox.
+        fresh: bool,
     },
     Timer(TimerRecord),
 }
@@ -52,7 +56,12 @@ struct ConversationActor {
     key: ConversationKey,
     /// What is known of the conversation; `None` after a failure, reloaded from the store.
     known: Option<Known>,
+    /// Inbound rows this actor handled lately, oldest first.
+    handled: std::collections::VecDeque<i64>,
 }
+
+/// How many handled inbound rows an actor remembers.
+const HANDLED_MEMORY: usize = 64;
 
 pub(crate) async fn run(
     core: Arc<Core>,
@@ -71,6 +80,7 @@ pub(crate) async fn run(
         core: Arc::clone(&core),
         key: key.clone(),
         known: None,
+        handled: std::collections::VecDeque::with_capacity(HANDLED_MEMORY),
     };
     loop {
         tokio::select! {
@@ -147,21 +157,49 @@ impl ConversationActor {
                 org_id,
                 event: InboundEvent::Message(message),
                 received_at,
+                fresh,
             } => {
+                if self.already_handled(inbound_id, fresh).await? {
+                    return Ok(());
+                }
                 self.on_message(inbound_id, org_id, message, received_at)
-                    .await
+                    .await?;
+                self.remember(inbound_id);
+                Ok(())
             }
             ConversationCommand::Inbound {
                 inbound_id,
                 org_id,
                 event: InboundEvent::Status(status),
                 received_at,
+                ..
             } => {
                 self.on_status(inbound_id, org_id, status, received_at)
                     .await
             }
             ConversationCommand::Timer(timer) => self.on_timer(timer).await,
         }
+    }
+
+    /// Whether an event offered again (a replay or a sweep) was handled already. This actor is
+    /// the conversation's only writer and awaits each commit, so a check before the write is
+    /// enough. A fresh event skips the read unless this actor has just handled it (a sweep that
+    /// overtook its first dispatch).
+    async fn already_handled(&self, inbound_id: i64, fresh: bool) -> Result<bool, HandlingError> {
+        if self.handled.contains(&inbound_id) {
+            return Ok(true);
+        }
+        if fresh {
+            return Ok(false);
+        }
+        Ok(self.core.store.inbound_processed(inbound_id).await?)
+    }
+
+    fn remember(&mut self, inbound_id: i64) {
+        if self.handled.len() == HANDLED_MEMORY {
+            self.handled.pop_front();
+        }
+        self.handled.push_back(inbound_id);
     }
 
     async fn on_message(
@@ -183,11 +221,6 @@ impl ConversationActor {
         let channel = core
             .channel(self.key.channel_id)
             .ok_or(HandlingError::UnknownChannel)?;
-        // Replays and sweeps may offer an event twice. This actor is the conversation's only
-        // writer and awaits each commit, so a check before the write is enough.
-        if core.store.inbound_processed(inbound_id).await? {
-            return Ok(());
-        }
         let work = MessageWork {
             inbound_id,
             org_id,
