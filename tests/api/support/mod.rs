@@ -108,39 +108,36 @@ impl TestApp {
     }
 
     pub async fn get_as(&self, path: &str, api_key: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(api_key)
-            .send()
+        self.request(reqwest::Method::GET, path, api_key, None)
             .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(self.url(path))
-            .bearer_auth(&self.api_key)
-            .json(body)
-            .send()
+        self.request(reqwest::Method::POST, path, &self.api_key, Some(body))
             .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn patch_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .patch(self.url(path))
-            .bearer_auth(&self.api_key)
-            .json(body)
-            .send()
+        self.request(reqwest::Method::PATCH, path, &self.api_key, Some(body))
             .await
-            .unwrap();
+    }
+
+    /// Calls the partner API as `api_key`; the body of the answer is `Null` when it has none.
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        api_key: &str,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(api_key);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
     }
