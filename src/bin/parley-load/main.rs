@@ -1,0 +1,152 @@
+//! `parley-load`: plays Meta's WhatsApp Cloud platform against a Parley server on loopback.
+//!
+//! It starts the mock Graph API in-process, by default spawns `parley serve` (from the same
+//! directory as this binary) in a fresh data directory pointed at that mock, creates WhatsApp
+//! channels through the API and posts signed webhooks at a constant, open-loop rate: send
+//! times are fixed in advance and latency is measured from the scheduled time, so a slow
+//! server cannot hide its stalls by slowing the generator down (coordinated omission). A share
+//! of webhooks replays an earlier message id, which must not produce a second reply.
+//!
+//! The report gives the acknowledgement rate and latency, and the inbound→reply latency up to
+//! the moment the mock received the bot's answer. It never targets anything but loopback and
+//! stops by itself after the sending window plus the drain timeout.
+//!
+//! This file owns the entry point and the order of a run: check the target, start the mock
+//! and the server, create channels, send, drain replies, stop everything, print the report.
+
+mod channel;
+mod drain;
+mod options;
+mod print;
+mod report;
+mod send;
+mod server;
+
+use crate::channel::{create_channel, delete_channel};
+use crate::drain::{drain, expected_per_contact};
+use crate::options::{require_loopback, Options};
+use crate::print::print_report;
+use crate::report::{ReplyReport, Report};
+use crate::send::send_webhooks;
+use crate::server::{external_api_key, SpawnedServer, Target};
+use anyhow::Context;
+use clap::Parser;
+use parley::mock::graph::MockGraph;
+use std::collections::HashSet;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// How long one webhook request may take before it counts as a transport error.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let options = Options::parse();
+    init_tracing();
+    match load(&options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            report_exit(&error);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[expect(
+    clippy::print_stderr,
+    reason = "the one message a failed run ends with"
+)]
+fn report_exit(error: &anyhow::Error) {
+    eprintln!("parley-load: {error:#}");
+}
+
+/// One whole run; whatever fails, a spawned server and the mock are stopped before it returns.
+async fn load(options: &Options) -> anyhow::Result<()> {
+    require_loopback(&options.server)?;
+    let mock = MockGraph::start().context("failed to start the mock Graph API")?;
+    mock.set_latency(Duration::from_millis(options.graph_latency_ms));
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_uppercase();
+    let mut spawned = None;
+    let target = if options.spawn_server {
+        let server = SpawnedServer::start(mock.url(), &run_id).await?;
+        let target = server.target()?;
+        spawned = Some(server);
+        target
+    } else {
+        tracing::warn!(
+            mock_url = mock.url(),
+            "not spawning a server: its replies go to its own PARLEY_META_GRAPH_URL, so only \
+             acknowledgement latency is measured"
+        );
+        Target {
+            base: options.server.clone(),
+            api_key: external_api_key(options)?,
+        }
+    };
+    let result = run(options, &mock, &target, &run_id).await;
+    let server_log = match spawned {
+        Some(server) => Some(server.stop().await),
+        None => None,
+    };
+    mock.stop().await;
+    let mut report = result?;
+    report.server_log = server_log;
+    print_report(&report, options.json)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOAD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Creates the channels, runs the sending window and, with a spawned server, waits for the
+/// replies; on a server it did not spawn it deletes its channels again.
+async fn run(
+    options: &Options,
+    mock: &MockGraph,
+    target: &Target,
+    run_id: &str,
+) -> anyhow::Result<Report> {
+    let client = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .pool_max_idle_per_host(options.concurrency as usize)
+        .tcp_nodelay(true)
+        .build()
+        .context("failed to build the HTTP client")?;
+    let mut channels = Vec::new();
+    for index in 0..options.channels {
+        channels.push(create_channel(&client, target, mock, run_id, index).await?);
+    }
+    tracing::info!(
+        rate = options.rate,
+        duration_secs = options.duration,
+        "sending webhooks"
+    );
+    let start = Instant::now();
+    let sent = send_webhooks(options, &client, &channels, run_id, start).await;
+    let replies = if options.spawn_server {
+        let numbers: HashSet<&str> = channels
+            .iter()
+            .map(|channel| channel.phone_number_id.as_str())
+            .collect();
+        let expected = expected_per_contact(&sent);
+        let timeout = Duration::from_secs(options.drain_timeout);
+        let received = drain(mock, &numbers, &expected, timeout).await;
+        let rejected = mock
+            .attempts()
+            .iter()
+            .filter(|send| send.status != 200 && numbers.contains(send.phone_number_id.as_str()))
+            .count();
+        Some(ReplyReport::of(&sent, &received, rejected, start))
+    } else {
+        for channel in &channels {
+            delete_channel(&client, target, channel).await;
+        }
+        None
+    };
+    Ok(Report::of(options, mock.url(), &sent, replies))
+}
