@@ -297,9 +297,4 @@ impl Core {
             None => path.to_owned(),
         }
     }
-
-    /// Live conversation actors.
-    pub fn live_conversations(&self) -> usize {
-        self.conversations.len()
-    }
 }

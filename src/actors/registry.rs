@@ -87,8 +87,4 @@ impl ConversationRegistry {
             .remove_if(key, |_, slot| slot.id == id && inbox.is_empty())
             .is_some()
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.actors.len()
-    }
 }

@@ -65,10 +65,6 @@ impl WebchatHub {
             .filter(|(_, recipient)| recipient.try_send(Push(Arc::clone(&frame))).is_ok())
             .count()
     }
-
-    pub fn connected(&self) -> usize {
-        self.sockets.iter().map(|entry| entry.len()).sum()
-    }
 }
 
 /// One visitor's socket.

@@ -29,7 +29,6 @@ error_codes! {
     Forbidden => FORBIDDEN,
     ChannelNotFound => NOT_FOUND,
     ConversationNotFound => NOT_FOUND,
-    MessageNotFound => NOT_FOUND,
     /// The request body is not valid JSON.
     MalformedJson => BAD_REQUEST,
     /// A required field is absent.

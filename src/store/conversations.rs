@@ -360,15 +360,4 @@ impl Store {
         .await?;
         rows.iter().map(message_from_row).collect()
     }
-
-    pub async fn message(&self, org_id: OrgId, id: MessageId) -> StoreResult<MessageRecord> {
-        let row = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 AND org_id = $2"
-        ))
-        .bind(id.to_string())
-        .bind(org_id.to_string())
-        .fetch_one(self.reader())
-        .await?;
-        message_from_row(&row)
-    }
 }

@@ -57,9 +57,6 @@ pub type Shape = Vec<(usize, usize)>;
 #[derive(Clone, Default)]
 pub struct Script {
     statements: Vec<(&'static str, Vec<Value>)>,
-    /// Whether SQLite may keep the prepared form of the script for reuse. Scripts of a fixed
-    /// shape are cached; one-off combinations are not, so they do not evict the others.
-    one_off: bool,
 }
 
 impl Script {
@@ -70,21 +67,6 @@ impl Script {
     /// Adds a statement whose parameters are `$1..$n`, bound to `values` in order.
     pub fn push(&mut self, sql: &'static str, values: Vec<Value>) {
         self.statements.push((sql, values));
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.statements.is_empty()
-    }
-
-    /// How many values the script binds.
-    pub fn value_count(&self) -> usize {
-        self.statements.iter().map(|(_, values)| values.len()).sum()
-    }
-
-    /// Appends another script's statements; the result is not cached when prepared.
-    pub fn append(&mut self, other: Script) {
-        self.statements.extend(other.statements);
-        self.one_off = true;
     }
 
     /// Joins scripts of the same shape into one that stays cacheable: the same number of
@@ -119,7 +101,7 @@ impl Script {
                 sql.push_str(";\n");
                 all_values.extend(values);
             }
-            bind(sqlx::query(&sql).persistent(!self.one_off), all_values)
+            bind(sqlx::query(&sql), all_values)
                 .execute(&mut *connection)
                 .await?;
         } else {
