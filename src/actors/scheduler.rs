@@ -5,7 +5,7 @@
 use super::conversation::ConversationCommand;
 use super::core::Core;
 use super::registry::ConversationKey;
-use crate::domain::{InboundEvent, Millis};
+use crate::domain::{ChannelKind, InboundEvent, Millis};
 use crate::store::StoreError;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,9 +17,9 @@ const MAX_NAP: Duration = Duration::from_secs(1);
 const TIMER_BATCH: i64 = 500;
 /// Inbound rows re-dispatched per page.
 const REPLAY_PAGE: i64 = 1_000;
-/// Processed inbound rows are kept this long so late provider redeliveries are still
-/// recognised as duplicates (WhatsApp retries for up to 7 days).
-const INBOUND_RETENTION: Duration = Duration::from_secs(8 * 24 * 60 * 60);
+/// Kept beyond the longest provider redelivery horizon, so a late redelivery is still
+/// recognised as a duplicate.
+const RETENTION_MARGIN: Duration = Duration::from_secs(24 * 60 * 60);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 pub(crate) async fn run(core: Arc<Core>) {
@@ -63,7 +63,7 @@ pub(crate) async fn run(core: Arc<Core>) {
         if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
             last_prune = Some(Instant::now());
             let horizon =
-                now.saturating_sub(i64::try_from(INBOUND_RETENTION.as_millis()).unwrap_or(0));
+                now.saturating_sub(i64::try_from(inbound_retention().as_millis()).unwrap_or(0));
             match core.store.prune_inbound(horizon).await {
                 Ok(0) => {}
                 Ok(pruned) => tracing::info!(
@@ -90,6 +90,17 @@ pub(crate) async fn run(core: Arc<Core>) {
             _ = shutdown.changed() => break,
         }
     }
+}
+
+/// How long processed inbound rows are kept: the longest redelivery horizon of any channel
+/// kind (WhatsApp: 7 days) plus a margin.
+fn inbound_retention() -> Duration {
+    ChannelKind::ALL
+        .iter()
+        .map(ChannelKind::webhook_redelivery_horizon)
+        .max()
+        .unwrap_or_default()
+        + RETENTION_MARGIN
 }
 
 /// Dispatches every unprocessed, unquarantined inbound row received up to `received_before`
@@ -145,4 +156,14 @@ pub(crate) async fn replay_unprocessed(
         }
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inbound_rows_outlive_whatsapps_seven_days_of_redelivery() {
+        assert_eq!(inbound_retention(), Duration::from_secs(8 * 24 * 60 * 60));
+    }
 }

@@ -43,7 +43,7 @@ impl Store {
     ) -> StoreResult<Vec<OutboxRecord>> {
         let rows = sqlx::query(
             "SELECT o.id, o.org_id, o.channel_id, o.conversation_id, o.message_id, o.recipient,
-                    o.attempts, o.next_attempt_at, o.created_at, m.content,
+                    o.attempts, o.created_at, m.content,
                     m.reply_to_provider_message_id
                FROM outbox o JOIN messages m ON m.id = o.message_id
               WHERE o.channel_id = $1 AND o.status IN ('pending', 'sending') AND o.next_attempt_at <= $2
@@ -66,7 +66,6 @@ impl Store {
                     content: parsed_json(row, "content")?,
                     reply_to_provider_message_id: row.try_get("reply_to_provider_message_id")?,
                     attempts: row.try_get("attempts")?,
-                    next_attempt_at: row.try_get("next_attempt_at")?,
                     created_at: row.try_get("created_at")?,
                 })
             })

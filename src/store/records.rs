@@ -93,7 +93,6 @@ pub struct OutboxRecord {
     pub content: MessageContent,
     pub reply_to_provider_message_id: Option<String>,
     pub attempts: i64,
-    pub next_attempt_at: Millis,
     pub created_at: Millis,
 }
 

@@ -100,7 +100,14 @@ async fn create_channel(
     )
 }
 
-async fn post_webhook(http: &reqwest::Client, node: &Node, path: &str, wamid: &str, text: &str) {
+/// Posts a signed text webhook; returns the server's `{new, duplicates}` answer.
+async fn post_webhook(
+    http: &reqwest::Client,
+    node: &Node,
+    path: &str,
+    wamid: &str,
+    text: &str,
+) -> Value {
     let body = whatsapp_webhooks::text_message(
         "555000111",
         "16505551234",
@@ -121,6 +128,7 @@ async fn post_webhook(http: &reqwest::Client, node: &Node, path: &str, wamid: &s
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
 }
 
 fn api_key(data_dir: &Path) -> String {
@@ -208,8 +216,10 @@ async fn a_reply_pending_when_the_process_is_killed_is_sent_exactly_once_after_r
     );
 
     // The provider retries the acknowledged webhook anyway: it is recognised as a duplicate.
-    post_webhook(&http, &node, &path, "wamid.crash1", "hello").await;
-    post_webhook(&http, &node, &path, "wamid.crash2", "and again").await;
+    let replayed = post_webhook(&http, &node, &path, "wamid.crash1", "hello").await;
+    assert_eq!(replayed, json!({"new": 0, "duplicates": 1}));
+    let next = post_webhook(&http, &node, &path, "wamid.crash2", "and again").await;
+    assert_eq!(next, json!({"new": 1, "duplicates": 0}));
     graph.wait_for_accepted(2, PATIENCE).await;
     assert_eq!(graph.accepted().len(), 2);
     node.kill();

@@ -183,6 +183,14 @@ async fn webhooks_for_unknown_channels_are_not_found() {
     let (status, answer) = app.post_webhook(&channel, b"{}").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(answer["error"]["code"], "channel_not_found");
+    // A channel of another kind is not a WhatsApp webhook target either.
+    channel.webhook_path = format!(
+        "/webhooks/whatsapp_cloud/{}",
+        app.credentials.webchat_channel_id
+    );
+    let (status, answer) = app.post_webhook(&channel, b"{}").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(answer["error"]["code"], "channel_not_found");
 }
 
 #[actix_web::test]

@@ -31,17 +31,10 @@ fn reject(state: &AppState, result: &str, error: ApiError) -> ApiError {
     error
 }
 
-/// The channel a webhook is for, if it exists and is a WhatsApp Cloud channel.
+/// The channel a webhook is for. Callers refuse channels of another kind as not found.
 async fn channel(state: &AppState, raw_id: &str) -> Result<Arc<ChannelRuntime>, ApiError> {
-    let not_found = || {
-        reject(
-            state,
-            "unknown_channel",
-            ApiError::new(Code::ChannelNotFound, "no such channel"),
-        )
-    };
-    let id: ChannelId = raw_id.parse().map_err(|_| not_found())?;
-    let runtime = state
+    let id: ChannelId = raw_id.parse().map_err(|_| not_found(state))?;
+    state
         .channel_or_load(id)
         .await
         .map_err(|error| {
@@ -51,11 +44,15 @@ async fn channel(state: &AppState, raw_id: &str) -> Result<Arc<ChannelRuntime>, 
                 ApiError::from_store(error, Code::ChannelNotFound),
             )
         })?
-        .ok_or_else(not_found)?;
-    match runtime.secrets {
-        ChannelSecrets::Whatsapp { .. } => Ok(runtime),
-        ChannelSecrets::Webchat { .. } => Err(not_found()),
-    }
+        .ok_or_else(|| not_found(state))
+}
+
+fn not_found(state: &AppState) -> ApiError {
+    reject(
+        state,
+        "unknown_channel",
+        ApiError::new(Code::ChannelNotFound, "no such channel"),
+    )
 }
 
 /// `GET`: echoes `hub.challenge` when `hub.verify_token` is the channel's verify token.
@@ -66,7 +63,7 @@ pub(super) async fn handshake(
 ) -> Result<HttpResponse, ApiError> {
     let runtime = channel(&state, &channel_id).await?;
     let ChannelSecrets::Whatsapp { secrets, .. } = &runtime.secrets else {
-        return Err(ApiError::new(Code::ChannelNotFound, "no such channel"));
+        return Err(not_found(&state));
     };
     match verify::handshake(
         query.mode.as_deref(),
@@ -98,7 +95,7 @@ pub(super) async fn receive(
     let received_at = state.clock.now();
     let runtime = channel(&state, &channel_id).await?;
     let ChannelSecrets::Whatsapp { public, secrets } = &runtime.secrets else {
-        return Err(ApiError::new(Code::ChannelNotFound, "no such channel"));
+        return Err(not_found(&state));
     };
     let signature = request
         .headers()
