@@ -1,6 +1,7 @@
 //! Channels: configuration (credentials sealed by the caller), status and soft deletion.
 
 use super::records::{parsed, ChannelRecord};
+use super::script::Script;
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{ChannelId, ChannelKind, ChannelStatus, Millis, OrgId};
 use sqlx::any::AnyRow;
@@ -39,24 +40,23 @@ fn channel_from_row(row: &AnyRow) -> StoreResult<ChannelRecord> {
 
 impl Store {
     pub async fn insert_channel(&self, channel: &NewChannel, now: Millis) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
+        let mut script = Script::new();
+        script.push(
             "INSERT INTO channels (id, org_id, kind, name, status, active, public_config,
                                    secret_config, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $8)",
-        )
-        .bind(channel.id.to_string())
-        .bind(channel.org_id.to_string())
-        .bind(channel.kind.as_str())
-        .bind(&channel.name)
-        .bind(channel.status.as_str())
-        .bind(channel.public_config.to_string())
-        .bind(&channel.sealed_secrets)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+            vec![
+                channel.id.to_string().into(),
+                channel.org_id.to_string().into(),
+                channel.kind.as_str().into(),
+                channel.name.as_str().into(),
+                channel.status.as_str().into(),
+                channel.public_config.to_string().into(),
+                channel.sealed_secrets.as_str().into(),
+                now.into(),
+            ],
+        );
+        self.write_script(script).await
     }
 
     pub async fn list_channels(&self, org_id: OrgId) -> StoreResult<Vec<ChannelRecord>> {
@@ -109,20 +109,19 @@ impl Store {
         id: ChannelId,
         now: Millis,
     ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        let result = sqlx::query(
-            "UPDATE channels SET deleted_at = $1, updated_at = $1, status = 'disconnected'
-             WHERE id = $2 AND org_id = $3 AND deleted_at IS NULL",
-        )
-        .bind(now)
-        .bind(id.to_string())
-        .bind(org_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        if result.rows_affected() == 0 {
+        let values = vec![now.into(), id.to_string().into(), org_id.to_string().into()];
+        let changed = self
+            .write(move |tx| {
+                Box::pin(tx.execute(
+                    "UPDATE channels SET deleted_at = $1, updated_at = $1, status = 'disconnected'
+                     WHERE id = $2 AND org_id = $3 AND deleted_at IS NULL",
+                    values,
+                ))
+            })
+            .await?;
+        if changed == 0 {
             return Err(StoreError::NotFound);
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -133,17 +132,16 @@ impl Store {
         reason: Option<&str>,
         now: Millis,
     ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query(
+        let mut script = Script::new();
+        script.push(
             "UPDATE channels SET status = $1, status_reason = $2, updated_at = $3 WHERE id = $4",
-        )
-        .bind(status.as_str())
-        .bind(reason)
-        .bind(now)
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+            vec![
+                status.as_str().into(),
+                reason.into(),
+                now.into(),
+                id.to_string().into(),
+            ],
+        );
+        self.write_script(script).await
     }
 }

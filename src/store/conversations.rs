@@ -4,13 +4,13 @@ use super::records::{
     parsed, parsed_json, to_json, ContactRecord, ConversationRecord, MessageRecord,
 };
 use super::script::Script;
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, Tx};
 use crate::domain::{
     ChannelId, ContactId, ConversationId, ConversationStatus, DeliveryStatus, Direction,
     MessageContent, MessageId, Millis, OrgId, SenderKind,
 };
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 pub struct NewMessage<'a> {
     pub id: MessageId,
@@ -51,7 +51,7 @@ pub enum DeliveryUpdate {
 
 /// Creates the contact, or refreshes its name and phone when the provider sends newer ones.
 pub async fn upsert_contact(
-    conn: &mut AnyConnection,
+    tx: &mut Tx,
     org_id: OrgId,
     channel_id: ChannelId,
     external_id: &str,
@@ -59,24 +59,26 @@ pub async fn upsert_contact(
     phone: Option<&str>,
     now: Millis,
 ) -> StoreResult<ContactId> {
-    let row = sqlx::query(
-        "INSERT INTO contacts (id, org_id, channel_id, external_id, name, phone, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
-         ON CONFLICT (channel_id, external_id) DO UPDATE
-            SET name = COALESCE(excluded.name, contacts.name),
-                phone = COALESCE(excluded.phone, contacts.phone),
-                updated_at = excluded.updated_at
-         RETURNING id",
-    )
-    .bind(ContactId::new().to_string())
-    .bind(org_id.to_string())
-    .bind(channel_id.to_string())
-    .bind(external_id)
-    .bind(name)
-    .bind(phone)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
+    let row = tx
+        .fetch_one(
+            "INSERT INTO contacts (id, org_id, channel_id, external_id, name, phone, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+             ON CONFLICT (channel_id, external_id) DO UPDATE
+                SET name = COALESCE(excluded.name, contacts.name),
+                    phone = COALESCE(excluded.phone, contacts.phone),
+                    updated_at = excluded.updated_at
+             RETURNING id",
+            vec![
+                ContactId::new().to_string().into(),
+                org_id.to_string().into(),
+                channel_id.to_string().into(),
+                external_id.into(),
+                name.into(),
+                phone.into(),
+                now.into(),
+            ],
+        )
+        .await?;
     parsed(&row, "id")
 }
 
@@ -96,25 +98,27 @@ pub fn update_contact_into(
 
 /// The contact's conversation, created in `bot_handling` on first contact.
 pub async fn upsert_conversation(
-    conn: &mut AnyConnection,
+    tx: &mut Tx,
     org_id: OrgId,
     channel_id: ChannelId,
     contact_id: ContactId,
     now: Millis,
 ) -> StoreResult<(ConversationId, ConversationStatus)> {
-    let row = sqlx::query(
-        "INSERT INTO conversations (id, org_id, channel_id, contact_id, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'bot_handling', $5, $5)
-         ON CONFLICT (contact_id) DO UPDATE SET updated_at = conversations.updated_at
-         RETURNING id, status",
-    )
-    .bind(ConversationId::new().to_string())
-    .bind(org_id.to_string())
-    .bind(channel_id.to_string())
-    .bind(contact_id.to_string())
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
+    let row = tx
+        .fetch_one(
+            "INSERT INTO conversations (id, org_id, channel_id, contact_id, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'bot_handling', $5, $5)
+             ON CONFLICT (contact_id) DO UPDATE SET updated_at = conversations.updated_at
+             RETURNING id, status",
+            vec![
+                ConversationId::new().to_string().into(),
+                org_id.to_string().into(),
+                channel_id.to_string().into(),
+                contact_id.to_string().into(),
+                now.into(),
+            ],
+        )
+        .await?;
     Ok((parsed(&row, "id")?, parsed(&row, "status")?))
 }
 
@@ -143,25 +147,27 @@ pub fn set_conversation_status_into(
 
 /// A conversation's status, read inside a write transaction.
 pub async fn conversation_status(
-    conn: &mut AnyConnection,
+    tx: &mut Tx,
     id: ConversationId,
 ) -> StoreResult<ConversationStatus> {
-    let row = sqlx::query("SELECT status FROM conversations WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_one(&mut *conn)
+    let row = tx
+        .fetch_one(
+            "SELECT status FROM conversations WHERE id = $1",
+            vec![id.to_string().into()],
+        )
         .await?;
     parsed(&row, "status")
 }
 
 pub async fn set_conversation_status(
-    conn: &mut AnyConnection,
+    tx: &mut Tx,
     id: ConversationId,
     status: ConversationStatus,
     now: Millis,
 ) -> StoreResult<()> {
     let mut script = Script::new();
     set_conversation_status_into(&mut script, id, status, now);
-    script.run(conn).await
+    tx.run(&script).await
 }
 
 pub fn insert_message_into(script: &mut Script, message: &NewMessage<'_>) {
@@ -190,15 +196,15 @@ pub fn insert_message_into(script: &mut Script, message: &NewMessage<'_>) {
     );
 }
 
-pub async fn insert_message(conn: &mut AnyConnection, message: &NewMessage<'_>) -> StoreResult<()> {
+pub async fn insert_message(tx: &mut Tx, message: &NewMessage<'_>) -> StoreResult<()> {
     let mut script = Script::new();
     insert_message_into(&mut script, message);
-    script.run(conn).await
+    tx.run(&script).await
 }
 
 /// Moves an outbound message's delivery status forward, never back.
 pub async fn apply_delivery_status(
-    conn: &mut AnyConnection,
+    tx: &mut Tx,
     channel_id: ChannelId,
     provider_message_id: &str,
     status: DeliveryStatus,
@@ -206,37 +212,38 @@ pub async fn apply_delivery_status(
     provider_timestamp: Option<Millis>,
     now: Millis,
 ) -> StoreResult<DeliveryUpdate> {
-    let updated = sqlx::query(
-        "UPDATE messages
-            SET delivery_status = $1, delivery_rank = $2,
-                failure_reason = COALESCE($3, failure_reason),
-                provider_timestamp = COALESCE($4, provider_timestamp), updated_at = $5
-          WHERE channel_id = $6 AND provider_message_id = $7 AND direction = 'outbound'
-            AND delivery_rank < $2
-         RETURNING id, conversation_id",
-    )
-    .bind(status.as_str())
-    .bind(status.rank())
-    .bind(failure_reason)
-    .bind(provider_timestamp)
-    .bind(now)
-    .bind(channel_id.to_string())
-    .bind(provider_message_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let updated = tx
+        .fetch_optional(
+            "UPDATE messages
+                SET delivery_status = $1, delivery_rank = $2,
+                    failure_reason = COALESCE($3, failure_reason),
+                    provider_timestamp = COALESCE($4, provider_timestamp), updated_at = $5
+              WHERE channel_id = $6 AND provider_message_id = $7 AND direction = 'outbound'
+                AND delivery_rank < $2
+             RETURNING id, conversation_id",
+            vec![
+                status.as_str().into(),
+                status.rank().into(),
+                failure_reason.into(),
+                provider_timestamp.into(),
+                now.into(),
+                channel_id.to_string().into(),
+                provider_message_id.into(),
+            ],
+        )
+        .await?;
     if let Some(row) = updated {
         return Ok(DeliveryUpdate::Applied {
             message_id: parsed(&row, "id")?,
             conversation_id: parsed(&row, "conversation_id")?,
         });
     }
-    let exists = sqlx::query(
-        "SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2 AND direction = 'outbound'",
-    )
-    .bind(channel_id.to_string())
-    .bind(provider_message_id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let exists = tx
+        .fetch_optional(
+            "SELECT id FROM messages WHERE channel_id = $1 AND provider_message_id = $2 AND direction = 'outbound'",
+            vec![channel_id.to_string().into(), provider_message_id.into()],
+        )
+        .await?;
     Ok(match exists {
         Some(_) => DeliveryUpdate::Stale,
         None => DeliveryUpdate::UnknownMessage,

@@ -2,10 +2,10 @@
 //! deduplicated on `(channel_id, dedupe_key)`.
 
 use super::records::{parsed, InboundRecord};
-use super::script::Script;
-use super::{Store, StoreResult};
+use super::script::{Script, Value};
+use super::{Columns, Store, StoreResult, Tx};
 use crate::domain::{ChannelId, Millis, OrgId};
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 /// Rows per INSERT statement, well under both backends' bound-parameter limits.
 const INSERT_CHUNK_ROWS: usize = 500;
@@ -27,12 +27,12 @@ impl Store {
         &self,
         rows: Vec<NewInbound>,
     ) -> StoreResult<Vec<Option<i64>>> {
-        self.write(move |connection| {
+        self.write(move |tx| {
             Box::pin(async move {
                 let mut ids: Vec<Option<i64>> = vec![None; rows.len()];
                 for chunk_start in (0..rows.len()).step_by(INSERT_CHUNK_ROWS) {
                     let chunk = &rows[chunk_start..rows.len().min(chunk_start + INSERT_CHUNK_ROWS)];
-                    let values: Vec<String> = (0..chunk.len())
+                    let placeholders: Vec<String> = (0..chunk.len())
                         .map(|i| {
                             let p = i * 6;
                             format!("(${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6)
@@ -42,30 +42,26 @@ impl Store {
                         "INSERT INTO inbound (org_id, channel_id, dedupe_key, contact_external_id, payload, received_at)
                          VALUES {} ON CONFLICT (channel_id, dedupe_key) DO NOTHING
                          RETURNING id, channel_id, dedupe_key",
-                        values.join(", ")
+                        placeholders.join(", ")
                     );
-                    let mut query = sqlx::query(&sql);
+                    let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
                     for row in chunk {
-                        query = query
-                            .bind(row.org_id.to_string())
-                            .bind(row.channel_id.to_string())
-                            .bind(&row.dedupe_key)
-                            .bind(&row.contact_external_id)
-                            .bind(&row.payload)
-                            .bind(row.received_at);
+                        values.extend([
+                            row.org_id.to_string().into(),
+                            row.channel_id.to_string().into(),
+                            row.dedupe_key.as_str().into(),
+                            row.contact_external_id.as_str().into(),
+                            row.payload.as_str().into(),
+                            row.received_at.into(),
+                        ]);
                     }
-                    let inserted = query.fetch_all(&mut *connection).await?;
+                    let inserted = tx.fetch_all(&sql, values).await?;
                     // The first row of the chunk with an inserted key gets its id; a later row
                     // with the same key in the same batch is a duplicate.
                     let mut by_key: std::collections::HashMap<(String, String), i64> = inserted
                         .iter()
-                        .map(|row| {
-                            Ok((
-                                (row.try_get::<String, _>("channel_id")?, row.try_get::<String, _>("dedupe_key")?),
-                                row.try_get::<i64, _>("id")?,
-                            ))
-                        })
-                        .collect::<Result<_, sqlx::Error>>()?;
+                        .map(|row| Ok(((row.text("channel_id")?, row.text("dedupe_key")?), row.int("id")?)))
+                        .collect::<StoreResult<_>>()?;
                     for (offset, row) in chunk.iter().enumerate() {
                         ids[chunk_start + offset] = by_key.remove(&(row.channel_id.to_string(), row.dedupe_key.clone()));
                     }
@@ -121,21 +117,18 @@ impl Store {
         now: Millis,
     ) -> StoreResult<bool> {
         let error = error.to_owned();
-        self.write(move |connection| {
+        self.write(move |tx| {
             Box::pin(async move {
-                let row = sqlx::query(
-                    "UPDATE inbound SET attempts = attempts + 1, last_error = $1,
-                            quarantined_at = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE NULL END
-                      WHERE id = $4 RETURNING quarantined_at",
-                )
-                .bind(&error)
-                .bind(quarantine_after)
-                .bind(now)
-                .bind(id)
-                .fetch_optional(&mut *connection)
-                .await?;
+                let row = tx
+                    .fetch_optional(
+                        "UPDATE inbound SET attempts = attempts + 1, last_error = $1,
+                                quarantined_at = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE NULL END
+                          WHERE id = $4 RETURNING quarantined_at",
+                        vec![error.into(), quarantine_after.into(), now.into(), id.into()],
+                    )
+                    .await?;
                 Ok(match row {
-                    Some(row) => row.try_get::<Option<i64>, _>("quarantined_at")?.is_some(),
+                    Some(row) => row.opt_int("quarantined_at")?.is_some(),
                     None => false,
                 })
             })
@@ -156,14 +149,13 @@ impl Store {
     /// Deletes processed rows received before `before`. Callers keep at least the longest
     /// provider redelivery horizon (8 days) so a late redelivery is still recognised.
     pub async fn prune_inbound(&self, before: Millis) -> StoreResult<u64> {
-        let mut tx = self.begin().await?;
-        let result =
-            sqlx::query("DELETE FROM inbound WHERE processed_at IS NOT NULL AND received_at < $1")
-                .bind(before)
-                .execute(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok(result.rows_affected())
+        self.write(move |tx| {
+            Box::pin(tx.execute(
+                "DELETE FROM inbound WHERE processed_at IS NOT NULL AND received_at < $1",
+                vec![before.into()],
+            ))
+        })
+        .await
     }
 
     /// Whether an inbound row was processed (or quarantined) already.
@@ -203,23 +195,23 @@ pub fn mark_inbound_processed_into(script: &mut Script, id: i64, now: Millis) {
 
 /// Marks a row processed inside the transaction that handles it. Returns false when it was
 /// already processed or quarantined: the event must then not be handled again.
-pub async fn claim_inbound(conn: &mut AnyConnection, id: i64, now: Millis) -> StoreResult<bool> {
-    let result = sqlx::query(
-        "UPDATE inbound SET processed_at = $1 WHERE id = $2 AND processed_at IS NULL AND quarantined_at IS NULL",
-    )
-    .bind(now)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(result.rows_affected() == 1)
+pub async fn claim_inbound(tx: &mut Tx, id: i64, now: Millis) -> StoreResult<bool> {
+    let changed = tx
+        .execute(
+            "UPDATE inbound SET processed_at = $1 WHERE id = $2 AND processed_at IS NULL AND quarantined_at IS NULL",
+            vec![now.into(), id.into()],
+        )
+        .await?;
+    Ok(changed == 1)
 }
 
 /// Gives a claimed row back, inside the transaction that claimed it: the event will be offered
 /// again later.
-pub async fn unclaim_inbound(conn: &mut AnyConnection, id: i64) -> StoreResult<()> {
-    sqlx::query("UPDATE inbound SET processed_at = NULL WHERE id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+pub async fn unclaim_inbound(tx: &mut Tx, id: i64) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE inbound SET processed_at = NULL WHERE id = $1",
+        vec![id.into()],
+    )
+    .await?;
     Ok(())
 }

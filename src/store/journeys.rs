@@ -2,9 +2,9 @@
 
 use super::records::parsed;
 use super::script::Script;
-use super::{Store, StoreError, StoreResult};
+use super::{Columns, Store, StoreError, StoreResult, Tx};
 use crate::domain::{ConversationId, Millis, OrgId};
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 /// A stored journey graph, still as JSON: the journey module parses it.
 #[derive(Clone, Debug)]
@@ -43,19 +43,18 @@ impl Store {
         graph: &str,
         now: Millis,
     ) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        let result = sqlx::query(
-            "UPDATE journeys SET graph = $1, updated_at = $2 WHERE org_id = $3 AND builtin = 1",
-        )
-        .bind(graph)
-        .bind(now)
-        .bind(org_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        if result.rows_affected() == 0 {
+        let values = vec![graph.into(), now.into(), org_id.to_string().into()];
+        let changed = self
+            .write(move |tx| {
+                Box::pin(tx.execute(
+                    "UPDATE journeys SET graph = $1, updated_at = $2 WHERE org_id = $3 AND builtin = 1",
+                    values,
+                ))
+            })
+            .await?;
+        if changed == 0 {
             return Err(StoreError::NotFound);
         }
-        tx.commit().await?;
         Ok(())
     }
 
@@ -106,18 +105,19 @@ pub fn save_session_into(
 
 /// The session of a conversation, read inside a write transaction.
 pub async fn session_in(
-    conn: &mut AnyConnection,
+    tx: &mut Tx,
     conversation_id: ConversationId,
 ) -> StoreResult<Option<StoredSession>> {
-    let row =
-        sqlx::query("SELECT journey_id, state FROM journey_sessions WHERE conversation_id = $1")
-            .bind(conversation_id.to_string())
-            .fetch_optional(&mut *conn)
-            .await?;
+    let row = tx
+        .fetch_optional(
+            "SELECT journey_id, state FROM journey_sessions WHERE conversation_id = $1",
+            vec![conversation_id.to_string().into()],
+        )
+        .await?;
     row.map(|row| {
         Ok(StoredSession {
             journey_id: parsed(&row, "journey_id")?,
-            state: row.try_get("state")?,
+            state: row.text("state")?,
         })
     })
     .transpose()

@@ -1,10 +1,11 @@
 //! Persistence: sqlx repositories over SQLite (embedded default) and Postgres, behind one
 //! [`Store`]. This is the only module that contains SQL.
 //!
-//! Both backends run the same portable statements through sqlx's `Any` driver (`$n`
-//! parameters, BIGINT columns, `ON CONFLICT … RETURNING`); each has its own migrations folder.
-//! On SQLite all writes go through a single connection, so write transactions never contend
-//! for the database lock, while reads use a pool of their own (WAL lets them run beside the
+//! Both backends run the same portable statements (`$n` parameters, BIGINT columns,
+//! `ON CONFLICT … RETURNING`); each has its own migrations folder. Reads go through sqlx's
+//! `Any` driver. Writes go through [`Tx`]: on Postgres an sqlx transaction; on SQLite the one
+//! connection of the group-commit writer (`writer`), so write transactions never contend for
+//! the database lock, while reads use a pool of their own (WAL lets them run beside the
 //! writer).
 
 mod channels;
@@ -16,6 +17,7 @@ pub mod outbox;
 mod records;
 pub mod script;
 pub mod timers;
+mod tx;
 mod writer;
 
 pub use channels::NewChannel;
@@ -24,15 +26,15 @@ pub use inbound::NewInbound;
 pub use journeys::{StoredJourney, StoredSession};
 pub use orgs::{Bootstrap, Principal};
 pub use records::*;
+pub use tx::{Columns, Row, Tx};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use std::str::FromStr;
 use std::sync::Once;
 use std::time::Duration;
 
-/// A write transaction. Pass `&mut *tx` to the repository functions that take a connection.
-pub type WriteTx = Transaction<'static, Any>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -42,12 +44,12 @@ pub enum StoreError {
     Conflict(String),
     /// The database cannot be reached or is overloaded: callers answer 503, never lose data.
     #[error("the database is unavailable")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] BoxError),
     /// A stored value did not parse back into its domain type.
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
-    #[error(transparent)]
-    Database(sqlx::Error),
+    #[error("database error: {0}")]
+    Database(#[source] BoxError),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The store is shutting down.
@@ -70,12 +72,45 @@ impl From<sqlx::Error> for StoreError {
         match error {
             sqlx::Error::RowNotFound => StoreError::NotFound,
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                StoreError::Unavailable(error)
+                StoreError::Unavailable(Box::new(error))
             }
             sqlx::Error::Database(ref db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_owned())
             }
-            other => StoreError::Database(other),
+            other => StoreError::Database(Box::new(other)),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match error {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            rusqlite::Error::SqliteFailure(failure, ref message)
+                if failure.code == ErrorCode::ConstraintViolation
+                    && matches!(
+                        failure.extended_code,
+                        rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                            | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                    ) =>
+            {
+                StoreError::Conflict(message.clone().unwrap_or_else(|| failure.to_string()))
+            }
+            rusqlite::Error::SqliteFailure(failure, _)
+                if matches!(
+                    failure.code,
+                    ErrorCode::DatabaseBusy
+                        | ErrorCode::DatabaseLocked
+                        | ErrorCode::SystemIoFailure
+                        | ErrorCode::DiskFull
+                        | ErrorCode::CannotOpen
+                        | ErrorCode::OutOfMemory
+                ) =>
+            {
+                StoreError::Unavailable(Box::new(error))
+            }
+            other => StoreError::Database(Box::new(other)),
         }
     }
 }
@@ -91,6 +126,7 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     read: AnyPool,
+    /// Postgres' pool for writes; on SQLite, the connection migrations run on.
     write: AnyPool,
     /// SQLite's group-commit writer; Postgres runs each write in its own transaction.
     writer: Option<writer::Writer>,
@@ -110,6 +146,9 @@ impl Store {
         DRIVERS.call_once(sqlx::any::install_default_drivers);
         let options = AnyConnectOptions::from_str(url)?;
         if url.starts_with("sqlite:") {
+            let path = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                .get_filename()
+                .to_owned();
             let pool = |size: u32| {
                 AnyPoolOptions::new()
                     .max_connections(size)
@@ -125,10 +164,7 @@ impl Store {
             let read = pool(max_connections.max(1)).await?;
             Ok(Self {
                 read,
-                writer: Some(
-                    writer::Writer::start(write.clone())
-                        .map_err(|error| StoreError::Unavailable(sqlx::Error::Io(error)))?,
-                ),
+                writer: Some(writer::Writer::start(&path)?),
                 write,
                 backend: Backend::Sqlite,
             })
@@ -168,15 +204,15 @@ impl Store {
     pub async fn write<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut AnyConnection) -> futures::future::BoxFuture<'c, StoreResult<T>>
+        F: for<'c> FnOnce(&'c mut Tx) -> futures::future::BoxFuture<'c, StoreResult<T>>
             + Send
             + 'static,
     {
         match &self.writer {
             Some(writer) => {
-                let job: writer::Job = Box::new(move |connection| {
+                let job: writer::Job = Box::new(move |tx| {
                     Box::pin(async move {
-                        let value = work(connection).await?;
+                        let value = work(tx).await?;
                         Ok(Box::new(value) as Box<dyn std::any::Any + Send>)
                     })
                 });
@@ -186,16 +222,16 @@ impl Store {
                     .expect("a write job returns the type its caller asked for"))
             }
             None => {
-                let mut transaction = self.write.begin().await?;
-                let value = work(&mut transaction).await?;
-                transaction.commit().await?;
+                let mut tx = Tx::postgres(self.write.begin().await?);
+                let value = work(&mut tx).await?;
+                tx.commit().await?;
                 Ok(value)
             }
         }
     }
 
     /// Runs a script of writes and returns once it is committed. On SQLite, scripts of many
-    /// callers share one round trip and one commit.
+    /// callers share one commit.
     pub async fn write_script(&self, script: script::Script) -> StoreResult<()> {
         match &self.writer {
             Some(writer) => writer
@@ -203,17 +239,11 @@ impl Store {
                 .await
                 .map(|_| ()),
             None => {
-                let mut transaction = self.write.begin().await?;
-                script.run(&mut transaction).await?;
-                transaction.commit().await?;
-                Ok(())
+                let mut tx = Tx::postgres(self.write.begin().await?);
+                tx.run(&script).await?;
+                tx.commit().await
             }
         }
-    }
-
-    /// Starts a write transaction outside the group commit, for rare administrative writes.
-    pub async fn begin(&self) -> StoreResult<WriteTx> {
-        Ok(self.write.begin().await?)
     }
 
     pub(crate) fn reader(&self) -> &AnyPool {

@@ -1,6 +1,7 @@
 //! Organisations, their users and API keys, and the first-run bootstrap.
 
 use super::records::parsed;
+use super::script::Script;
 use super::{Store, StoreResult};
 use crate::domain::{Millis, OrgId, Role, UserId};
 use sqlx::Row;
@@ -36,48 +37,49 @@ impl Store {
     /// Creates an organisation with its owner, an owner API key and the built-in greeting
     /// journey, in one transaction.
     pub async fn create_organization(&self, bootstrap: &Bootstrap, now: Millis) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)")
-            .bind(bootstrap.org_id.to_string())
-            .bind(&bootstrap.org_name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
+        let mut script = Script::new();
+        script.push(
+            "INSERT INTO organizations (id, name, created_at) VALUES ($1, $2, $3)",
+            vec![
+                bootstrap.org_id.to_string().into(),
+                bootstrap.org_name.as_str().into(),
+                now.into(),
+            ],
+        );
+        script.push(
             "INSERT INTO users (id, org_id, email, name, role, password_hash, created_at)
              VALUES ($1, $2, $3, $4, 'owner', $5, $6)",
-        )
-        .bind(bootstrap.owner_id.to_string())
-        .bind(bootstrap.org_id.to_string())
-        .bind(&bootstrap.owner_email)
-        .bind("Owner")
-        .bind(&bootstrap.owner_password_hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
+            vec![
+                bootstrap.owner_id.to_string().into(),
+                bootstrap.org_id.to_string().into(),
+                bootstrap.owner_email.as_str().into(),
+                "Owner".into(),
+                bootstrap.owner_password_hash.as_str().into(),
+                now.into(),
+            ],
+        );
+        script.push(
             "INSERT INTO api_keys (id, org_id, user_id, name, token_hash, created_at)
              VALUES ($1, $2, $3, 'bootstrap', $4, $5)",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(bootstrap.org_id.to_string())
-        .bind(bootstrap.owner_id.to_string())
-        .bind(&bootstrap.api_key_hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
+            vec![
+                uuid::Uuid::now_v7().to_string().into(),
+                bootstrap.org_id.to_string().into(),
+                bootstrap.owner_id.to_string().into(),
+                bootstrap.api_key_hash.as_str().into(),
+                now.into(),
+            ],
+        );
+        script.push(
             "INSERT INTO journeys (id, org_id, name, state, builtin, graph, created_at, updated_at)
              VALUES ($1, $2, 'Greeting', 'live', 1, $3, $4, $4)",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(bootstrap.org_id.to_string())
-        .bind(&bootstrap.greeting_journey)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
+            vec![
+                uuid::Uuid::now_v7().to_string().into(),
+                bootstrap.org_id.to_string().into(),
+                bootstrap.greeting_journey.as_str().into(),
+                now.into(),
+            ],
+        );
+        self.write_script(script).await
     }
 
     /// Resolves a hashed API key to the organisation and user it acts for.
@@ -106,31 +108,31 @@ impl Store {
         now: Millis,
     ) -> StoreResult<UserId> {
         let user_id = UserId::new();
-        let mut tx = self.begin().await?;
-        sqlx::query(
+        let mut script = Script::new();
+        script.push(
             "INSERT INTO users (id, org_id, email, name, role, created_at)
              VALUES ($1, $2, $3, $3, $4, $5)",
-        )
-        .bind(user_id.to_string())
-        .bind(org_id.to_string())
-        .bind(email)
-        .bind(role.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
+            vec![
+                user_id.to_string().into(),
+                org_id.to_string().into(),
+                email.into(),
+                role.as_str().into(),
+                now.into(),
+            ],
+        );
+        script.push(
             "INSERT INTO api_keys (id, org_id, user_id, name, token_hash, created_at)
              VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(org_id.to_string())
-        .bind(user_id.to_string())
-        .bind(email)
-        .bind(api_key_hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+            vec![
+                uuid::Uuid::now_v7().to_string().into(),
+                org_id.to_string().into(),
+                user_id.to_string().into(),
+                email.into(),
+                api_key_hash.into(),
+                now.into(),
+            ],
+        );
+        self.write_script(script).await?;
         Ok(user_id)
     }
 }

@@ -5,11 +5,9 @@ use crate::domain::{
     DeliveryStatus, Direction, MessageContent, MessageId, Millis, OrgId, SenderKind,
 };
 use serde::Serialize;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 use std::str::FromStr;
 
-use super::{StoreError, StoreResult};
+use super::{Columns, StoreError, StoreResult};
 
 #[derive(Clone, Debug)]
 pub struct ChannelRecord {
@@ -109,20 +107,20 @@ pub struct TimerRecord {
 }
 
 /// Reads a column and parses it with `FromStr`, reporting the column on failure.
-pub(crate) fn parsed<T: FromStr>(row: &AnyRow, column: &str) -> StoreResult<T>
+pub(crate) fn parsed<T: FromStr>(row: &impl Columns, column: &str) -> StoreResult<T>
 where
     T::Err: std::fmt::Display,
 {
-    let raw: String = row.try_get(column)?;
+    let raw = row.text(column)?;
     raw.parse()
         .map_err(|error: T::Err| StoreError::Corrupt(format!("{column}: {error}")))
 }
 
 pub(crate) fn parsed_json<T: serde::de::DeserializeOwned>(
-    row: &AnyRow,
+    row: &impl Columns,
     column: &str,
 ) -> StoreResult<T> {
-    let raw: String = row.try_get(column)?;
+    let raw = row.text(column)?;
     serde_json::from_str(&raw).map_err(|error| StoreError::Corrupt(format!("{column}: {error}")))
 }
 

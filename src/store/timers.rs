@@ -2,9 +2,9 @@
 
 use super::records::{parsed, TimerRecord};
 use super::script::Script;
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, Tx};
 use crate::domain::{ChannelId, ConversationId, Millis, OrgId};
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 /// A timer to set (or reset) for a conversation.
 pub struct NewTimer<'a> {
@@ -42,21 +42,14 @@ pub fn set_timer_into(script: &mut Script, timer: &NewTimer<'_>, now: Millis) {
 
 /// Marks a timer fired if it is still the one that was due (same id and generation); returns
 /// false when it already fired or was reset meanwhile.
-pub async fn claim_timer(
-    conn: &mut AnyConnection,
-    timer: &TimerRecord,
-    now: Millis,
-) -> StoreResult<bool> {
-    let result = sqlx::query(
-        "UPDATE timers SET fired_at = $1 WHERE id = $2 AND generation = $3 AND due_at = $4 AND fired_at IS NULL",
-    )
-    .bind(now)
-    .bind(timer.id)
-    .bind(timer.generation)
-    .bind(timer.due_at)
-    .execute(&mut *conn)
-    .await?;
-    Ok(result.rows_affected() == 1)
+pub async fn claim_timer(tx: &mut Tx, timer: &TimerRecord, now: Millis) -> StoreResult<bool> {
+    let changed = tx
+        .execute(
+            "UPDATE timers SET fired_at = $1 WHERE id = $2 AND generation = $3 AND due_at = $4 AND fired_at IS NULL",
+            vec![now.into(), timer.id.into(), timer.generation.into(), timer.due_at.into()],
+        )
+        .await?;
+    Ok(changed == 1)
 }
 
 impl Store {

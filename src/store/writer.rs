@@ -1,35 +1,42 @@
 //! Group commit for SQLite. SQLite has one writer at a time and a commit with
 //! `synchronous=FULL` costs a disk sync, so write work from every caller is queued to one
-//! writer thread that runs whatever is waiting in a single transaction and commits once. A
-//! caller's result is handed back only after that commit: nothing is reported done before it
-//! is durable.
+//! writer thread, which owns the one write connection, runs whatever is waiting in a single
+//! transaction and commits once. A caller's result is handed back only after that commit:
+//! nothing is reported done before it is durable.
 //!
-//! Work comes in two forms. A *job* is code that talks to the connection (it needs answers,
-//! such as ids from `RETURNING`); jobs run one after another, each in its own savepoint. A
-//! *script* is a list of statements known in advance (see `script`); all scripts of a batch run
-//! as one multi-statement query — a single round trip to SQLite's worker thread, which is what
-//! every statement costs most — inside one savepoint. If that fails, the scripts are run again
-//! one by one, each in a savepoint, so only the failing one is refused. Every caller waits for
-//! its own write, so batching never reorders the writes of one conversation.
+//! Work comes in two forms: a *job* is code that talks to the transaction (it needs answers,
+//! such as ids from `RETURNING`); a *script* is a list of statements known in advance. Each
+//! piece of work of a batch runs in its own savepoint, so a failing one is rolled back alone
+//! and refused while the rest commits. Statements run on this thread, against statements
+//! prepared once and cached, so a write costs what SQLite takes to do it and no more. Every
+//! caller waits for its own write, so batching never reorders the writes of one conversation.
 
-use super::script::{Script, Shape};
+use super::script::Script;
+use super::tx::Tx;
 use super::StoreError;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use sqlx::{AnyConnection, AnyPool};
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Jobs committed together at most.
+/// Pieces of work committed together at most.
 const MAX_BATCH: usize = 512;
-/// Jobs waiting before callers feel backpressure.
+/// Pieces of work waiting before callers feel backpressure.
 const QUEUE_CAPACITY: usize = 8_192;
+/// Prepared statements kept by the writer's connection.
+const STATEMENT_CACHE: usize = 256;
+/// How often the checkpointer copies committed pages from the WAL into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+/// WAL pages after which the writer checkpoints by itself, should the checkpointer fall
+/// behind: a bound on the WAL's size, not the usual path.
+const WRITER_CHECKPOINT_PAGES: u32 = 25_000;
 
 type Output = Box<dyn Any + Send>;
-pub(crate) type Job = Box<
-    dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Result<Output, StoreError>> + Send,
->;
+pub(crate) type Job =
+    Box<dyn for<'c> FnOnce(&'c mut Tx) -> BoxFuture<'c, Result<Output, StoreError>> + Send>;
 
 pub(crate) enum Work {
     Job(Job),
@@ -38,8 +45,10 @@ pub(crate) enum Work {
 
 pub(crate) struct Submission {
     work: Work,
-    done: oneshot::Sender<Result<Output, StoreError>>,
+    done: Done,
 }
+
+type Done = oneshot::Sender<Result<Output, StoreError>>;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Writer {
@@ -47,17 +56,24 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer on `pool` (a pool of one connection), on a thread of its own: the
-    /// writer is the one serial path of every write, so its statement round trips must not
-    /// wait behind other tasks.
-    pub(crate) fn start(pool: AnyPool) -> std::io::Result<Self> {
+    /// Opens the write connection to the database file at `path` and starts the writer on a
+    /// thread of its own: it is the one serial path of every write, so it must not wait
+    /// behind other tasks.
+    pub(crate) fn start(path: &Path) -> Result<Self, StoreError> {
+        let connection = open(path)?;
+        let checkpoints = start_checkpointer(path)?;
         let (submissions, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+            .build()
+            .map_err(|error| StoreError::Unavailable(Box::new(error)))?;
         std::thread::Builder::new()
             .name("parley-writer".into())
-            .spawn(move || runtime.block_on(run(pool, receiver)))?;
+            .spawn(move || {
+                runtime.block_on(run(Tx::sqlite(connection), receiver));
+                // The checkpointer stops with the writer.
+                drop(checkpoints);
+            })
+            .map_err(|error| StoreError::Unavailable(Box::new(error)))?;
         Ok(Self { submissions })
     }
 
@@ -71,7 +87,56 @@ impl Writer {
     }
 }
 
-async fn run(pool: AnyPool, mut receiver: mpsc::Receiver<Submission>) {
+/// Starts the checkpointer: a thread with a connection of its own that copies committed pages
+/// from the WAL into the database file every `CHECKPOINT_INTERVAL`. A checkpoint writes and
+/// syncs the database file; done by the writer at commit, as SQLite does by default, it would
+/// stall every write behind it. A passive checkpoint runs beside the writer instead. It stops
+/// when the returned sender is dropped.
+fn start_checkpointer(path: &Path) -> Result<std::sync::mpsc::Sender<()>, StoreError> {
+    use std::sync::mpsc::RecvTimeoutError;
+    let connection = rusqlite::Connection::open(path)?;
+    connection.busy_timeout(Duration::from_secs(5))?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("parley-checkpoint".into())
+        .spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_INTERVAL) {
+                if let Err(error) =
+                    connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                {
+                    tracing::warn!(error = %error, "a WAL checkpoint failed");
+                }
+            }
+        })
+        .map_err(|error| StoreError::Unavailable(Box::new(error)))?;
+    Ok(stop)
+}
+
+fn open(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    let connection = rusqlite::Connection::open(path)?;
+    // WAL lets readers run beside the writer; FULL syncs the WAL at every commit so an
+    // acknowledged webhook survives a power cut, not only a process crash.
+    let mode: String =
+        connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Corrupt(format!(
+            "the database refused WAL mode (it is in {mode} mode)"
+        )));
+    }
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+    // Every piece of work of a batch runs in a savepoint, whose undo copies of pages are kept
+    // in a sub-journal: in memory, they cost a copy instead of a write to a temporary file.
+    connection.pragma_update(None, "temp_store", "MEMORY")?;
+    // The pages of the hot tables and indexes stay in the writer's own cache (64 MiB).
+    connection.pragma_update(None, "cache_size", -65_536)?;
+    connection.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+    connection.busy_timeout(Duration::from_secs(5))?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(connection)
+}
+
+async fn run(mut tx: Tx, mut receiver: mpsc::Receiver<Submission>) {
     while let Some(first) = receiver.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -80,24 +145,90 @@ async fn run(pool: AnyPool, mut receiver: mpsc::Receiver<Submission>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&pool, batch).await;
+        commit_batch(&mut tx, batch).await;
     }
 }
 
-async fn commit_batch(pool: &AnyPool, batch: Vec<Submission>) {
-    let mut transaction = match pool.begin().await {
-        Ok(transaction) => transaction,
-        Err(error) => {
-            let error = StoreError::from(error);
-            tracing::warn!(error = %error, "failed to begin a write batch");
-            for submission in batch {
-                let _ = submission
-                    .done
-                    .send(Err(StoreError::unavailable_like(&error)));
+/// Runs a transaction-control statement on the writer's connection, prepared once.
+fn control(tx: &mut Tx, sql: &str) -> Result<(), StoreError> {
+    let connection = tx
+        .sqlite_connection()
+        .expect("the writer's transaction is on SQLite");
+    connection.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Whether the connection is still inside the batch's transaction. SQLite rolls a whole
+/// transaction back by itself after some errors (a full disk, an I/O error); the batch must
+/// then fail as a whole rather than let later work run outside any transaction.
+fn in_transaction(tx: &mut Tx) -> bool {
+    tx.sqlite_connection()
+        .is_some_and(|connection| !connection.is_autocommit())
+}
+
+/// A failure of the batch as a whole: the transaction is rolled back and every caller not
+/// answered yet gets the error.
+struct BatchFailed(StoreError);
+
+impl From<StoreError> for BatchFailed {
+    fn from(error: StoreError) -> Self {
+        BatchFailed(error)
+    }
+}
+
+/// Runs one batch in one transaction. Jobs run first, each in its own savepoint. Scripts
+/// then run together in a single savepoint, without one each: they rarely fail, and a
+/// savepoint per script would copy every page it touches into the sub-journal. If one fails,
+/// they are rolled back together and run again one by one, each in a savepoint, so that only
+/// the failing one is refused.
+async fn commit_batch(tx: &mut Tx, batch: Vec<Submission>) {
+    let mut answered: Vec<(Done, Result<Output, StoreError>)> = Vec::with_capacity(batch.len());
+    let mut waiting: Vec<Done> = Vec::new();
+    let result = run_batch(tx, batch, &mut answered, &mut waiting).await;
+    let failure = match result {
+        Ok(()) => match control(tx, "COMMIT") {
+            Ok(()) => None,
+            Err(error) => {
+                tracing::error!(error = %error, "failed to commit a write batch");
+                Some(error)
             }
-            return;
+        },
+        Err(BatchFailed(error)) => {
+            tracing::error!(error = %error, "a write batch failed");
+            Some(error)
         }
     };
+    match failure {
+        None => {
+            for (done, outcome) in answered {
+                let _ = done.send(outcome);
+            }
+        }
+        Some(error) => {
+            if in_transaction(tx) {
+                let _ = control(tx, "ROLLBACK");
+            }
+            // Work refused on its own merits keeps its own error; everything else failed
+            // with the batch.
+            for (done, outcome) in answered {
+                let _ = done.send(match outcome {
+                    Ok(_) => Err(StoreError::unavailable_like(&error)),
+                    Err(own) => Err(own),
+                });
+            }
+            for done in waiting {
+                let _ = done.send(Err(StoreError::unavailable_like(&error)));
+            }
+        }
+    }
+}
+
+async fn run_batch(
+    tx: &mut Tx,
+    batch: Vec<Submission>,
+    answered: &mut Vec<(Done, Result<Output, StoreError>)>,
+    waiting: &mut Vec<Done>,
+) -> Result<(), BatchFailed> {
     let mut jobs = Vec::new();
     let mut scripts = Vec::new();
     for submission in batch {
@@ -106,240 +237,153 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Submission>) {
             Work::Script(script) => scripts.push((submission.done, script)),
         }
     }
-    let mut outcomes: Vec<Outcome> = Vec::new();
-    if jobs.len() == 1 && scripts.is_empty() {
-        // A job alone in its batch needs no savepoint: the transaction is its own.
-        let (done, job) = jobs.pop().expect("the batch has one job");
-        let outcome = run_guarded(&mut transaction, job).await;
-        if outcome.is_err() {
-            let _ = transaction.rollback().await;
-            let _ = done.send(outcome);
-            return;
-        }
-        outcomes.push((done, outcome));
-    } else {
-        let results = match run_isolated(&mut transaction, jobs).await {
-            Ok(job_outcomes) => {
-                outcomes = job_outcomes;
-                run_scripts(&mut transaction, scripts).await
-            }
-            Err((error, dones)) => Err((
-                error,
-                dones
-                    .into_iter()
-                    .chain(scripts.into_iter().map(|(done, _)| done))
-                    .collect(),
-            )),
-        };
-        match results {
-            Ok(script_outcomes) => outcomes.extend(script_outcomes),
-            Err((error, dones)) => {
-                tracing::error!(error = %error, "a write batch failed between its parts");
-                let _ = transaction.rollback().await;
-                for done in dones
-                    .into_iter()
-                    .chain(outcomes.into_iter().map(|(done, _)| done))
-                {
-                    let _ = done.send(Err(StoreError::unavailable_like(&error)));
-                }
-                return;
-            }
-        }
+    if let Err(error) = control(tx, "BEGIN IMMEDIATE") {
+        waiting.extend(jobs.into_iter().map(|(done, _)| done));
+        waiting.extend(scripts.into_iter().map(|(done, _)| done));
+        return Err(BatchFailed(error));
     }
-    let mut succeeded = Vec::with_capacity(outcomes.len());
-    for (done, outcome) in outcomes {
-        match outcome {
-            Ok(output) => succeeded.push((done, output)),
+    // Work alone in its batch needs no savepoint: the transaction is its own, and its failure
+    // rolls back the transaction (answered with its own error, not the batch's).
+    let alone = jobs.len() + scripts.len() == 1;
+    let mut pending_scripts = scripts;
+    let mut pending_jobs = jobs.into_iter();
+    while let Some((done, job)) = pending_jobs.next() {
+        match isolated(tx, alone, Work::Job(job)).await {
+            Ok(outcome) => answered.push((done, outcome)),
             Err(error) => {
-                let _ = done.send(Err(error));
+                waiting.push(done);
+                waiting.extend(pending_jobs.map(|(done, _)| done));
+                waiting.extend(pending_scripts.drain(..).map(|(done, _)| done));
+                return Err(error);
             }
         }
     }
-    match transaction.commit().await {
-        Ok(()) => {
-            for (done, output) in succeeded {
-                let _ = done.send(Ok(output));
-            }
-        }
-        Err(error) => {
-            let error = StoreError::from(error);
-            tracing::error!(error = %error, "failed to commit a write batch");
-            for (done, _) in succeeded {
-                let _ = done.send(Err(StoreError::unavailable_like(&error)));
-            }
-        }
-    }
-}
-
-type Done = oneshot::Sender<Result<Output, StoreError>>;
-type Outcome = (Done, Result<Output, StoreError>);
-
-/// Runs the scripts of a batch inside one savepoint. Scripts of the same shape are joined
-/// in chunks of 32, 16, 8, 4, 2 or 1, so each chunk is one round trip and its text — and so
-/// its prepared form in SQLite's statement cache — recurs from batch to batch. If any chunk
-/// fails, everything is rolled back to the savepoint and the scripts run again one by one, so
-/// that only the failing one is refused.
-async fn run_scripts(
-    connection: &mut AnyConnection,
-    scripts: Vec<(Done, Script)>,
-) -> Result<Vec<Outcome>, (StoreError, Vec<Done>)> {
-    use sqlx::Executor;
-    if scripts.is_empty() {
-        return Ok(Vec::new());
-    }
-    let dones_of = |scripts: Vec<(Done, Script)>| {
-        scripts
-            .into_iter()
-            .map(|(done, _)| done)
-            .collect::<Vec<_>>()
-    };
-    if let Err(error) = connection.execute("SAVEPOINT scripts").await {
-        return Err((StoreError::from(error), dones_of(scripts)));
-    }
-    // Scripts by shape, as indexes into `scripts`.
-    let mut groups: Vec<(Shape, Vec<usize>)> = Vec::new();
-    for (index, (_, script)) in scripts.iter().enumerate() {
-        let shape = script.shape();
-        match groups.iter_mut().find(|(known, _)| *known == shape) {
-            Some((_, members)) => members.push(index),
-            None => groups.push((shape, vec![index])),
-        }
-    }
-    let mut failure = None;
-    'groups: for (_, members) in &groups {
-        let mut rest: &[usize] = members;
-        while !rest.is_empty() {
-            let size = [32, 16, 8, 4, 2, 1]
-                .into_iter()
-                .find(|size| *size <= rest.len())
-                .expect("1 fits any non-empty rest");
-            let (chunk, remainder) = rest.split_at(size);
-            rest = remainder;
-            let joined = Script::concat(chunk.iter().map(|&index| scripts[index].1.clone()));
-            if let Err(error) = joined.run(connection).await {
-                failure = Some(error);
-                break 'groups;
-            }
-        }
-    }
-    let Some(error) = failure else {
-        if let Err(error) = connection.execute("RELEASE scripts").await {
-            return Err((StoreError::from(error), dones_of(scripts)));
-        }
-        return Ok(scripts
-            .into_iter()
-            .map(|(done, _)| (done, Ok(Box::new(()) as Output)))
-            .collect());
-    };
-    tracing::warn!(error = %error, scripts = scripts.len(), "a batch of scripts failed; running them one by one");
-    if let Err(error) = connection
-        .execute("ROLLBACK TO scripts; RELEASE scripts")
-        .await
-    {
-        return Err((StoreError::from(error), dones_of(scripts)));
-    }
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(scripts.len());
-    let mut pending = scripts.into_iter();
-    while let Some((done, script)) = pending.next() {
-        let attempt = async {
-            connection.execute("SAVEPOINT job").await?;
-            match script.run(connection).await {
-                Ok(()) => {
-                    connection.execute("RELEASE job").await?;
-                    Ok(Ok(()))
-                }
+    if alone {
+        if let Some((done, script)) = pending_scripts.pop() {
+            match isolated(tx, true, Work::Script(script)).await {
+                Ok(outcome) => answered.push((done, outcome)),
                 Err(error) => {
-                    connection.execute("ROLLBACK TO job; RELEASE job").await?;
-                    Ok::<_, sqlx::Error>(Err(error))
+                    waiting.push(done);
+                    return Err(error);
                 }
             }
-        };
-        match attempt.await {
-            Ok(result) => outcomes.push((done, result.map(|()| Box::new(()) as Output))),
-            Err(error) => {
-                let dones = outcomes
-                    .into_iter()
-                    .map(|(done, _)| done)
-                    .chain(std::iter::once(done))
-                    .chain(pending.map(|(done, _)| done))
-                    .collect();
-                return Err((StoreError::from(error), dones));
+        }
+        if answered.iter().any(|(_, outcome)| outcome.is_err()) {
+            control(tx, "ROLLBACK")?;
+            control(tx, "BEGIN IMMEDIATE")?;
+        }
+        return Ok(());
+    }
+    if pending_scripts.is_empty() {
+        return Ok(());
+    }
+    // Scripts together, in one savepoint.
+    let together = async {
+        control(tx, "SAVEPOINT scripts")?;
+        for (_, script) in &pending_scripts {
+            if let Err(error) = tx.run(script).await {
+                return Ok::<_, StoreError>(Some(error));
             }
         }
+        Ok(None)
+    };
+    let failed = match together.await {
+        Ok(failed) => failed,
+        Err(error) => {
+            waiting.extend(pending_scripts.into_iter().map(|(done, _)| done));
+            return Err(BatchFailed(error));
+        }
+    };
+    if !in_transaction(tx) {
+        waiting.extend(pending_scripts.into_iter().map(|(done, _)| done));
+        return Err(BatchFailed(failed.unwrap_or_else(|| {
+            StoreError::Corrupt("the write batch's transaction ended early".into())
+        })));
     }
-    Ok(outcomes)
-}
-
-/// Runs a job, turning a panic into an error.
-async fn run_guarded(connection: &mut AnyConnection, job: Job) -> Result<Output, StoreError> {
-    AssertUnwindSafe(job(connection))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|_| Err(StoreError::Corrupt("a write job panicked".into())))
-}
-
-/// Runs each job of a batch inside its own savepoint, so a failing job is rolled back alone.
-/// The release of one savepoint and the start of the next share a round trip.
-async fn run_isolated(
-    connection: &mut AnyConnection,
-    jobs: Vec<(Done, Job)>,
-) -> Result<Vec<Outcome>, (StoreError, Vec<Done>)> {
-    use sqlx::Executor;
-    let mut outcomes: Vec<Outcome> = Vec::with_capacity(jobs.len());
-    if jobs.is_empty() {
-        return Ok(outcomes);
-    }
-    let mut pending = jobs.into_iter();
-    let fail =
-        |error: sqlx::Error, outcomes: Vec<Outcome>, pending: std::vec::IntoIter<(Done, Job)>| {
-            let dones = outcomes
+    let Some(error) = failed else {
+        if let Err(error) = control(tx, "RELEASE scripts") {
+            waiting.extend(pending_scripts.into_iter().map(|(done, _)| done));
+            return Err(BatchFailed(error));
+        }
+        answered.extend(
+            pending_scripts
                 .into_iter()
-                .map(|(done, _)| done)
-                .chain(pending.map(|(done, _)| done))
-                .collect();
-            (StoreError::from(error), dones)
-        };
-    if let Err(error) = connection.execute("SAVEPOINT job").await {
-        return Err(fail(error, outcomes, pending));
+                .map(|(done, _)| (done, Ok(Box::new(()) as Output))),
+        );
+        return Ok(());
+    };
+    tracing::warn!(error = %error, scripts = pending_scripts.len(), "a script of a batch failed; running them one by one");
+    let undo = control(tx, "ROLLBACK TO scripts").and_then(|()| control(tx, "RELEASE scripts"));
+    if let Err(error) = undo {
+        waiting.extend(pending_scripts.into_iter().map(|(done, _)| done));
+        return Err(BatchFailed(error));
     }
-    while let Some((done, job)) = pending.next() {
-        let outcome = run_guarded(connection, job).await;
-        let next = if outcome.is_ok() {
-            if pending.len() > 0 {
-                "RELEASE job; SAVEPOINT job"
-            } else {
-                "RELEASE job"
+    let mut pending = pending_scripts.into_iter();
+    while let Some((done, script)) = pending.next() {
+        match isolated(tx, false, Work::Script(script)).await {
+            Ok(outcome) => answered.push((done, outcome)),
+            Err(error) => {
+                waiting.push(done);
+                waiting.extend(pending.map(|(done, _)| done));
+                return Err(error);
             }
-        } else if pending.len() > 0 {
-            "ROLLBACK TO job; RELEASE job; SAVEPOINT job"
-        } else {
-            "ROLLBACK TO job; RELEASE job"
-        };
-        outcomes.push((done, outcome));
-        if let Err(error) = connection.execute(next).await {
-            return Err(fail(error, outcomes, pending));
         }
     }
-    Ok(outcomes)
+    Ok(())
+}
+
+/// Runs one piece of work, in its own savepoint unless it is `alone` in its batch. `Ok`
+/// carries the work's own outcome; `Err` is a failure of the batch as a whole.
+async fn isolated(
+    tx: &mut Tx,
+    alone: bool,
+    work: Work,
+) -> Result<Result<Output, StoreError>, BatchFailed> {
+    if !alone {
+        control(tx, "SAVEPOINT work")?;
+    }
+    let outcome = perform(tx, work).await;
+    if !in_transaction(tx) {
+        return Err(BatchFailed(outcome.err().unwrap_or_else(|| {
+            StoreError::Corrupt("the write batch's transaction ended early".into())
+        })));
+    }
+    if !alone {
+        if outcome.is_err() {
+            control(tx, "ROLLBACK TO work")?;
+        }
+        control(tx, "RELEASE work")?;
+    }
+    Ok(outcome)
+}
+
+/// Runs one piece of work, turning a panic into an error.
+async fn perform(tx: &mut Tx, work: Work) -> Result<Output, StoreError> {
+    match work {
+        Work::Job(job) => AssertUnwindSafe(job(tx))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Corrupt("a write job panicked".into()))),
+        Work::Script(script) => tx.run(&script).await.map(|()| Box::new(()) as Output),
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::store::{Store, StoreError};
-    use sqlx::{Executor, Row};
+    use crate::store::script::Script;
+    use crate::store::{Columns, Store, StoreError};
+    use sqlx::Row;
 
-    async fn store() -> (Store, tempfile::TempDir) {
+    pub(crate) async fn store() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let store = Store::connect(&url, 2).await.unwrap();
         store
-            .write(|connection| {
-                Box::pin(async move {
-                    connection
-                        .execute("CREATE TABLE t (v BIGINT NOT NULL UNIQUE)")
-                        .await?;
-                    Ok(())
-                })
+            .write(|tx| {
+                Box::pin(tx.execute(
+                    "CREATE TABLE t (v BIGINT NOT NULL UNIQUE, note TEXT)",
+                    vec![],
+                ))
             })
             .await
             .unwrap();
@@ -360,11 +404,9 @@ mod tests {
         store: &Store,
         value: i64,
     ) -> impl std::future::Future<Output = Result<i64, StoreError>> + '_ {
-        store.write(move |connection| {
+        store.write(move |tx| {
             Box::pin(async move {
-                sqlx::query("INSERT INTO t (v) VALUES ($1)")
-                    .bind(value)
-                    .execute(&mut *connection)
+                tx.execute("INSERT INTO t (v) VALUES ($1)", vec![value.into()])
                     .await?;
                 Ok(value)
             })
@@ -383,15 +425,11 @@ mod tests {
     #[tokio::test]
     async fn a_failing_job_rolls_back_only_itself() {
         let (store, _dir) = store().await;
-        let failing = store.write(|connection| {
+        let failing = store.write(|tx| {
             Box::pin(async move {
-                sqlx::query("INSERT INTO t (v) VALUES (100)")
-                    .execute(&mut *connection)
-                    .await?;
+                tx.execute("INSERT INTO t (v) VALUES (100)", vec![]).await?;
                 // Violates the unique constraint: the whole job, including 100, is undone.
-                sqlx::query("INSERT INTO t (v) VALUES (1)")
-                    .execute(&mut *connection)
-                    .await?;
+                tx.execute("INSERT INTO t (v) VALUES (1)", vec![]).await?;
                 Ok(())
             })
         });
@@ -402,8 +440,26 @@ mod tests {
         assert_eq!(values(&store).await, [1, 2]);
     }
 
-    fn insert_script(value: i64) -> crate::store::script::Script {
-        let mut script = crate::store::script::Script::new();
+    #[tokio::test]
+    async fn a_failing_job_alone_in_its_batch_leaves_nothing_behind() {
+        let (store, _dir) = store().await;
+        insert(&store, 1).await.unwrap();
+        let failed = store
+            .write(|tx| {
+                Box::pin(async move {
+                    tx.execute("INSERT INTO t (v) VALUES (5)", vec![]).await?;
+                    tx.execute("INSERT INTO t (v) VALUES (1)", vec![]).await?;
+                    Ok(())
+                })
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Conflict(_))), "{failed:?}");
+        assert_eq!(insert(&store, 2).await.unwrap(), 2);
+        assert_eq!(values(&store).await, [1, 2]);
+    }
+
+    fn insert_script(value: i64) -> Script {
+        let mut script = Script::new();
         script.push("INSERT INTO t (v) VALUES ($1)", vec![value.into()]);
         script.push("INSERT INTO t (v) VALUES ($1)", vec![(value + 1000).into()]);
         script
@@ -414,7 +470,7 @@ mod tests {
         let (store, _dir) = store().await;
         let colliding = {
             // Its second statement collides with the first script's: only this script fails.
-            let mut script = crate::store::script::Script::new();
+            let mut script = Script::new();
             script.push("INSERT INTO t (v) VALUES ($1)", vec![5.into()]);
             script.push("INSERT INTO t (v) VALUES ($1)", vec![1001.into()]);
             script
@@ -438,11 +494,9 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_job_fails_alone_and_the_writer_carries_on() {
         let (store, _dir) = store().await;
-        let panicking = store.write(|connection| {
+        let panicking = store.write(|tx| {
             Box::pin(async move {
-                sqlx::query("INSERT INTO t (v) VALUES (7)")
-                    .execute(&mut *connection)
-                    .await?;
+                tx.execute("INSERT INTO t (v) VALUES (7)", vec![]).await?;
                 panic!("a bug in a job");
                 #[expect(
                     unreachable_code,
@@ -456,5 +510,76 @@ mod tests {
         assert_eq!(kept.unwrap(), 8);
         assert_eq!(insert(&store, 9).await.unwrap(), 9);
         assert_eq!(values(&store).await, [8, 9]);
+    }
+
+    #[tokio::test]
+    async fn parameters_bind_by_their_number_not_their_order_of_appearance() {
+        let (store, _dir) = store().await;
+        let mut script = Script::new();
+        script.push(
+            "INSERT INTO t (v, note) VALUES ($1, $2)",
+            vec![1.into(), "one".into()],
+        );
+        script.push(
+            "INSERT INTO t (v, note) VALUES ($1, $2)",
+            vec![2.into(), crate::store::script::Value::Text(None)],
+        );
+        // `$2` appears before `$1`, and `$1` twice.
+        script.push(
+            "UPDATE t SET note = $2 || '-' || $1 WHERE v = $1",
+            vec![2.into(), "two".into()],
+        );
+        store.write_script(script).await.unwrap();
+        let rows = store
+            .write(|tx| {
+                Box::pin(async move {
+                    let rows = tx
+                        .fetch_all(
+                            "SELECT v, note FROM t WHERE v >= $1 ORDER BY v",
+                            vec![1.into()],
+                        )
+                        .await?;
+                    rows.iter()
+                        .map(|row| Ok((row.int("v")?, row.opt_text("note")?)))
+                        .collect::<Result<Vec<_>, StoreError>>()
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            rows,
+            [(1, Some("one".to_owned())), (2, Some("two-2".to_owned()))]
+        );
+    }
+
+    #[tokio::test]
+    async fn returning_rows_and_changed_counts_come_back_from_a_job() {
+        let (store, _dir) = store().await;
+        let (returned, changed, missing) = store
+            .write(|tx| {
+                Box::pin(async move {
+                    let returned = tx
+                        .fetch_one(
+                            "INSERT INTO t (v) VALUES ($1) ON CONFLICT (v) DO NOTHING RETURNING v",
+                            vec![41.into()],
+                        )
+                        .await?
+                        .int("v")?;
+                    let changed = tx
+                        .execute("UPDATE t SET note = $1 WHERE v >= 0", vec!["x".into()])
+                        .await?;
+                    let missing = tx
+                        .fetch_one("SELECT v FROM t WHERE v = $1", vec![0.into()])
+                        .await;
+                    Ok((
+                        returned,
+                        changed,
+                        matches!(missing, Err(StoreError::NotFound)),
+                    ))
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!((returned, changed, missing), (41, 1, true));
     }
 }

@@ -246,7 +246,7 @@ impl ConversationActor {
             }
             None => {
                 core.store
-                    .write(move |connection| Box::pin(work::first_message(connection, work)))
+                    .write(move |tx| Box::pin(work::first_message(tx, work)))
                     .await?
             }
         };
@@ -293,9 +293,9 @@ impl ConversationActor {
         let failure_reason = status.failure_reason.clone();
         let done = core
             .store
-            .write(move |connection| {
+            .write(move |tx| {
                 Box::pin(work::handle_status(
-                    connection, inbound_id, channel_id, status, give_up, now,
+                    tx, inbound_id, channel_id, status, give_up, now,
                 ))
             })
             .await?;
@@ -338,9 +338,7 @@ impl ConversationActor {
         let (org_id, conversation_id) = (timer.org_id, timer.conversation_id);
         let notice = core
             .store
-            .write(move |connection| {
-                Box::pin(work::handle_inactivity(connection, timer, generation, now))
-            })
+            .write(move |tx| Box::pin(work::handle_inactivity(tx, timer, generation, now)))
             .await?;
         let Some(notice) = notice else { return Ok(()) };
         let status = crate::domain::ConversationStatus::Expired;

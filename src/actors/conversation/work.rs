@@ -11,8 +11,7 @@ use crate::journey::{self, Effect, Input, Journey, Session};
 use crate::store::conversations::{self as conversation_store, DeliveryUpdate};
 use crate::store::script::Script;
 use crate::store::timers::{self as timer_store, NewTimer};
-use crate::store::{self, MessageRecord, NewMessage, StoreError, StoredSession, TimerRecord};
-use sqlx::AnyConnection;
+use crate::store::{self, MessageRecord, NewMessage, StoreError, StoredSession, TimerRecord, Tx};
 use std::sync::Arc;
 
 /// A session with the journey it runs.
@@ -54,12 +53,12 @@ pub(super) struct MessageDone {
 /// and the conversation and reads the journey session, then writes the turn as
 /// `plan_message` plans it. The caller checked that the event was not handled yet.
 pub(super) async fn first_message(
-    conn: &mut AnyConnection,
+    tx: &mut Tx,
     work: MessageWork,
 ) -> Result<MessageDone, StoreError> {
     let message = &work.message;
     let contact_id = conversation_store::upsert_contact(
-        conn,
+        tx,
         work.org_id,
         work.channel_id,
         &message.contact_external_id,
@@ -69,14 +68,14 @@ pub(super) async fn first_message(
     )
     .await?;
     let (conversation_id, status) = conversation_store::upsert_conversation(
-        conn,
+        tx,
         work.org_id,
         work.channel_id,
         contact_id,
         work.now,
     )
     .await?;
-    let session = parse_session(store::journeys::session_in(conn, conversation_id).await?)?;
+    let session = parse_session(store::journeys::session_in(tx, conversation_id).await?)?;
     let known = Known {
         contact_id,
         contact_name: message.contact_name.clone(),
@@ -86,7 +85,7 @@ pub(super) async fn first_message(
         session,
     };
     let (script, done) = plan_message(work, known);
-    script.run(conn).await?;
+    tx.run(&script).await?;
     Ok(done)
 }
 
@@ -262,18 +261,18 @@ pub(super) enum StatusDone {
 }
 
 pub(super) async fn handle_status(
-    conn: &mut AnyConnection,
+    tx: &mut Tx,
     inbound_id: i64,
     channel_id: ChannelId,
     status: StatusUpdate,
     give_up_on_unknown: bool,
     now: Millis,
 ) -> Result<StatusDone, StoreError> {
-    if !store::inbound::claim_inbound(conn, inbound_id, now).await? {
+    if !store::inbound::claim_inbound(tx, inbound_id, now).await? {
         return Ok(StatusDone::AlreadyHandled);
     }
     let update = conversation_store::apply_delivery_status(
-        conn,
+        tx,
         channel_id,
         &status.provider_message_id,
         status.status,
@@ -291,7 +290,7 @@ pub(super) async fn handle_status(
             conversation_id,
         },
         DeliveryUpdate::UnknownMessage if !give_up_on_unknown => {
-            store::inbound::unclaim_inbound(conn, inbound_id).await?;
+            store::inbound::unclaim_inbound(tx, inbound_id).await?;
             StatusDone::TooEarly
         }
         DeliveryUpdate::Stale | DeliveryUpdate::UnknownMessage => StatusDone::Ignored,
@@ -301,25 +300,25 @@ pub(super) async fn handle_status(
 /// Expires a conversation the bot has heard nothing on, if the timer still belongs to the
 /// current state. Returns the system message it added.
 pub(super) async fn handle_inactivity(
-    conn: &mut AnyConnection,
+    tx: &mut Tx,
     timer: TimerRecord,
     current_generation: Option<i64>,
     now: Millis,
 ) -> Result<Option<MessageRecord>, StoreError> {
-    if !timer_store::claim_timer(conn, &timer, now).await? {
+    if !timer_store::claim_timer(tx, &timer, now).await? {
         return Ok(None);
     }
     // A timer set by a state that has moved on since is claimed and otherwise ignored.
     if timer.kind != timer_kind::BOT_INACTIVITY || current_generation != Some(timer.generation) {
         return Ok(None);
     }
-    if conversation_store::conversation_status(conn, timer.conversation_id).await?
+    if conversation_store::conversation_status(tx, timer.conversation_id).await?
         != ConversationStatus::BotHandling
     {
         return Ok(None);
     }
     conversation_store::set_conversation_status(
-        conn,
+        tx,
         timer.conversation_id,
         ConversationStatus::Expired,
         now,
@@ -343,7 +342,7 @@ pub(super) async fn handle_inactivity(
         provider_timestamp: None,
         received_at: now,
     };
-    conversation_store::insert_message(conn, &system).await?;
+    conversation_store::insert_message(tx, &system).await?;
     Ok(Some(record_of(&system)))
 }
 
