@@ -30,9 +30,12 @@ const QUEUE_CAPACITY: usize = 8_192;
 const STATEMENT_CACHE: usize = 256;
 /// How often the checkpointer copies committed pages from the WAL into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
-/// WAL pages after which the writer checkpoints by itself, should the checkpointer fall
-/// behind: a bound on the WAL's size, not the usual path.
-const WRITER_CHECKPOINT_PAGES: u32 = 25_000;
+/// WAL pages (~40 MiB) after which the writer checkpoints by itself. Under a continuous write
+/// load the checkpointer never finds the WAL fully copied before the next commit, so SQLite
+/// never restarts the WAL from its beginning and the file grows; the writer's own checkpoint,
+/// which runs right after a commit, copies the few frames the checkpointer has not and lets
+/// the WAL restart. This bounds the WAL's size.
+const WRITER_CHECKPOINT_PAGES: u32 = 10_000;
 
 type Output = Box<dyn Any + Send>;
 pub(crate) type Job =
