@@ -149,6 +149,13 @@ impl Store {
             let path = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
                 .get_filename()
                 .to_owned();
+            // The writer, the checkpointer and the readers are separate connections to one
+            // file; an in-memory database would give each its own empty database.
+            if url.contains(":memory:") || url.contains("mode=memory") {
+                return Err(StoreError::Database(
+                    "an in-memory SQLite database is not supported: give a file path".into(),
+                ));
+            }
             let pool = |size: u32| {
                 AnyPoolOptions::new()
                     .max_connections(size)

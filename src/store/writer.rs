@@ -417,6 +417,14 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_in_memory_database_is_refused_with_a_clear_error() {
+        for url in ["sqlite::memory:", "sqlite://t.db?mode=memory"] {
+            let error = Store::connect(url, 1).await.expect_err("refused");
+            assert!(error.to_string().contains("in-memory"), "{url}: {error}");
+        }
+    }
+
+    #[tokio::test]
     async fn concurrent_jobs_each_get_their_own_result() {
         let (store, _dir) = store().await;
         let results = futures::future::join_all((0..50).map(|value| insert(&store, value))).await;
