@@ -61,10 +61,6 @@ impl Script {
         self.statements.push((sql, values));
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.statements.is_empty()
-    }
-
     pub(super) fn statements(&self) -> &[(&'static str, Vec<Value>)] {
         &self.statements
     }

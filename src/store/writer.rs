@@ -5,9 +5,9 @@
 //! nothing is reported done before it is durable.
 //!
 //! Work comes in two forms: a *job* is code that talks to the transaction (it needs answers,
-//! such as ids from `RETURNING`); a *script* is a list of statements known in advance. Each
-//! piece of work of a batch runs in its own savepoint, so a failing one is rolled back alone
-//! and refused while the rest commits. Statements run on this thread, against statements
+//! such as ids from `RETURNING`); a *script* is a list of statements known in advance. A
+//! failing piece of work is rolled back alone and refused while the rest commits (see
+//! `commit_batch`). Statements run on this thread, against statements
 //! prepared once and cached, so a write costs what SQLite takes to do it and no more. Every
 //! caller waits for its own write, so batching never reorders the writes of one conversation.
 
@@ -245,13 +245,10 @@ async fn run_batch(
         waiting.extend(scripts.into_iter().map(|(done, _)| done));
         return Err(BatchFailed(error));
     }
-    // Work alone in its batch needs no savepoint: the transaction is its own, and its failure
-    // rolls back the transaction (answered with its own error, not the batch's).
-    let alone = jobs.len() + scripts.len() == 1;
     let mut pending_scripts = scripts;
     let mut pending_jobs = jobs.into_iter();
     while let Some((done, job)) = pending_jobs.next() {
-        match isolated(tx, alone, Work::Job(job)).await {
+        match isolated(tx, Work::Job(job)).await {
             Ok(outcome) => answered.push((done, outcome)),
             Err(error) => {
                 waiting.push(done);
@@ -260,22 +257,6 @@ async fn run_batch(
                 return Err(error);
             }
         }
-    }
-    if alone {
-        if let Some((done, script)) = pending_scripts.pop() {
-            match isolated(tx, true, Work::Script(script)).await {
-                Ok(outcome) => answered.push((done, outcome)),
-                Err(error) => {
-                    waiting.push(done);
-                    return Err(error);
-                }
-            }
-        }
-        if answered.iter().any(|(_, outcome)| outcome.is_err()) {
-            control(tx, "ROLLBACK")?;
-            control(tx, "BEGIN IMMEDIATE")?;
-        }
-        return Ok(());
     }
     if pending_scripts.is_empty() {
         return Ok(());
@@ -323,7 +304,7 @@ async fn run_batch(
     }
     let mut pending = pending_scripts.into_iter();
     while let Some((done, script)) = pending.next() {
-        match isolated(tx, false, Work::Script(script)).await {
+        match isolated(tx, Work::Script(script)).await {
             Ok(outcome) => answered.push((done, outcome)),
             Err(error) => {
                 waiting.push(done);
@@ -335,28 +316,20 @@ async fn run_batch(
     Ok(())
 }
 
-/// Runs one piece of work, in its own savepoint unless it is `alone` in its batch. `Ok`
-/// carries the work's own outcome; `Err` is a failure of the batch as a whole.
-async fn isolated(
-    tx: &mut Tx,
-    alone: bool,
-    work: Work,
-) -> Result<Result<Output, StoreError>, BatchFailed> {
-    if !alone {
-        control(tx, "SAVEPOINT work")?;
-    }
+/// Runs one piece of work in its own savepoint. `Ok` carries the work's own outcome; `Err` is
+/// a failure of the batch as a whole.
+async fn isolated(tx: &mut Tx, work: Work) -> Result<Result<Output, StoreError>, BatchFailed> {
+    control(tx, "SAVEPOINT work")?;
     let outcome = perform(tx, work).await;
     if !in_transaction(tx) {
         return Err(BatchFailed(outcome.err().unwrap_or_else(|| {
             StoreError::Corrupt("the write batch's transaction ended early".into())
         })));
     }
-    if !alone {
-        if outcome.is_err() {
-            control(tx, "ROLLBACK TO work")?;
-        }
-        control(tx, "RELEASE work")?;
+    if outcome.is_err() {
+        control(tx, "ROLLBACK TO work")?;
     }
+    control(tx, "RELEASE work")?;
     Ok(outcome)
 }
 
