@@ -3,11 +3,12 @@
 //! to the provider exactly once.
 //!
 //! Layers, from the bottom: [`domain`] (plain types), [`journey`] (the pure interpreter),
-//! [`store`] (SQL), [`adapters`] (providers), [`actors`] (the live system), [`http`] (the web
-//! surface). Dependencies only point downward.
+//! [`store`] (SQL), [`adapters`] (providers), [`ai`] (models for journeys), [`actors`] (the live
+//! system), [`http`] (the web surface). Dependencies only point downward.
 
 pub mod actors;
 pub mod adapters;
+pub mod ai;
 pub mod app;
 pub mod bootstrap;
 pub mod clock;

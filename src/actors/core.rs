@@ -88,12 +88,49 @@ impl ChannelRuntime {
 /// A parsed journey with the time it was loaded.
 struct CachedJourney {
     id: uuid::Uuid,
-    journey: Arc<Journey>,
+    journey: Loaded,
     loaded: Instant,
 }
 
 /// Journeys change rarely and may be edited on another node: cache them briefly.
 const JOURNEY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// A journey to run, at the version sessions record.
+#[derive(Clone, Debug)]
+pub(crate) struct RunJourney {
+    pub id: uuid::Uuid,
+    /// `None` for the built-in greeting, which has no versions.
+    pub version: Option<i64>,
+    pub journey: Arc<Journey>,
+    /// The user the bot's replies are attributed to.
+    pub bot_user_id: Option<crate::domain::UserId>,
+    pub uses_campaign: bool,
+}
+
+/// A parsed journey graph with what a turn needs to know about it up front.
+#[derive(Clone, Debug)]
+pub(crate) struct Loaded {
+    pub journey: Arc<Journey>,
+    /// Whether it reads or writes campaign variables, so a turn loads them first.
+    pub uses_campaign: bool,
+}
+
+impl Loaded {
+    fn parse(graph: &str) -> Result<Self, StoreError> {
+        let journey: Journey = serde_json::from_str(graph)
+            .map_err(|error| StoreError::Corrupt(format!("journey graph: {error}")))?;
+        Ok(Self {
+            journey: Arc::new(journey),
+            uses_campaign: graph.contains("campaign."),
+        })
+    }
+}
+
+/// A channel's assignment, as last read.
+struct CachedAssignment {
+    assignment: Option<crate::store::ChannelJourney>,
+    loaded: Instant,
+}
 
 pub struct Core {
     pub store: Store,
@@ -102,11 +139,16 @@ pub struct Core {
     pub metrics: Metrics,
     pub master_key: MasterKey,
     pub settings: CoreSettings,
+    /// The AI journeys ask (the local engine unless an organisation configures a provider).
+    pub ai: Arc<dyn crate::ai::Ai>,
     pub(crate) whatsapp: WhatsappClient,
     pub(crate) conversations: ConversationRegistry,
     pub webchat: WebchatHub,
     channels: DashMap<ChannelId, Arc<ChannelRuntime>>,
     journeys: DashMap<OrgId, CachedJourney>,
+    assignments: DashMap<ChannelId, CachedAssignment>,
+    /// Deployed versions never change: kept once parsed.
+    versions: DashMap<(uuid::Uuid, i64), Loaded>,
     ingress: IngressHandle,
     shutdown: watch::Sender<bool>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -132,11 +174,14 @@ impl Core {
             metrics: Metrics::new(),
             master_key,
             settings,
+            ai: Arc::new(crate::ai::LocalAi::default()),
             whatsapp,
             conversations: ConversationRegistry::default(),
             webchat: WebchatHub::default(),
             channels: DashMap::new(),
             journeys: DashMap::new(),
+            assignments: DashMap::new(),
+            versions: DashMap::new(),
             ingress,
             shutdown,
             tasks: std::sync::Mutex::new(Vec::new()),
@@ -262,24 +307,19 @@ impl Core {
     }
 
     /// The journey an organisation's bot answers with.
-    pub(crate) async fn journey(
-        &self,
-        org_id: OrgId,
-    ) -> Result<(uuid::Uuid, Arc<Journey>), StoreError> {
+    pub(crate) async fn journey(&self, org_id: OrgId) -> Result<(uuid::Uuid, Loaded), StoreError> {
         if let Some(cached) = self.journeys.get(&org_id) {
             if cached.loaded.elapsed() < JOURNEY_CACHE_TTL {
-                return Ok((cached.id, Arc::clone(&cached.journey)));
+                return Ok((cached.id, cached.journey.clone()));
             }
         }
         let stored = self.store.builtin_journey(org_id).await?;
-        let journey: Journey = serde_json::from_str(&stored.graph)
-            .map_err(|error| StoreError::Corrupt(format!("journey graph: {error}")))?;
-        let journey = Arc::new(journey);
+        let journey = Loaded::parse(&stored.graph)?;
         self.journeys.insert(
             org_id,
             CachedJourney {
                 id: stored.id,
-                journey: Arc::clone(&journey),
+                journey: journey.clone(),
                 loaded: Instant::now(),
             },
         );
@@ -288,6 +328,100 @@ impl Core {
 
     pub fn forget_journey(&self, org_id: OrgId) {
         self.journeys.remove(&org_id);
+    }
+
+    /// Drops cached channel assignments after a deploy, undeploy, rollback, deletion or
+    /// (un)assignment, so the next message takes the change. Other nodes see it within
+    /// the cache's lifetime.
+    pub fn forget_journeys(&self) {
+        self.assignments.clear();
+    }
+
+    /// The assignment of a channel: its live journey and version, if any.
+    async fn assignment(
+        &self,
+        channel_id: ChannelId,
+    ) -> Result<Option<crate::store::ChannelJourney>, StoreError> {
+        if let Some(cached) = self.assignments.get(&channel_id) {
+            if cached.loaded.elapsed() < JOURNEY_CACHE_TTL {
+                return Ok(cached.assignment.clone());
+            }
+        }
+        let assignment = self.store.channel_journey(channel_id).await?;
+        self.assignments.insert(
+            channel_id,
+            CachedAssignment {
+                assignment: assignment.clone(),
+                loaded: Instant::now(),
+            },
+        );
+        Ok(assignment)
+    }
+
+    /// A deployed version of a journey.
+    pub(crate) async fn journey_version(
+        &self,
+        journey_id: uuid::Uuid,
+        version: i64,
+    ) -> Result<Loaded, StoreError> {
+        if let Some(loaded) = self.versions.get(&(journey_id, version)) {
+            return Ok(loaded.clone());
+        }
+        let graph = self
+            .store
+            .journey_version_graph(journey_id, version)
+            .await?;
+        let loaded = Loaded::parse(&graph)?;
+        self.versions.insert((journey_id, version), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// What new sessions on a channel run: its assigned live journey, else the organisation's
+    /// built-in greeting.
+    pub(crate) async fn channel_journey(
+        &self,
+        org_id: OrgId,
+        channel_id: ChannelId,
+    ) -> Result<RunJourney, StoreError> {
+        if let Some(assigned) = self.assignment(channel_id).await? {
+            let loaded = self
+                .journey_version(assigned.journey_id, assigned.version)
+                .await?;
+            return Ok(RunJourney {
+                id: assigned.journey_id,
+                version: Some(assigned.version),
+                journey: loaded.journey,
+                bot_user_id: assigned.bot_user_id,
+                uses_campaign: loaded.uses_campaign,
+            });
+        }
+        let (id, loaded) = self.journey(org_id).await?;
+        Ok(RunJourney {
+            id,
+            version: None,
+            journey: loaded.journey,
+            bot_user_id: None,
+            uses_campaign: loaded.uses_campaign,
+        })
+    }
+
+    /// The journey a running session continues on: its own version, unless an undeploy ended
+    /// it or the journey is gone (then `None`: the session starts over).
+    pub(crate) async fn session_journey(
+        &self,
+        journey_id: uuid::Uuid,
+        version: i64,
+    ) -> Result<Option<Loaded>, StoreError> {
+        match self.store.journey_session_floor(journey_id).await? {
+            Some(floor) if version >= floor => {
+                match self.journey_version(journey_id, version).await {
+                    Ok(journey) => Ok(Some(journey)),
+                    Err(StoreError::NotFound) => Ok(None),
+                    Err(error) => Err(error),
+                }
+            }
+            _ => Ok(None),
+        }
     }
 
     /// `path` as an absolute URL when a public URL is configured.

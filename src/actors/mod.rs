@@ -24,4 +24,10 @@ pub use registry::ConversationKey;
 pub mod timer_kind {
     /// The bot has heard nothing for a while: the conversation expires.
     pub const BOT_INACTIVITY: &str = "bot_inactivity";
+    /// A journey step's timer (a Delay, a Prompt timeout, a wait's timeout); its generation
+    /// is the token the session waits for.
+    pub const JOURNEY: &str = "journey";
+    /// A guard on work a journey handed out (an API call, an AI call): if no result has come
+    /// by then (the process stopped meanwhile), the session gets a failure instead.
+    pub const JOURNEY_WORK: &str = "journey_work";
 }

@@ -2,7 +2,9 @@
 //! the socket actor itself (one per browser tab).
 
 use super::core::Core;
-use crate::adapters::webchat::{ServerFrame, VisitorFrame, WebchatMessage, MESSAGE_MAX_CHARS};
+use crate::adapters::webchat::{
+    message_content, reply_content, ServerFrame, VisitorFrame, WebchatMessage,
+};
 use crate::domain::{ChannelId, Direction, InboundEvent, InboundMessage, MessageContent, OrgId};
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Handler, Message, Recipient, StreamHandler,
@@ -105,23 +107,30 @@ impl WebchatSession {
         Self::send_frame(ctx, &ServerFrame::Error { code, message });
     }
 
-    fn on_visitor_message(
+    fn on_frame(&mut self, frame: VisitorFrame, ctx: &mut ws::WebsocketContext<Self>) {
+        let (client_id, content) = match frame {
+            VisitorFrame::Message { client_id, text } => (client_id, message_content(&text)),
+            VisitorFrame::Reply {
+                client_id,
+                reply_id,
+                title,
+            } => (client_id, reply_content(&reply_id, &title)),
+            VisitorFrame::Ping => return Self::send_frame(ctx, &ServerFrame::Pong),
+        };
+        match content {
+            Ok(content) => self.submit(client_id, content, ctx),
+            Err(refusal) => Self::error(ctx, refusal.code, refusal.message),
+        }
+    }
+
+    /// Stores what the visitor sent as an inbound message; `client_id` is acknowledged once
+    /// it is stored.
+    fn submit(
         &mut self,
         client_id: Option<String>,
-        text: &str,
+        content: MessageContent,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
-        let text = text.trim().to_owned();
-        if text.is_empty() {
-            return Self::error(ctx, "empty_message", "write something before sending");
-        }
-        if text.chars().count() > MESSAGE_MAX_CHARS {
-            return Self::error(
-                ctx,
-                "message_too_long",
-                "messages are limited to 10,000 characters",
-            );
-        }
         let provider_message_id = client_id
             .as_ref()
             .map(|client_id| format!("{}:{client_id}", self.visitor_id))
@@ -132,7 +141,7 @@ impl WebchatSession {
             contact_name: None,
             contact_phone: None,
             provider_timestamp: Some(self.core.clock.now()),
-            content: MessageContent::Text { body: text },
+            content,
             reply_to_provider_message_id: None,
         });
         let core = Arc::clone(&self.core);
@@ -261,10 +270,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WebchatSession {
         self.last_heard = Instant::now();
         match item {
             Ok(ws::Message::Text(text)) => match serde_json::from_str::<VisitorFrame>(&text) {
-                Ok(VisitorFrame::Message { client_id, text }) => {
-                    self.on_visitor_message(client_id, &text, ctx)
-                }
-                Ok(VisitorFrame::Ping) => Self::send_frame(ctx, &ServerFrame::Pong),
+                Ok(frame) => self.on_frame(frame, ctx),
                 Err(error) => Self::error(ctx, "malformed_frame", &error.to_string()),
             },
             Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),

@@ -162,6 +162,75 @@ pub enum MessageContent {
     System {
         body: String,
     },
+    /// A body with tappable choices: up to 3 reply buttons, or up to 10 quick replies.
+    Choices {
+        style: ChoiceStyle,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        header: Option<Header>,
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        footer: Option<String>,
+        choices: Vec<ChoiceItem>,
+    },
+    /// A menu of rows in sections, opened with a button.
+    List {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        header: Option<String>,
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        footer: Option<String>,
+        button: String,
+        sections: Vec<ListSection>,
+    },
+    /// A body with one button that opens a URL.
+    CtaUrl {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        header: Option<Header>,
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        footer: Option<String>,
+        button_text: String,
+        url: String,
+    },
+    /// An approved WhatsApp template, the only free-form outbound outside the 24-hour window.
+    Template {
+        name: String,
+        language: String,
+        /// Body parameters in order (`{{1}}`, `{{2}}` …).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        parameters: Vec<String>,
+    },
+}
+
+wire_enum!(
+    /// How a set of choices is presented: reply buttons (1–3) or quick replies (1–10).
+    ChoiceStyle { Buttons => "buttons", QuickReplies => "quick_replies" }
+);
+
+/// The header of an interactive message: a line of text or a piece of media.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Header {
+    Text { text: String },
+    Image { url: String },
+    Video { url: String },
+    Document { url: String },
+}
+
+/// One tappable choice; `id` comes back as the reply's payload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChoiceItem {
+    pub id: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ListSection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub rows: Vec<ChoiceItem>,
 }
 
 impl MessageContent {

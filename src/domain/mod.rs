@@ -11,7 +11,8 @@ pub use channel::{ChannelKind, ChannelStatus};
 pub use ids::{ChannelId, ContactId, ConversationId, MessageId, OrgId, UserId};
 pub use inbound::{InboundEvent, InboundMessage, StatusUpdate};
 pub use message::{
-    ConversationStatus, DeliveryStatus, Direction, MediaKind, MessageContent, SenderKind,
+    ChoiceItem, ChoiceStyle, ConversationStatus, DeliveryStatus, Direction, Header, ListSection,
+    MediaKind, MessageContent, SenderKind,
 };
 pub use role::Role;
 

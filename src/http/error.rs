@@ -46,6 +46,39 @@ error_codes! {
     VerificationFailed => FORBIDDEN,
     /// Storage is unavailable; nothing was stored, retry later.
     Unavailable => SERVICE_UNAVAILABLE,
+    // Bot journeys (the seed's error table).
+    JourneyNotFound => NOT_FOUND,
+    /// Journey name already exists in organisation.
+    JourneyNameTaken => CONFLICT,
+    /// Invalid journey data structure: the graph did not parse.
+    InvalidJourneyData => UNPROCESSABLE_ENTITY,
+    /// The journey cannot be deployed; `problems` lists every reason with its step.
+    JourneyInvalid => UNPROCESSABLE_ENTITY,
+    /// Cannot deploy journey with no other steps.
+    NoOtherSteps => UNPROCESSABLE_ENTITY,
+    /// Cannot delete the Start step.
+    CannotDeleteStart => UNPROCESSABLE_ENTITY,
+    StepNotFound => NOT_FOUND,
+    ConnectionNotFound => NOT_FOUND,
+    /// Variable name already exists in journey.
+    VariableNameTaken => CONFLICT,
+    VariableNotFound => NOT_FOUND,
+    /// System variables cannot be modified.
+    SystemVariableReadOnly => UNPROCESSABLE_ENTITY,
+    VersionNotFound => NOT_FOUND,
+    /// Only a Live journey can be assigned to a channel.
+    JourneyNotLive => CONFLICT,
+    /// A journey speaks as a user with the Bot role.
+    NotABotUser => UNPROCESSABLE_ENTITY,
+    UserNotFound => NOT_FOUND,
+    /// A user with this email already exists.
+    EmailTaken => CONFLICT,
+    TestSessionNotFound => NOT_FOUND,
+    // Goals.
+    GoalNotFound => NOT_FOUND,
+    GoalNameTaken => CONFLICT,
+    MilestoneNotFound => NOT_FOUND,
+    MilestoneNameTaken => CONFLICT,
     Internal => INTERNAL_SERVER_ERROR,
 }
 
@@ -55,6 +88,8 @@ pub struct ApiError {
     pub message: String,
     /// The request field the error is about, when it is about one.
     pub field: Option<String>,
+    /// Every problem found, when there are several (journey validation).
+    pub problems: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -68,6 +103,11 @@ pub struct ErrorDetail {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
+    /// Every problem found, each with a `code`, a `message` and, where it applies, the
+    /// `step_id` and `field` it is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    problems: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -76,6 +116,7 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            problems: None,
         }
     }
 
@@ -84,7 +125,14 @@ impl ApiError {
             code,
             message: message.into(),
             field: Some(field.to_owned()),
+            problems: None,
         }
+    }
+
+    /// Attaches the list of every problem found.
+    pub fn with_problems(mut self, problems: serde_json::Value) -> Self {
+        self.problems = Some(problems);
+        self
     }
 
     pub fn missing(field: &str) -> Self {
@@ -135,6 +183,7 @@ impl ResponseError for ApiError {
                 code: self.code,
                 message: self.message.clone(),
                 field: self.field.clone(),
+                problems: self.problems.clone(),
             },
         })
     }

@@ -12,11 +12,19 @@ use utoipa::{Modify, OpenApi};
         channels::create, channels::list, channels::read, channels::delete,
         conversations::list, conversations::read, conversations::messages,
         organization::read, organization::update,
+        super::api::v1::goals::create, super::api::v1::goals::list, super::api::v1::goals::read,
+        super::api::v1::goals::update, super::api::v1::goals::add_milestone,
+        super::api::v1::goals::update_milestone, super::api::v1::goals::events,
+        super::api::v1::goals::stats,
     ),
     components(schemas(
         channels::ChannelView, channels::ChannelList,
         conversations::ConversationList, conversations::MessageList,
         organization::OrganizationView,
+        super::api::v1::goals::GoalList, super::api::v1::goals::GoalEventList,
+        super::api::v1::goals::GoalStats, super::api::v1::goals::MilestoneStats,
+        super::api::v1::goals::DayCount, crate::store::goals::GoalRecord,
+        crate::store::goals::MilestoneRecord, crate::store::goals::GoalEventRecord,
         super::error::ErrorBody, super::error::ErrorDetail, super::error::Code,
     )),
     modifiers(&ApiKeyAuth),
@@ -24,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         (name = "channels", description = "Messaging channels of the organisation"),
         (name = "conversations", description = "Conversations and their messages"),
         (name = "organization", description = "Organisation settings"),
+        (name = "goals", description = "Business outcomes, their milestones and trackers, and the events journeys record"),
     )
 )]
 pub struct ApiDoc;

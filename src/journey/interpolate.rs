@@ -4,6 +4,24 @@
 /// Replaces every `{{ name }}` whose name `lookup` knows.
 pub fn interpolate<'a>(template: &str, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
     let mut out = String::with_capacity(template.len());
+    interpolate_into(&mut out, template, |name, out| match lookup(name) {
+        Some(value) => {
+            out.push_str(value);
+            true
+        }
+        None => false,
+    });
+    out
+}
+
+/// Appends `template` to `out`, with each `{{ name }}` replaced by what `write` appends for
+/// the trimmed name; when `write` returns `false` (unknown name) the placeholder stays.
+/// `write` must append nothing when it returns `false`.
+pub fn interpolate_into(
+    out: &mut String,
+    template: &str,
+    mut write: impl FnMut(&str, &mut String) -> bool,
+) {
     let mut rest = template;
     while let Some(open) = rest.find("{{") {
         let Some(close) = rest[open + 2..].find("}}") else {
@@ -12,14 +30,12 @@ pub fn interpolate<'a>(template: &str, lookup: impl Fn(&str) -> Option<&'a str>)
         let placeholder = &rest[open..open + 2 + close + 2];
         let name = rest[open + 2..open + 2 + close].trim();
         out.push_str(&rest[..open]);
-        match lookup(name) {
-            Some(value) => out.push_str(value),
-            None => out.push_str(placeholder),
+        if !write(name, out) {
+            out.push_str(placeholder);
         }
         rest = &rest[open + 2 + close + 2..];
     }
     out.push_str(rest);
-    out
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::script::Script;
 use super::{Store, StoreResult, Tx};
 use crate::domain::{
     ChannelId, ContactId, ConversationId, ConversationStatus, DeliveryStatus, Direction,
-    MessageContent, MessageId, Millis, OrgId, SenderKind,
+    MessageContent, MessageId, Millis, OrgId, SenderKind, UserId,
 };
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -19,6 +19,8 @@ pub struct NewMessage<'a> {
     pub channel_id: ChannelId,
     pub direction: Direction,
     pub sender_kind: SenderKind,
+    /// The user who sent it: the agent, or the bot identity a journey speaks as.
+    pub sender_id: Option<UserId>,
     pub content: &'a MessageContent,
     pub journey_step: Option<&'a str>,
     pub provider_message_id: Option<&'a str>,
@@ -175,8 +177,8 @@ pub fn insert_message_into(script: &mut Script, message: &NewMessage<'_>) {
         "INSERT INTO messages (id, org_id, conversation_id, channel_id, direction, sender_kind,
                                content, journey_step, provider_message_id,
                                reply_to_provider_message_id, delivery_status, delivery_rank,
-                               provider_timestamp, received_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+                               provider_timestamp, received_at, updated_at, sender_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)",
         vec![
             message.id.to_string().into(),
             message.org_id.to_string().into(),
@@ -192,6 +194,27 @@ pub fn insert_message_into(script: &mut Script, message: &NewMessage<'_>) {
             message.delivery_status.rank().into(),
             message.provider_timestamp.into(),
             message.received_at.into(),
+            message.sender_id.map(|id| id.to_string()).into(),
+        ],
+    );
+}
+
+/// Records where a conversation was handed: a user, a team, or (both `None`) anyone.
+pub fn assign_conversation_into(
+    script: &mut Script,
+    id: ConversationId,
+    user_id: Option<&str>,
+    team_id: Option<&str>,
+    at: Millis,
+) {
+    script.push(
+        "UPDATE conversations SET assigned_user_id = $2, assigned_team_id = $3, updated_at = $4
+         WHERE id = $1",
+        vec![
+            id.to_string().into(),
+            user_id.into(),
+            team_id.into(),
+            at.into(),
         ],
     );
 }

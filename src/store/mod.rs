@@ -10,6 +10,7 @@
 
 mod channels;
 pub mod conversations;
+pub mod goals;
 pub mod inbound;
 pub mod journeys;
 mod orgs;
@@ -23,8 +24,11 @@ mod writer;
 pub use channels::NewChannel;
 pub use conversations::{ConversationQuery, DeliveryUpdate, NewMessage};
 pub use inbound::NewInbound;
-pub use journeys::{StoredJourney, StoredSession};
-pub use orgs::{Bootstrap, Principal};
+pub use journeys::{
+    ChannelJourney, JourneyChange, JourneyRecord, JourneyVersionRecord, NewJourney, StoredJourney,
+    StoredSession,
+};
+pub use orgs::{Bootstrap, NewUser, Principal, UserRecord};
 pub use records::*;
 pub use tx::{Columns, Row, Tx};
 

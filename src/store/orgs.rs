@@ -135,4 +135,90 @@ impl Store {
         self.write_script(script).await?;
         Ok(user_id)
     }
+
+    /// Creates a team member, with an API key when `api_key_hash` is given. An email already
+    /// in use is `Conflict`.
+    pub async fn create_user(&self, user: NewUser, now: Millis) -> StoreResult<()> {
+        let mut script = Script::new();
+        script.push(
+            "INSERT INTO users (id, org_id, email, name, role, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            vec![
+                user.id.to_string().into(),
+                user.org_id.to_string().into(),
+                user.email.as_str().into(),
+                user.name.as_str().into(),
+                user.role.as_str().into(),
+                now.into(),
+            ],
+        );
+        if let Some(hash) = &user.api_key_hash {
+            script.push(
+                "INSERT INTO api_keys (id, org_id, user_id, name, token_hash, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                vec![
+                    uuid::Uuid::now_v7().to_string().into(),
+                    user.org_id.to_string().into(),
+                    user.id.to_string().into(),
+                    user.email.as_str().into(),
+                    hash.as_str().into(),
+                    now.into(),
+                ],
+            );
+        }
+        self.write_script(script).await
+    }
+
+    /// The organisation's team members, oldest first.
+    pub async fn list_users(&self, org_id: OrgId) -> StoreResult<Vec<UserRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, email, name, role, created_at FROM users WHERE org_id = $1
+             ORDER BY created_at, id",
+        )
+        .bind(org_id.to_string())
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    /// One team member; another organisation's is `NotFound`.
+    pub async fn user(&self, org_id: OrgId, id: UserId) -> StoreResult<UserRecord> {
+        let row = sqlx::query(
+            "SELECT id, email, name, role, created_at FROM users WHERE id = $1 AND org_id = $2",
+        )
+        .bind(id.to_string())
+        .bind(org_id.to_string())
+        .fetch_one(self.reader())
+        .await?;
+        user_from_row(&row)
+    }
+}
+
+/// A team member to create.
+pub struct NewUser {
+    pub id: UserId,
+    pub org_id: OrgId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub api_key_hash: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: Millis,
+}
+
+fn user_from_row(row: &impl super::Columns) -> StoreResult<UserRecord> {
+    Ok(UserRecord {
+        id: parsed(row, "id")?,
+        email: row.text("email")?,
+        name: row.text("name")?,
+        role: parsed(row, "role")?,
+        created_at: row.int("created_at")?,
+    })
 }

@@ -7,6 +7,7 @@ use crate::domain::{ChannelId, ConversationId, Millis, OrgId};
 use sqlx::Row;
 
 /// A timer to set (or reset) for a conversation.
+#[derive(Clone, Copy)]
 pub struct NewTimer<'a> {
     pub org_id: OrgId,
     pub conversation_id: ConversationId,
@@ -50,6 +51,24 @@ pub async fn claim_timer(tx: &mut Tx, timer: &TimerRecord, now: Millis) -> Store
         )
         .await?;
     Ok(changed == 1)
+}
+
+/// Removes a conversation's timer of `kind` set with `generation`, if it has not fired.
+pub fn cancel_timer_into(
+    script: &mut Script,
+    conversation_id: ConversationId,
+    kind: &str,
+    generation: i64,
+) {
+    script.push(
+        "DELETE FROM timers
+         WHERE conversation_id = $1 AND kind = $2 AND generation = $3 AND fired_at IS NULL",
+        vec![
+            conversation_id.to_string().into(),
+            kind.into(),
+            generation.into(),
+        ],
+    );
 }
 
 impl Store {

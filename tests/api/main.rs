@@ -13,6 +13,7 @@ mod support;
 mod channels;
 mod crash;
 mod delivery;
+mod goals;
 mod health;
 mod isolation;
 mod timers;

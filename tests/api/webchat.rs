@@ -144,3 +144,87 @@ async fn the_demo_page_points_at_the_web_chat_channel() {
     assert!(page.contains(&app.credentials.webchat_channel_id.to_string()));
     assert!(page.contains("new WebSocket"));
 }
+
+async fn send(socket: &mut Socket, frame: Value) {
+    socket.send(Message::Text(frame.to_string())).await.unwrap();
+}
+
+#[actix_web::test]
+async fn a_tap_on_a_choice_is_stored_as_an_interactive_reply() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let mut socket = open(&app, "").await;
+    let ready = next_frame(&mut socket, "ready").await;
+    let visitor_id = ready["visitor_id"].as_str().unwrap().to_owned();
+
+    // Act
+    send(
+        &mut socket,
+        json!({"type": "reply", "client_id": "c1", "reply_id": "breakfast", "title": "Breakfast"}),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(next_frame(&mut socket, "ack").await["client_id"], "c1");
+    let conversation = app.conversation_with(&visitor_id).await;
+    let messages = app
+        .messages_until(conversation["id"].as_str().unwrap(), |messages| {
+            messages
+                .iter()
+                .any(|message| message["direction"] == "inbound")
+        })
+        .await;
+    let inbound: Vec<_> = messages
+        .iter()
+        .filter(|message| message["direction"] == "inbound")
+        .collect();
+    assert_eq!(inbound.len(), 1, "{messages:#?}");
+    assert_eq!(
+        inbound[0]["content"],
+        json!({"type": "interactive_reply", "reply_id": "breakfast", "title": "Breakfast"})
+    );
+}
+
+#[actix_web::test]
+async fn a_reply_without_a_reply_id_gets_an_error_frame_and_stores_nothing() {
+    let app = TestApp::spawn().await;
+    let mut socket = open(&app, "").await;
+    let ready = next_frame(&mut socket, "ready").await;
+    let visitor_id = ready["visitor_id"].as_str().unwrap().to_owned();
+
+    send(
+        &mut socket,
+        json!({"type": "reply", "client_id": "c1", "reply_id": "", "title": "Breakfast"}),
+    )
+    .await;
+    let error = next_frame(&mut socket, "error").await;
+    assert_eq!(
+        error,
+        json!({"type": "error", "code": "empty_reply",
+               "message": "a reply needs the reply_id and the title of the choice tapped"})
+    );
+
+    // A valid message afterwards is the only one stored: the socket handles frames in order,
+    // so once it is acknowledged the refused reply would have been stored too.
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "c2", "text": "Hello"}),
+    )
+    .await;
+    assert_eq!(next_frame(&mut socket, "ack").await["client_id"], "c2");
+    let conversation = app.conversation_with(&visitor_id).await;
+    let (_, messages) = app
+        .get(&format!(
+            "/api/v1/conversations/{}/messages",
+            conversation["id"].as_str().unwrap()
+        ))
+        .await;
+    let inbound: Vec<_> = messages["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|message| message["direction"] == "inbound")
+        .map(|message| message["content"].clone())
+        .collect();
+    assert_eq!(inbound, [json!({"type": "text", "body": "Hello"})]);
+}

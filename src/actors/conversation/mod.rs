@@ -10,15 +10,21 @@
 mod work;
 
 use super::bus::Event;
-use super::core::Core;
+use super::core::{ChannelRuntime, Core, RunJourney};
 use super::registry::ConversationKey;
-use crate::domain::{InboundEvent, InboundMessage, MessageContent, Millis, OrgId, StatusUpdate};
+use super::timer_kind;
+use crate::domain::{
+    ConversationId, InboundEvent, InboundMessage, MessageContent, Millis, OrgId, StatusUpdate,
+};
+use crate::journey::{AgentTurn, ApiResponse, Completion, Input, Waiting};
+use crate::store::script::Script;
 use crate::store::{StoreError, TimerRecord};
 use futures::FutureExt;
+use serde_json::Value;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use work::{Known, MessageWork, StatusDone};
+use work::{JourneyWork, Known, MessageDone, MessageWork, StatusDone, TurnContext};
 
 /// Failed attempts after which an inbound event is quarantined instead of retried.
 pub(crate) const QUARANTINE_AFTER: i64 = 5;
@@ -39,6 +45,25 @@ pub(crate) enum ConversationCommand {
         fresh: bool,
     },
     Timer(TimerRecord),
+    /// Something for the conversation's journey session: a named event, or the result of work
+    /// the session handed out.
+    Journey {
+        conversation_id: ConversationId,
+        input: JourneyInput,
+    },
+}
+
+/// A journey input that is not a message, owned so it can travel through a mailbox.
+#[derive(Debug)]
+pub(crate) enum JourneyInput {
+    Event {
+        name: String,
+        payload: Option<Value>,
+    },
+    Completed {
+        token: u64,
+        result: Completion,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +128,7 @@ impl ConversationActor {
     async fn handle(&mut self, command: ConversationCommand) {
         let inbound_id = match &command {
             ConversationCommand::Inbound { inbound_id, .. } => Some(*inbound_id),
-            ConversationCommand::Timer(_) => None,
+            ConversationCommand::Timer(_) | ConversationCommand::Journey { .. } => None,
         };
         let outcome = AssertUnwindSafe(self.execute(command)).catch_unwind().await;
         let failure = match outcome {
@@ -177,7 +202,14 @@ impl ConversationActor {
                 self.on_status(inbound_id, org_id, status, received_at)
                     .await
             }
-            ConversationCommand::Timer(timer) => self.on_timer(timer).await,
+            ConversationCommand::Timer(timer) if timer.kind == timer_kind::BOT_INACTIVITY => {
+                self.on_timer(timer).await
+            }
+            ConversationCommand::Timer(timer) => self.on_journey_timer(timer).await,
+            ConversationCommand::Journey {
+                conversation_id,
+                input,
+            } => self.on_journey_input(conversation_id, input).await,
         }
     }
 
@@ -221,25 +253,21 @@ impl ConversationActor {
         let channel = core
             .channel(self.key.channel_id)
             .ok_or(HandlingError::UnknownChannel)?;
+        let known = match self.known.take() {
+            Some(known) => Some(known),
+            None => self.load_known().await?,
+        };
+        let turn = self.turn_context(org_id, &channel, known.as_ref()).await?;
         let work = MessageWork {
             inbound_id,
-            org_id,
-            channel_id: channel.id,
-            channel_name: channel.name.clone(),
             message,
             received_at,
-            now: core.clock.now(),
-            journey: core.journey(org_id).await?,
+            turn,
             bot_inactivity_ms: i64::try_from(core.settings.bot_inactivity.as_millis())
                 .unwrap_or(i64::MAX),
         };
-        let done = match self.known.take() {
-            Some(mut known) => {
-                if known.session.is_none() {
-                    known.session = work::parse_session(
-                        core.store.journey_session(known.conversation_id).await?,
-                    )?;
-                }
+        let done = match known {
+            Some(known) => {
                 let (script, done) = work::plan_message(work, known);
                 core.store.write_script(script).await?;
                 done
@@ -250,14 +278,93 @@ impl ConversationActor {
                     .await?
             }
         };
+        self.after_turn(org_id, &channel, done);
+        let lag = core.clock.now().saturating_sub(received_at).max(0);
+        core.metrics.inbound_lag.observe(lag as f64 / 1_000.0);
+        Ok(())
+    }
+
+    /// Reads what is known of the conversation from the store: `None` if it does not exist yet.
+    async fn load_known(&self) -> Result<Option<Known>, HandlingError> {
+        let core = &self.core;
+        let Some(conversation) = core
+            .store
+            .conversation_of_contact(self.key.channel_id, &self.key.contact_external_id)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let session = work::parse_session(core.store.journey_session(conversation.id).await?)?;
+        Ok(Some(Known {
+            contact_id: conversation.contact.id,
+            contact_external_id: conversation.contact.external_id,
+            contact_name: conversation.contact.name,
+            contact_phone: conversation.contact.phone,
+            conversation_id: conversation.id,
+            status: conversation.status,
+            session,
+        }))
+    }
+
+    /// The surroundings of a journey turn. A session in the middle of a run stays on the
+    /// journey version it started with while that version may run (an undeploy ends it);
+    /// otherwise the channel's current journey runs.
+    async fn turn_context(
+        &self,
+        org_id: OrgId,
+        channel: &ChannelRuntime,
+        known: Option<&Known>,
+    ) -> Result<TurnContext, HandlingError> {
+        let core = &self.core;
+        let active = core.channel_journey(org_id, channel.id).await?;
+        let session = known.and_then(|known| known.session.as_ref());
+        let journey = match session {
+            Some(held)
+                if work::is_running(Some(held))
+                    && (held.journey_id, held.version) != (active.id, active.version) =>
+            {
+                match held.version {
+                    Some(version) => match core.session_journey(held.journey_id, version).await? {
+                        Some(loaded) => RunJourney {
+                            id: held.journey_id,
+                            version: Some(version),
+                            journey: loaded.journey,
+                            bot_user_id: active.bot_user_id,
+                            uses_campaign: loaded.uses_campaign,
+                        },
+                        None => active,
+                    },
+                    None => active,
+                }
+            }
+            _ => active,
+        };
+        let campaign = if journey.uses_campaign {
+            core.store.campaign_variables(org_id).await?
+        } else {
+            std::collections::BTreeMap::new()
+        };
+        Ok(TurnContext {
+            org_id,
+            channel_id: channel.id,
+            channel_name: channel.name.clone(),
+            channel_kind: channel.kind.as_str(),
+            now: core.clock.now(),
+            journey,
+            campaign,
+        })
+    }
+
+    /// After a committed turn: remember the state, wake the channel for replies, publish the
+    /// changes, start the work the journey handed out, and announce goals reached.
+    fn after_turn(&mut self, org_id: OrgId, channel: &ChannelRuntime, done: MessageDone) {
+        let core = Arc::clone(&self.core);
         let conversation_id = done.known.conversation_id;
         let status = done.known.status;
         self.known = Some(done.known);
         if done.replies > 0 {
             channel.wake();
         }
-        let lag = core.clock.now().saturating_sub(received_at).max(0);
-        core.metrics.inbound_lag.observe(lag as f64 / 1_000.0);
         if done.status_changed {
             core.bus.publish(
                 org_id,
@@ -275,9 +382,154 @@ impl ConversationActor {
                 },
             );
         }
+        for work in done.work {
+            tokio::spawn(perform(
+                Arc::clone(&core),
+                self.key.clone(),
+                conversation_id,
+                work,
+            ));
+        }
+        for milestone in done.goals {
+            core.conversations.dispatch(
+                &core,
+                self.key.clone(),
+                ConversationCommand::Journey {
+                    conversation_id,
+                    input: JourneyInput::Event {
+                        name: format!("goal:{milestone}"),
+                        payload: None,
+                    },
+                },
+            );
+        }
+    }
+
+    /// A journey timer fired: a Delay ended, a prompt or a wait timed out, or handed-out work
+    /// never answered.
+    async fn on_journey_timer(&mut self, timer: TimerRecord) -> Result<(), HandlingError> {
+        let core = Arc::clone(&self.core);
+        let token = u64::try_from(timer.generation).unwrap_or_default();
+        let known = match self.known.take() {
+            Some(known) if known.conversation_id == timer.conversation_id => Some(known),
+            _ => self.load_known().await?,
+        };
+        let planned = match known {
+            Some(known) => {
+                let input = if timer.kind == timer_kind::JOURNEY_WORK {
+                    lost_work(
+                        known.session.as_ref().map(|held| &held.session.waiting),
+                        token,
+                    )
+                } else {
+                    Some(OwnedInput::Timer(token))
+                };
+                match input {
+                    Some(input) => self.plan_input(timer.org_id, known, &input).await?,
+                    None => {
+                        self.known = Some(known);
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let now = core.clock.now();
+        let org_id = timer.org_id;
+        let (script, done) = match planned {
+            Some((script, done)) => (script, Some(done)),
+            None => (Script::new(), None),
+        };
+        let claimed = core
+            .store
+            .write(move |tx| {
+                Box::pin(async move {
+                    if !crate::store::timers::claim_timer(tx, &timer, now).await? {
+                        return Ok(false);
+                    }
+                    tx.run(&script).await?;
+                    Ok(true)
+                })
+            })
+            .await?;
+        match (claimed, done) {
+            (true, Some(done)) => {
+                let channel = core
+                    .channel(self.key.channel_id)
+                    .ok_or(HandlingError::UnknownChannel)?;
+                self.after_turn(org_id, &channel, done);
+            }
+            // Fired already, or reset meanwhile: what was planned did not happen.
+            (false, Some(_)) => self.known = None,
+            _ => {}
+        }
         Ok(())
     }
 
+    /// An event or a work result for the session.
+    async fn on_journey_input(
+        &mut self,
+        conversation_id: ConversationId,
+        input: JourneyInput,
+    ) -> Result<(), HandlingError> {
+        let core = Arc::clone(&self.core);
+        let known = match self.known.take() {
+            Some(known) if known.conversation_id == conversation_id => Some(known),
+            _ => self.load_known().await?,
+        };
+        let Some(known) = known else { return Ok(()) };
+        if known.conversation_id != conversation_id {
+            self.known = Some(known);
+            return Ok(());
+        }
+        let org_id = core
+            .channel(self.key.channel_id)
+            .ok_or(HandlingError::UnknownChannel)?
+            .org_id;
+        let (input, guard) = match input {
+            JourneyInput::Event { name, payload } => (OwnedInput::Event(name, payload), None),
+            JourneyInput::Completed { token, result } => {
+                (OwnedInput::Completed(token, result), Some(token))
+            }
+        };
+        let Some((mut script, done)) = self.plan_input(org_id, known, &input).await? else {
+            return Ok(());
+        };
+        if let Some(token) = guard {
+            crate::store::timers::cancel_timer_into(
+                &mut script,
+                conversation_id,
+                timer_kind::JOURNEY_WORK,
+                i64::try_from(token).unwrap_or_default(),
+            );
+        }
+        core.store.write_script(script).await?;
+        let channel = core
+            .channel(self.key.channel_id)
+            .ok_or(HandlingError::UnknownChannel)?;
+        self.after_turn(org_id, &channel, done);
+        Ok(())
+    }
+
+    /// Plans a non-message journey input on a known conversation; `None` (with `known` kept)
+    /// when the session does not wait for it.
+    async fn plan_input(
+        &mut self,
+        org_id: OrgId,
+        known: Known,
+        input: &OwnedInput,
+    ) -> Result<Option<(Script, MessageDone)>, HandlingError> {
+        let channel = self
+            .core
+            .channel(self.key.channel_id)
+            .ok_or(HandlingError::UnknownChannel)?;
+        let turn = self.turn_context(org_id, &channel, Some(&known)).await?;
+        let planned = work::plan_journey_input(&turn, known.clone(), &input.borrowed());
+        if planned.is_none() {
+            self.known = Some(known);
+        }
+        Ok(planned)
+    }
     async fn on_status(
         &mut self,
         inbound_id: i64,
@@ -328,11 +580,11 @@ impl ConversationActor {
             .as_ref()
             .filter(|known| known.conversation_id == timer.conversation_id)
             .and_then(|known| known.session.as_ref())
-            .map(|(_, session)| session.generation);
+            .map(|held| held.session.generation);
         let generation = match cached {
             Some(generation) => Some(generation),
             None => work::parse_session(core.store.journey_session(timer.conversation_id).await?)?
-                .map(|(_, session)| session.generation),
+                .map(|held| held.session.generation),
         };
         let generation = generation.and_then(|generation| i64::try_from(generation).ok());
         let (org_id, conversation_id) = (timer.org_id, timer.conversation_id);
@@ -360,6 +612,119 @@ impl ConversationActor {
         );
         Ok(())
     }
+}
+
+/// A journey input owned by the actor while it plans.
+enum OwnedInput {
+    Timer(u64),
+    Event(String, Option<Value>),
+    Completed(u64, Completion),
+}
+
+impl OwnedInput {
+    fn borrowed(&self) -> Input<'_> {
+        match self {
+            OwnedInput::Timer(token) => Input::Timer { token: *token },
+            OwnedInput::Event(name, payload) => Input::Event {
+                name,
+                payload: payload.as_ref(),
+            },
+            OwnedInput::Completed(token, result) => Input::Completed {
+                token: *token,
+                result: result.clone(),
+            },
+        }
+    }
+}
+
+/// The failure a session gets when work it handed out never answered (the process stopped
+/// while it ran): `None` if the session no longer waits for that work.
+fn lost_work(waiting: Option<&Waiting>, token: u64) -> Option<OwnedInput> {
+    const LOST: &str = "no result arrived (the server restarted while the call ran)";
+    let result = match waiting? {
+        Waiting::Api { token: waited } if *waited == token => Completion::Api(Err(LOST.into())),
+        Waiting::PostProcess { token: waited } if *waited == token => {
+            Completion::AiText(Err(LOST.into()))
+        }
+        Waiting::AiCheck { token: waited, .. } if *waited == token => {
+            Completion::AiCheck(Err(LOST.into()))
+        }
+        Waiting::Agent { turn: Some(waited) } if *waited == token => {
+            Completion::AgentTurn(Err(LOST.into()))
+        }
+        _ => return None,
+    };
+    Some(OwnedInput::Completed(token, result))
+}
+
+async fn call_api(
+    _core: &Core,
+    _request: &crate::journey::ApiRequest,
+) -> Result<ApiResponse, String> {
+    Err("API calls are not wired yet".into())
+}
+
+/// Runs work a journey handed out, then hands the result back to the conversation.
+async fn perform(
+    core: Arc<Core>,
+    key: ConversationKey,
+    conversation_id: ConversationId,
+    work: JourneyWork,
+) {
+    let (token, result) = match work {
+        JourneyWork::Api { token, request } => {
+            let result: Result<ApiResponse, String> = call_api(&core, &request).await;
+            (token, Completion::Api(result))
+        }
+        JourneyWork::AiCheck {
+            token,
+            criterion,
+            answer,
+        } => {
+            let verdict = core
+                .ai
+                .check(&criterion, &answer)
+                .await
+                .map_err(|error| error.to_string());
+            (token, Completion::AiCheck(verdict))
+        }
+        JourneyWork::AiPostProcess {
+            token,
+            prompt,
+            response,
+        } => {
+            let text = core
+                .ai
+                .post_process(&prompt, &response)
+                .await
+                .map_err(|error| error.to_string());
+            (token, Completion::AiText(text))
+        }
+        JourneyWork::AgentTurn {
+            token,
+            system_prompt,
+            message,
+        } => {
+            let turn: Result<AgentTurn, String> = core
+                .ai
+                .agent_turn(crate::ai::AgentRequest {
+                    system_prompt,
+                    message,
+                    history: Vec::new(),
+                })
+                .await
+                .map_err(|error| error.to_string());
+            (token, Completion::AgentTurn(turn))
+        }
+    };
+    core.conversations.dispatch(
+        &core,
+        key,
+        ConversationCommand::Journey {
+            conversation_id,
+            input: JourneyInput::Completed { token, result },
+        },
+    );
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

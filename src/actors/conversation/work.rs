@@ -1,26 +1,41 @@
 //! The transactional work of a conversation actor: each function is one write job (see
-//! `Store::write`), taking owned inputs and returning what the actor needs afterwards. A job
-//! that returns an error leaves nothing behind.
+//! `Store::write`) or plans one (a [`Script`]), taking owned inputs and returning what the actor
+//! needs afterwards. A job that returns an error leaves nothing behind.
 
+use super::super::core::RunJourney;
 use super::super::timer_kind;
 use crate::domain::{
     ChannelId, ContactId, ConversationId, ConversationStatus, DeliveryStatus, Direction,
     InboundMessage, MessageContent, MessageId, Millis, OrgId, SenderKind, StatusUpdate,
 };
-use crate::journey::{self, Effect, Input, Journey, Session};
+use crate::journey::model::TransferTarget;
+use crate::journey::{self, Effect, Input, Session, Waiting};
 use crate::store::conversations::{self as conversation_store, DeliveryUpdate};
 use crate::store::script::Script;
 use crate::store::timers::{self as timer_store, NewTimer};
 use crate::store::{self, MessageRecord, NewMessage, StoreError, StoredSession, TimerRecord, Tx};
-use std::sync::Arc;
+use serde_json::Value;
+use std::collections::BTreeMap;
 
-/// A session with the journey it runs.
-pub(super) type JourneySession = (uuid::Uuid, Session);
+/// Slack on top of a handed-out call's own timeout before its guard timer gives up on it.
+const WORK_GUARD_SLACK_MS: Millis = 30_000;
+/// How long an AI call may take before its guard gives up (AI calls carry no timeout of
+/// their own).
+const AI_WORK_TIMEOUT_MS: Millis = 120_000;
+
+/// A session with the journey and version it runs.
+#[derive(Clone, Debug)]
+pub(super) struct JourneySession {
+    pub journey_id: uuid::Uuid,
+    pub version: Option<i64>,
+    pub session: Session,
+}
 
 /// What the actor already knows of its conversation.
 #[derive(Clone, Debug)]
 pub(super) struct Known {
     pub contact_id: ContactId,
+    pub contact_external_id: String,
     /// The contact's name and phone as last stored, to skip rewriting them unchanged.
     pub contact_name: Option<String>,
     pub contact_phone: Option<String>,
@@ -29,29 +44,65 @@ pub(super) struct Known {
     pub session: Option<JourneySession>,
 }
 
-pub(super) struct MessageWork {
-    pub inbound_id: i64,
+/// What a journey turn needs besides the session: the conversation's surroundings.
+pub(super) struct TurnContext {
     pub org_id: OrgId,
     pub channel_id: ChannelId,
     pub channel_name: String,
+    pub channel_kind: &'static str,
+    pub now: Millis,
+    pub journey: RunJourney,
+    /// The organisation's campaign variables, read when the journey uses any.
+    pub campaign: BTreeMap<String, Value>,
+}
+
+pub(super) struct MessageWork {
+    pub inbound_id: i64,
     pub message: InboundMessage,
     pub received_at: Millis,
-    pub now: Millis,
-    pub journey: (uuid::Uuid, Arc<Journey>),
+    pub turn: TurnContext,
     pub bot_inactivity_ms: Millis,
+}
+
+/// Work a journey handed to the actor, to run once the turn is committed.
+#[derive(Clone, Debug)]
+pub(super) enum JourneyWork {
+    Api {
+        token: u64,
+        request: journey::ApiRequest,
+    },
+    AiCheck {
+        token: u64,
+        criterion: String,
+        answer: String,
+    },
+    AiPostProcess {
+        token: u64,
+        prompt: String,
+        response: Value,
+    },
+    AgentTurn {
+        token: u64,
+        system_prompt: String,
+        message: String,
+    },
 }
 
 pub(super) struct MessageDone {
     pub known: Known,
-    /// The stored inbound message and the replies, in order, for the event bus.
+    /// The stored inbound message, the replies and system notices, in order, for the bus.
     pub created: Vec<MessageRecord>,
     pub status_changed: bool,
     pub replies: usize,
+    pub work: Vec<JourneyWork>,
+    /// Goal milestones reached, as events other sessions may wait for.
+    pub goals: Vec<String>,
 }
 
-/// Handles the first message this actor sees of its conversation: finds or creates the contact
-/// and the conversation and reads the journey session, then writes the turn as
-/// `plan_message` plans it. The caller checked that the event was not handled yet.
+/// Handles the first message this actor sees of a conversation that does not exist yet:
+/// creates the contact and the conversation, then writes the turn as `plan_message` plans
+/// it. The caller checked that the event was not handled yet. (A conversation that exists is
+/// loaded by the actor and planned directly.)
 pub(super) async fn first_message(
     tx: &mut Tx,
     work: MessageWork,
@@ -59,25 +110,26 @@ pub(super) async fn first_message(
     let message = &work.message;
     let contact_id = conversation_store::upsert_contact(
         tx,
-        work.org_id,
-        work.channel_id,
+        work.turn.org_id,
+        work.turn.channel_id,
         &message.contact_external_id,
         message.contact_name.as_deref(),
         message.contact_phone.as_deref(),
-        work.now,
+        work.turn.now,
     )
     .await?;
     let (conversation_id, status) = conversation_store::upsert_conversation(
         tx,
-        work.org_id,
-        work.channel_id,
+        work.turn.org_id,
+        work.turn.channel_id,
         contact_id,
-        work.now,
+        work.turn.now,
     )
     .await?;
     let session = parse_session(store::journeys::session_in(tx, conversation_id).await?)?;
     let known = Known {
         contact_id,
+        contact_external_id: message.contact_external_id.clone(),
         contact_name: message.contact_name.clone(),
         contact_phone: message.contact_phone.clone(),
         conversation_id,
@@ -91,51 +143,41 @@ pub(super) async fn first_message(
 
 /// Plans the writes of an inbound message on a conversation whose ids and state are known:
 /// store the message (and the contact's new name or phone), and, while the bot handles the
-/// conversation, run the journey and store its replies with their outbox rows, the session and
-/// its inactivity timer, marking the event processed. Pure: the result is one script.
+/// conversation, run the journey and store what it did, marking the event processed. Pure:
+/// the result is one script.
 pub(super) fn plan_message(work: MessageWork, known: Known) -> (Script, MessageDone) {
     let MessageWork {
         inbound_id,
-        org_id,
-        channel_id,
-        channel_name,
         message,
         received_at,
-        now,
-        journey: (journey_id, journey),
+        turn,
         bot_inactivity_ms,
-        ..
     } = work;
-    let Known {
-        contact_id,
-        contact_name,
-        contact_phone,
-        conversation_id,
-        mut status,
-        mut session,
-    } = known;
+    let mut known = known;
     let mut script = Script::new();
-    store::inbound::mark_inbound_processed_into(&mut script, inbound_id, now);
-    let renamed = message.contact_name.is_some() && message.contact_name != contact_name;
-    let renumbered = message.contact_phone.is_some() && message.contact_phone != contact_phone;
+    store::inbound::mark_inbound_processed_into(&mut script, inbound_id, turn.now);
+    let renamed = message.contact_name.is_some() && message.contact_name != known.contact_name;
+    let renumbered =
+        message.contact_phone.is_some() && message.contact_phone != known.contact_phone;
     if renamed || renumbered {
         conversation_store::update_contact_into(
             &mut script,
-            contact_id,
+            known.contact_id,
             message.contact_name.as_deref(),
             message.contact_phone.as_deref(),
-            now,
+            turn.now,
         );
     }
-    let contact_name = message.contact_name.clone().or(contact_name);
-    let contact_phone = message.contact_phone.clone().or(contact_phone);
+    known.contact_name = message.contact_name.clone().or(known.contact_name);
+    known.contact_phone = message.contact_phone.clone().or(known.contact_phone);
     let inbound = NewMessage {
         id: MessageId::new(),
-        org_id,
-        conversation_id,
-        channel_id,
+        org_id: turn.org_id,
+        conversation_id: known.conversation_id,
+        channel_id: turn.channel_id,
         direction: Direction::Inbound,
         sender_kind: SenderKind::Contact,
+        sender_id: None,
         content: &message.content,
         journey_step: None,
         provider_message_id: Some(&message.provider_message_id),
@@ -145,106 +187,336 @@ pub(super) fn plan_message(work: MessageWork, known: Known) -> (Script, MessageD
         received_at,
     };
     conversation_store::insert_message_into(&mut script, &inbound);
-    conversation_store::touch_conversation_into(&mut script, conversation_id, now, true);
-    let mut created = vec![record_of(&inbound)];
-    let mut status_changed = false;
+    conversation_store::touch_conversation_into(&mut script, known.conversation_id, turn.now, true);
+    let mut done = MessageDone {
+        known: known.clone(),
+        created: vec![record_of(&inbound)],
+        status_changed: false,
+        replies: 0,
+        work: Vec::new(),
+        goals: Vec::new(),
+    };
     if matches!(
-        status,
+        known.status,
         ConversationStatus::Resolved | ConversationStatus::Expired
     ) {
         // A message on a closed conversation opens it again, with the bot.
-        status = ConversationStatus::BotHandling;
-        status_changed = true;
-        conversation_store::set_conversation_status_into(&mut script, conversation_id, status, now);
-    }
-    if status == ConversationStatus::BotHandling {
-        let previous = session
-            .take()
-            .filter(|(session_journey, _)| *session_journey == journey_id)
-            .map(|(_, session)| session)
-            .unwrap_or_default();
-        let variables = |name: &str| match name {
-            "contact.name" => contact_name.clone(),
-            "contact.phone" => contact_phone.clone(),
-            "channel.name" => Some(channel_name.clone()),
-            "conversation.id" => Some(conversation_id.to_string()),
-            _ => None,
-        };
-        let input = Input::Message {
-            text: message.content.text_for_matching(),
-        };
-        let outcome = journey::run(&journey, previous, &input, &variables);
-        for effect in &outcome.effects {
-            let Effect::Send { step_id, content } = effect else {
-                continue;
-            };
-            let reply = NewMessage {
-                id: MessageId::new(),
-                org_id,
-                conversation_id,
-                channel_id,
-                direction: Direction::Outbound,
-                sender_kind: SenderKind::Bot,
-                content,
-                journey_step: Some(step_id),
-                provider_message_id: None,
-                reply_to_provider_message_id: None,
-                delivery_status: DeliveryStatus::Pending,
-                provider_timestamp: None,
-                received_at: now,
-            };
-            conversation_store::insert_message_into(&mut script, &reply);
-            store::outbox::insert_outbox_into(
-                &mut script,
-                org_id,
-                channel_id,
-                conversation_id,
-                reply.id,
-                &message.contact_external_id,
-                now,
-            );
-            created.push(record_of(&reply));
-        }
-        let generation = i64::try_from(outcome.session.generation).unwrap_or(i64::MAX);
-        let stored = StoredSession {
-            journey_id,
-            state: serde_json::to_string(&outcome.session).expect("sessions serialise to JSON"),
-        };
-        store::journeys::save_session_into(
+        known.status = ConversationStatus::BotHandling;
+        done.status_changed = true;
+        conversation_store::set_conversation_status_into(
             &mut script,
-            org_id,
-            conversation_id,
-            &stored,
-            generation,
-            now,
+            known.conversation_id,
+            known.status,
+            turn.now,
         );
+    }
+    if known.status == ConversationStatus::BotHandling {
+        let input = Input::Message(&message.content);
+        let generation = plan_turn(&mut script, &turn, &mut known, &input, &mut done);
         let timer = NewTimer {
-            org_id,
-            conversation_id,
-            channel_id,
-            contact_external_id: &message.contact_external_id,
+            org_id: turn.org_id,
+            conversation_id: known.conversation_id,
+            channel_id: turn.channel_id,
+            contact_external_id: &known.contact_external_id,
             kind: timer_kind::BOT_INACTIVITY,
-            due_at: now.saturating_add(bot_inactivity_ms),
+            due_at: turn.now.saturating_add(bot_inactivity_ms),
             generation,
         };
-        timer_store::set_timer_into(&mut script, &timer, now);
-        session = Some((journey_id, outcome.session));
+        timer_store::set_timer_into(&mut script, &timer, turn.now);
     }
-    let replies = created.len() - 1;
-    let done = MessageDone {
-        known: Known {
-            contact_id,
-            contact_name,
-            contact_phone,
-            conversation_id,
-            status,
-            session,
-        },
-        created,
-        status_changed,
-        replies,
-    };
+    done.known = known;
     (script, done)
+}
+
+/// Plans a journey input that is not a message (a timer, an event, a result of handed-out
+/// work). `None` when the session does not wait for it (nothing to write).
+pub(super) fn plan_journey_input(
+    turn: &TurnContext,
+    known: Known,
+    input: &Input<'_>,
+) -> Option<(Script, MessageDone)> {
+    let mut known = known;
+    if known.status != ConversationStatus::BotHandling {
+        return None;
+    }
+    let mut script = Script::new();
+    let mut done = MessageDone {
+        known: known.clone(),
+        created: Vec::new(),
+        status_changed: false,
+        replies: 0,
+        work: Vec::new(),
+        goals: Vec::new(),
+    };
+    let before = known.session.as_ref().map(|held| held.session.generation);
+    plan_turn(&mut script, turn, &mut known, input, &mut done);
+    let after = known.session.as_ref().map(|held| held.session.generation);
+    if before == after {
+        return None;
+    }
+    done.known = known;
+    Some((script, done))
+}
+
+/// Runs the journey on one input and plans everything the outcome asks for: replies with
+/// their outbox rows, timers, campaign variables, goal events, a hand-off, and the session
+/// itself. Work that needs I/O goes into `done.work`, with a guard timer. Returns the session's
+/// generation.
+fn plan_turn(
+    script: &mut Script,
+    turn: &TurnContext,
+    known: &mut Known,
+    input: &Input<'_>,
+    done: &mut MessageDone,
+) -> i64 {
+    let run = &turn.journey;
+    let previous = known
+        .session
+        .take()
+        .filter(|held| held.journey_id == run.id && held.version == run.version)
+        .map(|held| held.session)
+        .unwrap_or_default();
+    let conversation_id = known.conversation_id;
+    let system = |name: &str| match name {
+        "contact_name" => known.contact_name.clone(),
+        "contact_phone" => known.contact_phone.clone(),
+        "channel_name" => Some(turn.channel_name.clone()),
+        "channel_kind" => Some(turn.channel_kind.to_owned()),
+        "conversation_id" => Some(conversation_id.to_string()),
+        _ => None,
+    };
+    let campaign = |name: &str| turn.campaign.get(name).cloned();
+    let ctx = journey::Context {
+        now: turn.now,
+        today: chrono::DateTime::from_timestamp_millis(turn.now)
+            .unwrap_or_default()
+            .date_naive(),
+        system: &system,
+        campaign: &campaign,
+    };
+    let outcome = journey::run(&run.journey, previous, input, &ctx);
+    let session = outcome.session;
+    let generation = i64::try_from(session.generation).unwrap_or(i64::MAX);
+    let timer = |kind: &'static str, token: u64, due_at: Millis| NewTimer {
+        org_id: turn.org_id,
+        conversation_id,
+        channel_id: turn.channel_id,
+        contact_external_id: &known.contact_external_id,
+        kind,
+        due_at,
+        generation: i64::try_from(token).unwrap_or(i64::MAX),
+    };
+    for effect in outcome.effects {
+        match effect {
+            Effect::Send { step_id, content } => {
+                let reply = NewMessage {
+                    id: MessageId::new(),
+                    org_id: turn.org_id,
+                    conversation_id,
+                    channel_id: turn.channel_id,
+                    direction: Direction::Outbound,
+                    sender_kind: SenderKind::Bot,
+                    sender_id: run.bot_user_id,
+                    content: &content,
+                    journey_step: Some(&step_id),
+                    provider_message_id: None,
+                    reply_to_provider_message_id: None,
+                    delivery_status: DeliveryStatus::Pending,
+                    provider_timestamp: None,
+                    received_at: turn.now,
+                };
+                conversation_store::insert_message_into(script, &reply);
+                store::outbox::insert_outbox_into(
+                    script,
+                    turn.org_id,
+                    turn.channel_id,
+                    conversation_id,
+                    reply.id,
+                    &known.contact_external_id,
+                    turn.now,
+                );
+                done.created.push(record_of(&reply));
+                done.replies += 1;
+            }
+            Effect::StartTimer { token, due_at, .. } => {
+                timer_store::set_timer_into(
+                    script,
+                    &timer(timer_kind::JOURNEY, token, due_at),
+                    turn.now,
+                );
+            }
+            Effect::CallApi { token, request, .. } => {
+                let patience = Millis::try_from(request.timeout_ms).unwrap_or(Millis::MAX);
+                let due_at = turn
+                    .now
+                    .saturating_add(patience)
+                    .saturating_add(WORK_GUARD_SLACK_MS);
+                timer_store::set_timer_into(
+                    script,
+                    &timer(timer_kind::JOURNEY_WORK, token, due_at),
+                    turn.now,
+                );
+                done.work.push(JourneyWork::Api { token, request });
+            }
+            Effect::AiCheck {
+                token,
+                criterion,
+                answer,
+                ..
+            } => {
+                guard_ai(script, &timer(timer_kind::JOURNEY_WORK, token, 0), turn.now);
+                done.work.push(JourneyWork::AiCheck {
+                    token,
+                    criterion,
+                    answer,
+                });
+            }
+            Effect::AiPostProcess {
+                token,
+                prompt,
+                response,
+                ..
+            } => {
+                guard_ai(script, &timer(timer_kind::JOURNEY_WORK, token, 0), turn.now);
+                done.work.push(JourneyWork::AiPostProcess {
+                    token,
+                    prompt,
+                    response,
+                });
+            }
+            Effect::AgentTurn {
+                token,
+                config,
+                message,
+                ..
+            } => {
+                guard_ai(script, &timer(timer_kind::JOURNEY_WORK, token, 0), turn.now);
+                done.work.push(JourneyWork::AgentTurn {
+                    token,
+                    system_prompt: config.system_prompt,
+                    message,
+                });
+            }
+            Effect::SetCampaignVariable { name, value } => {
+                store::journeys::set_campaign_variable_into(
+                    script,
+                    turn.org_id,
+                    &name,
+                    &value,
+                    turn.now,
+                );
+            }
+            Effect::Transfer { step_id, target } => {
+                let (user, team) = match &target {
+                    Some(TransferTarget::User { user_id }) => (Some(user_id.as_str()), None),
+                    Some(TransferTarget::Team { team_id }) => (None, Some(team_id.as_str())),
+                    None => (None, None),
+                };
+                known.status = ConversationStatus::AwaitingAgent;
+                done.status_changed = true;
+                conversation_store::set_conversation_status_into(
+                    script,
+                    conversation_id,
+                    known.status,
+                    turn.now,
+                );
+                conversation_store::assign_conversation_into(
+                    script,
+                    conversation_id,
+                    user,
+                    team,
+                    turn.now,
+                );
+                let body = match &target {
+                    Some(TransferTarget::User { user_id }) => {
+                        format!("The bot handed the conversation to user {user_id}.")
+                    }
+                    Some(TransferTarget::Team { team_id }) => {
+                        format!("The bot handed the conversation to team {team_id}.")
+                    }
+                    None => "The bot handed the conversation to the team.".to_owned(),
+                };
+                let notice = MessageContent::System { body };
+                let system = NewMessage {
+                    id: MessageId::new(),
+                    org_id: turn.org_id,
+                    conversation_id,
+                    channel_id: turn.channel_id,
+                    direction: Direction::Outbound,
+                    sender_kind: SenderKind::System,
+                    sender_id: None,
+                    content: &notice,
+                    journey_step: Some(&step_id),
+                    provider_message_id: None,
+                    reply_to_provider_message_id: None,
+                    delivery_status: DeliveryStatus::Received,
+                    provider_timestamp: None,
+                    received_at: turn.now,
+                };
+                conversation_store::insert_message_into(script, &system);
+                done.created.push(record_of(&system));
+            }
+            Effect::Goal {
+                goal_id,
+                milestone_id,
+                trackers,
+                ..
+            } => {
+                store::goals::record_goal_event_into(
+                    script,
+                    &store::goals::NewGoalEvent {
+                        org_id: turn.org_id,
+                        goal_id,
+                        milestone_id: milestone_id.clone(),
+                        journey_id: Some(run.id.to_string()),
+                        journey_version: run.version,
+                        conversation_id: Some(conversation_id.to_string()),
+                        test_session_id: None,
+                        is_test: false,
+                        trackers,
+                        at: turn.now,
+                    },
+                );
+                done.goals.push(milestone_id);
+            }
+            Effect::Ended { .. } => {}
+        }
+    }
+    let stored = StoredSession {
+        journey_id: run.id,
+        version: run.version,
+        state: serde_json::to_string(&session).expect("sessions serialise to JSON"),
+    };
+    store::journeys::save_session_into(
+        script,
+        turn.org_id,
+        conversation_id,
+        &stored,
+        generation,
+        turn.now,
+    );
+    known.session = Some(JourneySession {
+        journey_id: run.id,
+        version: run.version,
+        session,
+    });
+    generation
+}
+
+/// Sets the guard timer of an AI call.
+fn guard_ai(script: &mut Script, timer: &NewTimer<'_>, now: Millis) {
+    let guard = NewTimer {
+        due_at: now
+            .saturating_add(AI_WORK_TIMEOUT_MS)
+            .saturating_add(WORK_GUARD_SLACK_MS),
+        ..*timer
+    };
+    timer_store::set_timer_into(script, &guard, now);
+}
+
+/// Whether a session is in the middle of a run (it waits for something).
+pub(super) fn is_running(session: Option<&JourneySession>) -> bool {
+    session.is_some_and(|held| held.session.waiting != Waiting::NewRun)
 }
 
 /// What a delivery status did.
@@ -334,6 +606,7 @@ pub(super) async fn handle_inactivity(
         channel_id: timer.channel_id,
         direction: Direction::Outbound,
         sender_kind: SenderKind::System,
+        sender_id: None,
         content: &notice,
         journey_step: None,
         provider_message_id: None,
@@ -352,7 +625,11 @@ pub(super) fn parse_session(
     stored
         .map(|stored| {
             serde_json::from_str::<Session>(&stored.state)
-                .map(|session| (stored.journey_id, session))
+                .map(|session| JourneySession {
+                    journey_id: stored.journey_id,
+                    version: stored.version,
+                    session,
+                })
                 .map_err(|error| StoreError::Corrupt(format!("journey session: {error}")))
         })
         .transpose()

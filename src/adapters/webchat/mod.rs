@@ -2,6 +2,10 @@
 //!
 //! A visitor token binds a visitor id to one channel with an HMAC, so a reload continues the
 //! same conversation and a guessed visitor id alone grants nothing.
+//!
+//! Business messages reach the browser as their [`MessageContent`] JSON, unchanged: the page
+//! renders every content type itself (choices, lists, CTA URLs, media, locations, templates).
+//! What a visitor sends is parsed here into content, or refused with an error frame's code.
 
 use crate::crypto::{hmac_sha256, verify_hmac_sha256};
 use crate::domain::{ChannelId, MessageContent};
@@ -9,6 +13,11 @@ use serde::{Deserialize, Serialize};
 
 /// The longest message a visitor may send, in characters.
 pub const MESSAGE_MAX_CHARS: usize = 10_000;
+/// The longest reply id a visitor may send back, in characters: WhatsApp's limit on a
+/// button id, the longest id a choice can have.
+pub const REPLY_ID_MAX_CHARS: usize = 256;
+/// The longest title of a tapped choice, in characters.
+pub const REPLY_TITLE_MAX_CHARS: usize = 1_024;
 
 pub fn sign_visitor(key: &[u8; 32], channel_id: ChannelId, visitor_id: &str) -> String {
     let tag = hmac_sha256(key, format!("{channel_id}:{visitor_id}").as_bytes());
@@ -34,7 +43,64 @@ pub enum VisitorFrame {
         client_id: Option<String>,
         text: String,
     },
+    /// A tap on a choice or list row of a business message; `reply_id` is the choice's id.
+    Reply {
+        #[serde(default)]
+        client_id: Option<String>,
+        reply_id: String,
+        title: String,
+    },
     Ping,
+}
+
+/// Why a visitor frame was refused, as the `error` frame tells the visitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRefusal {
+    pub code: &'static str,
+    pub message: &'static str,
+}
+
+/// The content of a `message` frame: its text without surrounding whitespace.
+pub fn message_content(text: &str) -> Result<MessageContent, FrameRefusal> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(FrameRefusal {
+            code: "empty_message",
+            message: "write something before sending",
+        });
+    }
+    if text.chars().count() > MESSAGE_MAX_CHARS {
+        return Err(FrameRefusal {
+            code: "message_too_long",
+            message: "messages are limited to 10,000 characters",
+        });
+    }
+    Ok(MessageContent::Text { body: text.into() })
+}
+
+/// The content of a `reply` frame. The reply id is kept exactly as sent, because the bot
+/// matches it against the ids of its choices; the title is trimmed like a message.
+pub fn reply_content(reply_id: &str, title: &str) -> Result<MessageContent, FrameRefusal> {
+    let title = title.trim();
+    if reply_id.trim().is_empty() || title.is_empty() {
+        return Err(FrameRefusal {
+            code: "empty_reply",
+            message: "a reply needs the reply_id and the title of the choice tapped",
+        });
+    }
+    if reply_id.chars().count() > REPLY_ID_MAX_CHARS
+        || title.chars().count() > REPLY_TITLE_MAX_CHARS
+    {
+        return Err(FrameRefusal {
+            code: "reply_too_long",
+            message: "reply ids are limited to 256 characters and titles to 1,024",
+        });
+    }
+    Ok(MessageContent::InteractiveReply {
+        reply_id: reply_id.into(),
+        title: title.into(),
+        description: None,
+    })
 }
 
 /// Frames the server sends.
@@ -111,5 +177,116 @@ mod tests {
             }
         ));
         assert!(serde_json::from_str::<VisitorFrame>(r#"{"type":"shout"}"#).is_err());
+        let reply: VisitorFrame = serde_json::from_str(
+            r#"{"type":"reply","client_id":"c2","reply_id":"track","title":"Track parcel"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            reply,
+            VisitorFrame::Reply { client_id: Some(client_id), reply_id, title }
+                if client_id == "c2" && reply_id == "track" && title == "Track parcel"
+        ));
+        assert!(
+            serde_json::from_str::<VisitorFrame>(r#"{"type":"reply","title":"Track"}"#).is_err(),
+            "a reply without its id is malformed"
+        );
+    }
+
+    #[test]
+    fn a_message_is_trimmed_and_must_say_something_within_the_limit() {
+        assert_eq!(
+            message_content("  hi \n"),
+            Ok(MessageContent::Text { body: "hi".into() })
+        );
+        assert_eq!(message_content(" \n").unwrap_err().code, "empty_message");
+        assert!(message_content(&"a".repeat(MESSAGE_MAX_CHARS)).is_ok());
+        assert_eq!(
+            message_content(&"a".repeat(MESSAGE_MAX_CHARS + 1))
+                .unwrap_err()
+                .code,
+            "message_too_long"
+        );
+    }
+
+    #[test]
+    fn a_reply_becomes_an_interactive_reply_with_its_id_kept_exactly() {
+        assert_eq!(
+            reply_content("track", " Track parcel "),
+            Ok(MessageContent::InteractiveReply {
+                reply_id: "track".into(),
+                title: "Track parcel".into(),
+                description: None,
+            })
+        );
+        let at_limit = reply_content(
+            &"i".repeat(REPLY_ID_MAX_CHARS),
+            &"t".repeat(REPLY_TITLE_MAX_CHARS),
+        );
+        assert!(at_limit.is_ok());
+    }
+
+    #[test]
+    fn replies_that_are_empty_or_too_long_are_refused() {
+        let cases = [
+            ("", "Track", "empty_reply", "no reply id"),
+            ("  ", "Track", "empty_reply", "a blank reply id"),
+            ("track", " ", "empty_reply", "a blank title"),
+            (
+                &*"i".repeat(REPLY_ID_MAX_CHARS + 1),
+                "Track",
+                "reply_too_long",
+                "a long id",
+            ),
+            (
+                "track",
+                &*"t".repeat(REPLY_TITLE_MAX_CHARS + 1),
+                "reply_too_long",
+                "a long title",
+            ),
+        ];
+        for (reply_id, title, code, case) in cases {
+            assert_eq!(
+                reply_content(reply_id, title).unwrap_err().code,
+                code,
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn business_content_reaches_the_browser_as_its_json() {
+        let content = MessageContent::Choices {
+            style: crate::domain::ChoiceStyle::QuickReplies,
+            header: Some(crate::domain::Header::Image {
+                url: "https://cdn.test/room.jpg".into(),
+            }),
+            body: "Which room?".into(),
+            footer: None,
+            choices: vec![crate::domain::ChoiceItem {
+                id: "double".into(),
+                title: "Double".into(),
+                description: Some("Two guests".into()),
+            }],
+        };
+        let frame = ServerFrame::Message {
+            message: WebchatMessage {
+                id: "m1".into(),
+                from: "business",
+                content,
+                at: 1_780_000_000_000,
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&frame).unwrap(),
+            serde_json::json!({"type": "message", "message": {
+                "id": "m1", "from": "business", "at": 1_780_000_000_000_i64,
+                "content": {
+                    "type": "choices", "style": "quick_replies",
+                    "header": {"type": "image", "url": "https://cdn.test/room.jpg"},
+                    "body": "Which room?",
+                    "choices": [{"id": "double", "title": "Double", "description": "Two guests"}],
+                },
+            }})
+        );
     }
 }

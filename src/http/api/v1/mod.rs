@@ -1,8 +1,11 @@
-//! `/api/v1`: channels, conversations and the organisation's settings.
+//! `/api/v1`: channels, conversations, journeys, goals, users and the organisation's settings.
 
 pub mod channels;
 pub mod conversations;
+pub mod goals;
+pub mod journeys;
 pub mod organization;
+pub mod users;
 
 use actix_web::web;
 
@@ -11,7 +14,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(channels::configure)
             .configure(conversations::configure)
-            .configure(organization::configure),
+            .configure(goals::configure)
+            .configure(journeys::configure)
+            .configure(organization::configure)
+            .configure(users::configure),
     );
 }
 

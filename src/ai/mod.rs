@@ -1,0 +1,273 @@
+//! AI for bot journeys: one interface for what journeys ask of a model — judge a free-text
+//! answer against a plain-language criterion, phrase an API response, run an AI Agent turn —
+//! and a local engine that needs no network and no model: deterministic rules that answer the
+//! common cases well enough for a journey to run without an LLM configured.
+
+use crate::domain::MessageContent;
+use crate::journey::input::{self, Answer};
+use crate::journey::model::{DateFormat, Validation};
+use crate::journey::{AgentNext, AgentTurn};
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AiError {
+    #[error("the AI provider is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What an AI Agent turn gets.
+#[derive(Clone, Debug)]
+pub struct AgentRequest {
+    pub system_prompt: String,
+    /// The guest's latest message.
+    pub message: String,
+    /// Earlier messages of the conversation, oldest first, as (`guest`|`bot`, text).
+    pub history: Vec<(String, String)>,
+}
+
+/// The AI a journey uses.
+pub trait Ai: Send + Sync {
+    /// Whether `answer` meets `criterion` ("Does this look like an arrival date?").
+    fn check(&self, criterion: &str, answer: &str) -> BoxFuture<'_, Result<bool, AiError>>;
+    /// Phrases (or picks out of) an API response as `prompt` asks.
+    fn post_process(
+        &self,
+        prompt: &str,
+        response: &Value,
+    ) -> BoxFuture<'_, Result<String, AiError>>;
+    /// One turn of an AI Agent step.
+    fn agent_turn(&self, request: AgentRequest) -> BoxFuture<'_, Result<AgentTurn, AiError>>;
+}
+
+/// The deterministic local engine.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LocalAi {
+    /// Today, for date criteria; `None` reads dates without a range.
+    pub today: Option<chrono::NaiveDate>,
+}
+
+/// Words that ask for a person.
+const HUMAN_WORDS: [&str; 9] = [
+    "human",
+    "agent",
+    "person",
+    "someone",
+    "staff",
+    "reception",
+    "real person",
+    "speak to",
+    "talk to",
+];
+const THANKS_WORDS: [&str; 6] = [
+    "thanks",
+    "thank you",
+    "that's all",
+    "bye",
+    "goodbye",
+    "cheers",
+];
+
+impl LocalAi {
+    /// The local verdict on an answer: criteria that name a kind of value (a date, an email,
+    /// a phone number, a number, a name) are checked for that kind; any other criterion takes
+    /// any answer of two or more characters.
+    pub fn judge(&self, criterion: &str, answer: &str) -> bool {
+        let criterion = criterion.to_lowercase();
+        let text = MessageContent::Text {
+            body: answer.to_owned(),
+        };
+        let accepted = |validation: Validation| {
+            matches!(input::check_answer(&validation, &text), Answer::Accepted(_))
+        };
+        let today = self
+            .today
+            .unwrap_or_else(|| chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default());
+        if criterion.contains("date") || criterion.contains("day") || criterion.contains("when") {
+            input::parse_date(answer, DateFormat::Lenient, today).is_some()
+        } else if criterion.contains("email") {
+            accepted(Validation::Email)
+        } else if criterion.contains("phone") || criterion.contains("number to call") {
+            accepted(Validation::Phone)
+        } else if criterion.contains("number")
+            || criterion.contains("how many")
+            || criterion.contains("amount")
+        {
+            accepted(Validation::Number)
+        } else if criterion.contains("name") {
+            let words: Vec<&str> = answer.split_whitespace().collect();
+            !words.is_empty()
+                && words.len() <= 5
+                && words
+                    .iter()
+                    .all(|word| word.chars().all(|c| c.is_alphabetic() || "-'.".contains(c)))
+        } else {
+            answer.trim().chars().count() >= 2
+        }
+    }
+
+    /// Picks the facts of `response` whose names the prompt mentions (all scalar facts when it
+    /// mentions none) and writes them as `name: value` lines.
+    pub fn summarise(&self, prompt: &str, response: &Value) -> String {
+        // Words padded with spaces, so `a` does not match inside `summarise`.
+        let words: Vec<String> = prompt
+            .to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let prompt = format!(" {} ", words.join(" "));
+        let mut facts = Vec::new();
+        flatten("", response, &mut facts);
+        let mentioned: Vec<&(String, String)> = facts
+            .iter()
+            .filter(|(path, _)| {
+                path.rsplit(['.', ']']).next().is_some_and(|leaf| {
+                    !leaf.is_empty() && prompt.contains(&format!(" {} ", leaf.replace('_', " ")))
+                })
+            })
+            .collect();
+        let chosen: Vec<&(String, String)> = if mentioned.is_empty() {
+            facts.iter().take(10).collect()
+        } else {
+            mentioned
+        };
+        chosen
+            .iter()
+            .map(|(path, value)| format!("{}: {value}", path.replace('_', " ")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The local agent answers what it can be sure of: it hands over when asked for a person,
+    /// closes on thanks, and otherwise hands over rather than guess.
+    pub fn turn(&self, request: &AgentRequest) -> AgentTurn {
+        let message = request.message.to_lowercase();
+        if HUMAN_WORDS.iter().any(|word| message.contains(word)) {
+            return AgentTurn {
+                reply: Some("Of course — I'm passing you to a member of our team.".into()),
+                next: AgentNext::Handoff,
+            };
+        }
+        if THANKS_WORDS.iter().any(|word| message.contains(word)) {
+            return AgentTurn {
+                reply: Some("You're welcome! Message us any time.".into()),
+                next: AgentNext::Done,
+            };
+        }
+        AgentTurn {
+            reply: Some(
+                "I'm not certain about that, so I'm asking a member of our team to help you."
+                    .into(),
+            ),
+            next: AgentNext::Handoff,
+        }
+    }
+}
+
+fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(fields) => {
+            for (name, item) in fields {
+                let path = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                flatten(&path, item, out);
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                flatten(&format!("{prefix}[{index}]"), item, out);
+            }
+        }
+        Value::Null => {}
+        scalar => out.push((prefix.to_owned(), crate::journey::values::to_text(scalar))),
+    }
+}
+
+impl Ai for LocalAi {
+    fn check(&self, criterion: &str, answer: &str) -> BoxFuture<'_, Result<bool, AiError>> {
+        let verdict = self.judge(criterion, answer);
+        Box::pin(async move { Ok(verdict) })
+    }
+
+    fn post_process(
+        &self,
+        prompt: &str,
+        response: &Value,
+    ) -> BoxFuture<'_, Result<String, AiError>> {
+        let text = self.summarise(prompt, response);
+        Box::pin(async move { Ok(text) })
+    }
+
+    fn agent_turn(&self, request: AgentRequest) -> BoxFuture<'_, Result<AgentTurn, AiError>> {
+        let turn = self.turn(&request);
+        Box::pin(async move { Ok(turn) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn criteria_that_name_a_kind_check_for_it() {
+        let ai = LocalAi {
+            today: chrono::NaiveDate::from_ymd_opt(2027, 3, 10),
+        };
+        let table = [
+            ("Does this look like an arrival date?", "15/03/2027", true),
+            ("Does this look like an arrival date?", "soon-ish", false),
+            ("Is this an email address?", "ana@example.com", true),
+            ("Is this an email address?", "ana at example", false),
+            ("A phone number we can call", "+351 912 345 678", true),
+            ("How many guests?", "4", true),
+            ("How many guests?", "a few", false),
+            ("The guest's full name", "Ana Maria Silva", true),
+            ("The guest's full name", "call me at 555", false),
+            ("Anything about their stay", "ok", true),
+            ("Anything about their stay", "k", false),
+        ];
+        for (criterion, answer, expected) in table {
+            assert_eq!(
+                ai.judge(criterion, answer),
+                expected,
+                "{criterion} / {answer}"
+            );
+        }
+    }
+
+    #[test]
+    fn summaries_keep_the_facts_the_prompt_names() {
+        let ai = LocalAi::default();
+        let response =
+            json!({"rate": {"nightly_price": 120, "currency": "EUR"}, "rooms": [{"name": "Sea"}]});
+        assert_eq!(
+            ai.summarise("Tell the guest the nightly price", &response),
+            "rate.nightly price: 120"
+        );
+        assert_eq!(
+            ai.summarise("Summarise", &json!({"a": 1, "b": [true, null]})),
+            "a: 1\nb[0]: true"
+        );
+    }
+
+    #[test]
+    fn the_local_agent_hands_over_unless_it_is_sure() {
+        let ai = LocalAi::default();
+        let turn = |message: &str| {
+            ai.turn(&AgentRequest {
+                system_prompt: String::new(),
+                message: message.into(),
+                history: Vec::new(),
+            })
+            .next
+        };
+        assert_eq!(turn("Can I speak to a real person?"), AgentNext::Handoff);
+        assert_eq!(turn("Thanks, that's all"), AgentNext::Done);
+        assert_eq!(turn("Is the pool heated?"), AgentNext::Handoff);
+    }
+}

@@ -1,0 +1,216 @@
+//! `/api/v1/users`: the organisation's team members, bot identities included. Owners and
+//! admins add members; everyone but the bot identity may list them.
+
+use crate::crypto::{generate_token, hash_token};
+use crate::domain::{Millis, Role, UserId};
+use crate::http::auth::Caller;
+use crate::http::error::{ApiError, Code};
+use crate::http::AppState;
+use crate::store::{NewUser, StoreError, UserRecord};
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use serde_json::Value;
+
+const EMAIL_MAX_CHARS: usize = 254;
+const NAME_MAX_CHARS: usize = 255;
+
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/users", web::post().to(create))
+        .route("/users", web::get().to(list))
+        .route("/users/{id}", web::get().to(read));
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    id: UserId,
+    email: String,
+    name: String,
+    role: Role,
+    created_at: Millis,
+    /// Only in the answer to the creation that asked for one (`with_api_key`); never again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UserList {
+    data: Vec<UserView>,
+}
+
+fn view(user: UserRecord) -> UserView {
+    UserView {
+        id: user.id,
+        email: user.email,
+        name: user.name,
+        role: user.role,
+        created_at: user.created_at,
+        api_key: None,
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/users", tag = "users",
+    request_body(content = Object, description = "`{\"email\", \"name\"?, \"role\": \"owner|admin|user|bot\", \"with_api_key\"?: bool}`"),
+    responses((status = 201, body = UserView), (status = 409, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn create(
+    state: AppState,
+    caller: Caller,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    if !caller.0.role.can_manage_channels() {
+        return Err(ApiError::forbidden("add team members"));
+    }
+    let body = super::json_body(&body)?;
+    let object = body
+        .as_object()
+        .ok_or_else(|| ApiError::new(Code::MalformedJson, "the body must be a JSON object"))?;
+    let email = match object.get("email") {
+        Some(Value::String(email)) => email.trim().to_lowercase(),
+        None | Some(Value::Null) => return Err(ApiError::missing("email")),
+        Some(_) => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "email",
+                "`email` must be a string",
+            ))
+        }
+    };
+    let plausible = email
+        .split_once('@')
+        .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+    if !plausible || email.chars().count() > EMAIL_MAX_CHARS || email.contains(char::is_whitespace)
+    {
+        return Err(ApiError::field(
+            Code::InvalidField,
+            "email",
+            "`email` must be an email address",
+        ));
+    }
+    let name = match object.get("name") {
+        Some(Value::String(name)) if !name.trim().is_empty() => name.trim().to_owned(),
+        None | Some(Value::Null) => email.clone(),
+        Some(_) => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "name",
+                "`name` must be a non-empty string",
+            ))
+        }
+    };
+    if name.chars().count() > NAME_MAX_CHARS {
+        return Err(ApiError::field(
+            Code::InvalidField,
+            "name",
+            format!("`name` is limited to {NAME_MAX_CHARS} characters"),
+        ));
+    }
+    let role: Role = match object.get("role") {
+        Some(Value::String(role)) => role.parse().map_err(|_| {
+            ApiError::field(
+                Code::InvalidField,
+                "role",
+                "`role` must be one of owner, admin, user, bot",
+            )
+        })?,
+        None | Some(Value::Null) => return Err(ApiError::missing("role")),
+        Some(_) => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "role",
+                "`role` must be a string",
+            ))
+        }
+    };
+    if role == Role::Owner && caller.0.role != Role::Owner {
+        return Err(ApiError::forbidden("add an owner"));
+    }
+    let with_key = match object.get("with_api_key") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(flag)) => *flag,
+        Some(_) => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "with_api_key",
+                "`with_api_key` must be a boolean",
+            ))
+        }
+    };
+    let api_key = with_key.then(|| generate_token("pk"));
+    let id = UserId::new();
+    let now = state.clock.now();
+    let result = state
+        .store
+        .create_user(
+            NewUser {
+                id,
+                org_id: caller.0.org_id,
+                email,
+                name,
+                role,
+                api_key_hash: api_key.as_deref().map(hash_token),
+            },
+            now,
+        )
+        .await;
+    match result {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            return Err(ApiError::field(
+                Code::EmailTaken,
+                "email",
+                "a user with this email already exists",
+            ))
+        }
+        Err(error) => return Err(ApiError::from_store(error, Code::UserNotFound)),
+    }
+    let user = state
+        .store
+        .user(caller.0.org_id, id)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::UserNotFound))?;
+    let mut view = view(user);
+    view.api_key = api_key;
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    responses((status = 200, body = UserList), (status = 403, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn list(state: AppState, caller: Caller) -> Result<HttpResponse, ApiError> {
+    if !caller.0.role.can_read_conversations() {
+        return Err(ApiError::forbidden("list team members"));
+    }
+    let users = state
+        .store
+        .list_users(caller.0.org_id)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::UserNotFound))?;
+    Ok(HttpResponse::Ok().json(UserList {
+        data: users.into_iter().map(view).collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = UserView), (status = 404, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn read(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !caller.0.role.can_read_conversations() {
+        return Err(ApiError::forbidden("read team members"));
+    }
+    let id: UserId = id
+        .parse()
+        .map_err(|_| ApiError::new(Code::UserNotFound, "no such user in your organisation"))?;
+    let user = state
+        .store
+        .user(caller.0.org_id, id)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::UserNotFound))?;
+    Ok(HttpResponse::Ok().json(view(user)))
+}
