@@ -85,12 +85,17 @@ impl Application {
                 .filter(|text| !text.is_empty()),
             public_url: config.public_url.clone(),
         };
+        let egress = crate::actors::api_call::EgressPolicy::parse(&config.api_step_allow)
+            .context("invalid PARLEY_API_STEP_ALLOW")?;
+        let api_caller = crate::actors::api_call::ApiCaller::new(egress)
+            .context("failed to build the HTTP client of API steps")?;
         let core = Core::start(
             store,
             clock,
             Arc::new(InProcessBus::default()),
             master_key,
             whatsapp,
+            api_caller,
             settings,
         )
         .await

@@ -114,6 +114,12 @@ pub struct Config {
     #[arg(long, env = "PARLEY_SWEEP_INTERVAL_MS", default_value_t = 10_000)]
     pub sweep_interval_ms: u64,
 
+    /// Targets the journey API step may call although they are private, loopback or
+    /// link-local (blocked by default against SSRF): a comma-separated list of networks
+    /// (`10.0.0.0/8`, `127.0.0.1/32`, `::1/128`) and exact host names (`pms.internal`).
+    #[arg(long, env = "PARLEY_API_STEP_ALLOW", default_value = "")]
+    pub api_step_allow: String,
+
     /// Database connections in the pool.
     #[arg(long, env = "PARLEY_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
@@ -155,6 +161,7 @@ impl Config {
             send_timeout_ms: 30_000,
             conversation_idle_secs: 300,
             sweep_interval_ms: 10_000,
+            api_step_allow: String::new(),
             db_max_connections: 8,
             test_hold_outbox: false,
             test_panic_on_text: None,

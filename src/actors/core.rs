@@ -141,9 +141,13 @@ pub struct Core {
     pub settings: CoreSettings,
     /// The AI journeys ask (the local engine unless an organisation configures a provider).
     pub ai: Arc<dyn crate::ai::Ai>,
+    /// The HTTP client of journey API steps, guarded against internal targets.
+    pub(crate) api_caller: super::api_call::ApiCaller,
     pub(crate) whatsapp: WhatsappClient,
     pub(crate) conversations: ConversationRegistry,
     pub webchat: WebchatHub,
+    /// Test chat sessions: journey drafts run in memory for their builders.
+    pub test_chats: super::test_chat::TestChatHub,
     channels: DashMap<ChannelId, Arc<ChannelRuntime>>,
     journeys: DashMap<OrgId, CachedJourney>,
     assignments: DashMap<ChannelId, CachedAssignment>,
@@ -157,12 +161,13 @@ pub struct Core {
 impl Core {
     /// Builds the live system and starts its tasks: the inbound writer, the scheduler and one
     /// actor per channel; then replays inbound events left unprocessed by a previous run.
-    pub async fn start(
+    pub(crate) async fn start(
         store: Store,
         clock: SharedClock,
         bus: Arc<dyn EventBus>,
         master_key: MasterKey,
         whatsapp: WhatsappClient,
+        api_caller: super::api_call::ApiCaller,
         settings: CoreSettings,
     ) -> Result<Arc<Self>, StoreError> {
         let (ingress, submissions) = IngressHandle::new();
@@ -175,9 +180,11 @@ impl Core {
             master_key,
             settings,
             ai: Arc::new(crate::ai::LocalAi::default()),
+            api_caller,
             whatsapp,
             conversations: ConversationRegistry::default(),
             webchat: WebchatHub::default(),
+            test_chats: super::test_chat::TestChatHub::default(),
             channels: DashMap::new(),
             journeys: DashMap::new(),
             assignments: DashMap::new(),
@@ -422,6 +429,28 @@ impl Core {
             }
             _ => Ok(None),
         }
+    }
+
+    /// Delivers a named event to a conversation's journey session.
+    pub fn journey_event(
+        self: &Arc<Self>,
+        channel_id: ChannelId,
+        contact_external_id: &str,
+        conversation_id: crate::domain::ConversationId,
+        name: &str,
+        payload: Option<serde_json::Value>,
+    ) {
+        self.conversations.dispatch(
+            self,
+            super::ConversationKey::new(channel_id, contact_external_id),
+            super::conversation::ConversationCommand::Journey {
+                conversation_id,
+                input: super::conversation::JourneyInput::Event {
+                    name: name.to_owned(),
+                    payload,
+                },
+            },
+        );
     }
 
     /// `path` as an absolute URL when a public URL is configured.

@@ -5,6 +5,7 @@
 //! Actors are caches over the store: all state they act on is persisted before they act, so
 //! any of them can be dropped and rebuilt — after an eviction, a panic, or a restart.
 
+pub(crate) mod api_call;
 pub mod bus;
 mod channel;
 mod conversation;
@@ -12,6 +13,7 @@ mod core;
 mod ingress;
 mod registry;
 mod scheduler;
+pub mod test_chat;
 pub mod webchat;
 
 pub use self::core::{ChannelRuntime, ChannelSecrets, Core, CoreSettings};

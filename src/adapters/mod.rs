@@ -1,6 +1,8 @@
 //! One module per provider: webhook verification and parsing, rendering of channel-neutral
 //! content for the channel, and the provider's HTTP client with its error classification.
 
+#[cfg(test)]
+mod render_table;
 pub mod webchat;
 pub mod whatsapp_cloud;
 

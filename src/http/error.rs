@@ -74,6 +74,8 @@ error_codes! {
     /// A user with this email already exists.
     EmailTaken => CONFLICT,
     TestSessionNotFound => NOT_FOUND,
+    /// The journey changed while the request ran (another edit or deploy); read it and retry.
+    JourneyChanged => CONFLICT,
     // Goals.
     GoalNotFound => NOT_FOUND,
     GoalNameTaken => CONFLICT,

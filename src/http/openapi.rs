@@ -1,29 +1,45 @@
 //! The OpenAPI document of the partner API, served at `GET /api/v1/openapi.json`.
 
-use super::api::v1::{channels, conversations, organization};
+use super::api::v1::{
+    channels, conversations, goals, journeys, organization, test_sessions, users,
+};
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Parley partner API", description = "Channels, conversations and messages of one organisation. Authenticate with `Authorization: Bearer <api key>`."),
+    info(title = "Parley partner API", description = "Channels, conversations, bot journeys, goals and team members of one organisation. Authenticate with `Authorization: Bearer <api key>`."),
     paths(
         channels::create, channels::list, channels::read, channels::delete,
-        conversations::list, conversations::read, conversations::messages,
+        conversations::list, conversations::read, conversations::messages, conversations::event,
         organization::read, organization::update,
-        super::api::v1::goals::create, super::api::v1::goals::list, super::api::v1::goals::read,
-        super::api::v1::goals::update, super::api::v1::goals::add_milestone,
-        super::api::v1::goals::update_milestone, super::api::v1::goals::events,
-        super::api::v1::goals::stats,
+        journeys::list, journeys::create, journeys::import, journeys::read, journeys::update,
+        journeys::delete, journeys::deploy, journeys::undeploy, journeys::clone, journeys::export,
+        journeys::versions, journeys::rollback, journeys::list_variables,
+        journeys::create_variable, journeys::update_variable, journeys::delete_variable,
+        journeys::read_assignment, journeys::assign, journeys::unassign,
+        users::create, users::list, users::read,
+        test_sessions::create, test_sessions::read, test_sessions::delete, test_sessions::message,
+        test_sessions::event, test_sessions::fire_timer, test_sessions::connect,
+        goals::create, goals::list, goals::read,
+        goals::update, goals::add_milestone,
+        goals::update_milestone, goals::events,
+        goals::stats,
     ),
     components(schemas(
         channels::ChannelView, channels::ChannelList,
         conversations::ConversationList, conversations::MessageList,
         organization::OrganizationView,
-        super::api::v1::goals::GoalList, super::api::v1::goals::GoalEventList,
-        super::api::v1::goals::GoalStats, super::api::v1::goals::MilestoneStats,
-        super::api::v1::goals::DayCount, crate::store::goals::GoalRecord,
+        journeys::JourneyView, journeys::JourneySummary, journeys::JourneyList,
+        journeys::VersionView, journeys::VersionList, journeys::AssignmentView,
+        users::UserView, users::UserList,
+        test_sessions::CreatedView, crate::actors::test_chat::TestSessionView,
+        crate::actors::test_chat::TurnView, crate::actors::test_chat::TranscriptEntry,
+        crate::actors::test_chat::TestState,
+        goals::GoalList, goals::GoalEventList,
+        goals::GoalStats, goals::MilestoneStats,
+        goals::DayCount, crate::store::goals::GoalRecord,
         crate::store::goals::MilestoneRecord, crate::store::goals::GoalEventRecord,
         super::error::ErrorBody, super::error::ErrorDetail, super::error::Code,
     )),
@@ -32,6 +48,8 @@ use utoipa::{Modify, OpenApi};
         (name = "channels", description = "Messaging channels of the organisation"),
         (name = "conversations", description = "Conversations and their messages"),
         (name = "organization", description = "Organisation settings"),
+        (name = "journeys", description = "Bot journeys: drafts, deployed versions, variables, channel assignment and test chat"),
+        (name = "users", description = "Team members and bot identities"),
         (name = "goals", description = "Business outcomes, their milestones and trackers, and the events journeys record"),
     )
 )]

@@ -818,15 +818,38 @@ impl Walk<'_> {
         failures: u32,
         timer: Option<u64>,
     ) -> Outcome {
-        let Some(choice) = input::match_choice(choices, content) else {
+        // Typed answers are matched against what the contact saw: titles and synonyms with
+        // their placeholders filled in.
+        let templated = choices.iter().any(|choice| {
+            choice.title.contains("{{") || choice.synonyms.iter().any(|word| word.contains("{{"))
+        });
+        let chosen = if templated {
+            let rendered: Vec<super::model::Choice> = choices
+                .iter()
+                .map(|choice| super::model::Choice {
+                    title: self.render(&choice.title),
+                    synonyms: choice
+                        .synonyms
+                        .iter()
+                        .map(|word| self.render(word))
+                        .collect(),
+                    ..(*choice).clone()
+                })
+                .collect();
+            let refs: Vec<&super::model::Choice> = rendered.iter().collect();
+            input::match_choice(&refs, content).map(|choice| choice.id.clone())
+        } else {
+            input::match_choice(choices, content).map(|choice| choice.id.clone())
+        };
+        let Some(chosen) = chosen else {
             return self.reject(failures + 1, timer, None);
         };
         if let Some(variable) = variable {
-            self.store(variable, Value::String(choice.id.clone()));
+            self.store(variable, Value::String(chosen.clone()));
         }
         let next = self
             .journey
-            .target(step_id, Some(&choice.id))
+            .target(step_id, Some(&chosen))
             .or_else(|| self.journey.next_after(step_id))
             .map(|step| step.id.clone());
         self.go(next)
@@ -931,7 +954,7 @@ impl Walk<'_> {
         });
         ApiRequest {
             method: config.method,
-            url: self.render(&config.url),
+            url: self.render_url(&config.url),
             headers,
             body,
             timeout_ms: config
@@ -997,9 +1020,11 @@ impl Walk<'_> {
             .map(|request| request.mapping.as_slice())
             .unwrap_or_default()
         {
-            if let Some(value) = values::json_path(&response.body, &mapping.path) {
-                self.store(&mapping.variable, value.clone());
-            }
+            // A value this response lacks must not linger from an earlier call.
+            let value = values::json_path(&response.body, &mapping.path)
+                .cloned()
+                .unwrap_or(Value::Null);
+            self.store(&mapping.variable, value);
         }
         match &config.post_process {
             Some(PostProcess { prompt, .. }) => {
@@ -1125,6 +1150,10 @@ impl Walk<'_> {
     /// and are left alone (deploy validation refuses them).
     fn store(&mut self, variable: &str, value: Value) {
         match VariableRef::writable(variable) {
+            // `null` unsets a local variable (a missing value in an API response).
+            Some(VariableRef::Local(name)) if value.is_null() => {
+                self.session.variables.remove(name);
+            }
             Some(VariableRef::Local(name)) => {
                 self.session.variables.insert(name.to_owned(), value);
             }
@@ -1235,6 +1264,38 @@ impl Walk<'_> {
         let mut out = String::with_capacity(template.len() + 16);
         interpolate_into(&mut out, template, |name, out| {
             self.write_variable(name, out)
+        });
+        out
+    }
+
+    /// Interpolates a URL: values are percent-encoded (everything but `A-Z a-z 0-9 - . _ ~`),
+    /// so an answer with `&`, `#` or spaces stays one value; a placeholder that opens the URL
+    /// is taken as it is, so `{{campaign.pms_base_url}}/rates` works.
+    fn render_url(&self, template: &str) -> String {
+        if !template.contains("{{") {
+            return template.to_owned();
+        }
+        let leading = template.trim_start().starts_with("{{");
+        let mut first = true;
+        let mut out = String::with_capacity(template.len() + 16);
+        interpolate_into(&mut out, template, |name, out| {
+            let raw = std::mem::take(&mut first) && leading && out.is_empty();
+            let mut value = String::new();
+            if !self.write_variable(name, &mut value) {
+                return false;
+            }
+            if raw {
+                out.push_str(&value);
+            } else {
+                for byte in value.bytes() {
+                    if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                        out.push(char::from(byte));
+                    } else {
+                        out.push_str(&format!("%{byte:02X}"));
+                    }
+                }
+            }
+            true
         });
         out
     }

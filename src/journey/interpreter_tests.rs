@@ -1326,3 +1326,66 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn typed_answers_match_the_titles_the_contact_saw() {
+    let mut chat = Chat::new(journey(
+        json!([
+            step(
+                "rooms",
+                "quick_reply",
+                json!({"body": "Which room?", "choices": [
+                {"id": "room1", "title": "{{first_room}}"},
+                {"id": "room2", "title": "{{second_room}}", "synonyms": ["the {{second_room}}"]}
+            ], "variable": "room"})
+            ),
+            text("done", "Booked {{room}}"),
+        ]),
+        json!([edge("start", "rooms"), edge("rooms", "done")]),
+    ));
+    chat.say("hi");
+    chat.session
+        .variables
+        .insert("first_room".into(), json!("Sea Villa"));
+    chat.session
+        .variables
+        .insert("second_room".into(), json!("Garden Suite"));
+    expect(
+        chat.say("garden suite"),
+        &["[done] Booked room2", "(ended: Completed)"],
+    );
+    chat.say("hi");
+    chat.session
+        .variables
+        .insert("second_room".into(), json!("Garden Suite"));
+    expect(
+        chat.say("The Garden Suite"),
+        &["[done] Booked room2", "(ended: Completed)"],
+    );
+}
+
+#[test]
+fn values_in_api_urls_are_encoded_and_missing_fields_are_unset() {
+    let mut chat = Chat::new(api_journey(json!({"request": {
+        "url": "{{campaign.pms}}/search?q={{nights}}&guest={{contact.name}}",
+        "mapping": [{"variable": "price", "path": "$.total"}, {"variable": "room", "path": "room"}]
+    }})));
+    chat.campaign
+        .insert("pms".into(), json!("https://pms.example/v1"));
+    chat.say("hi");
+    let lines = chat.say("2 & #3 nights");
+    assert_eq!(
+        lines,
+        [
+            r#"[quote] GET https://pms.example/v1/search?q=2%20%26%20%233%20nights&guest=Ana [] - (30000 ms)"#
+        ]
+    );
+    chat.session.variables.insert("room".into(), json!("stale"));
+    expect(
+        chat.complete(Completion::Api(Ok(ApiResponse {
+            status: 200,
+            body: json!({"total": 99}),
+        }))),
+        &["[ok] {{room}} for 99 ({{summary}})", "(ended: Completed)"],
+    );
+}

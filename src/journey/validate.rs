@@ -33,6 +33,7 @@
 //! | `too_few_choices`            | a Reply or Quick Reply step has no choices |
 //! | `too_many_choices`           | it has more than its kind allows |
 //! | `duplicate_choice_id`        | two choices of a step, or two rows of a list, share an id |
+//! | `duplicate_choice_title`     | two choices (or rows) of one step have the same title |
 //! | `reserved_choice_id`         | a choice or row id is `failure`, `timeout` or `success` |
 //! | `too_few_sections`           | a List step has no sections |
 //! | `too_many_sections`          | it has more than [`LIST_SECTIONS_MAX`] |
@@ -112,6 +113,8 @@ pub const REPLY_TITLE_MAX_CHARS: usize = 20;
 pub const QUICK_REPLY_TITLE_MAX_CHARS: usize = 24;
 /// A choice or row id: the payload that comes back when it is chosen.
 pub const CHOICE_ID_MAX_CHARS: usize = 256;
+/// Longest List row id (WhatsApp's limit for rows is lower than for buttons).
+pub const ROW_ID_MAX_CHARS: usize = 200;
 /// Sections per List step.
 pub const LIST_SECTIONS_MAX: usize = 10;
 /// Rows per list section.
@@ -346,13 +349,14 @@ fn check_choices(rules: &ChoiceRules, config: &ChoicesConfig, site: &mut Site<'_
         site.report("too_many_choices", "choices", message);
     }
     let mut ids = HashSet::new();
+    let mut titles = HashSet::new();
     for (index, choice) in config.choices.iter().enumerate() {
         let field = format!("choices[{index}]");
         check_choice(
             &field,
             choice,
-            (rules.title_max_chars, None),
-            &mut ids,
+            (rules.title_max_chars, None, CHOICE_ID_MAX_CHARS),
+            (&mut ids, &mut titles),
             site,
         );
     }
@@ -379,6 +383,7 @@ fn check_list(config: &ListConfig, site: &mut Site<'_>) {
     }
     // Row ids are the payloads of one menu, so they must be unique across its sections.
     let mut ids = HashSet::new();
+    let mut titles = HashSet::new();
     for (index, section) in config.sections.iter().enumerate() {
         let title_field = format!("sections[{index}].title");
         let title = given(section.title.as_deref());
@@ -404,8 +409,12 @@ fn check_list(config: &ListConfig, site: &mut Site<'_>) {
         }
         for (row_index, row) in section.rows.iter().enumerate() {
             let field = format!("{rows_field}[{row_index}]");
-            let limits = (ROW_TITLE_MAX_CHARS, Some(ROW_DESCRIPTION_MAX_CHARS));
-            check_choice(&field, row, limits, &mut ids, site);
+            let limits = (
+                ROW_TITLE_MAX_CHARS,
+                Some(ROW_DESCRIPTION_MAX_CHARS),
+                ROW_ID_MAX_CHARS,
+            );
+            check_choice(&field, row, limits, (&mut ids, &mut titles), site);
         }
     }
     site.input(
@@ -421,13 +430,13 @@ fn check_list(config: &ListConfig, site: &mut Site<'_>) {
 fn check_choice<'j>(
     field: &str,
     choice: &'j Choice,
-    (title_max_chars, description_max_chars): (usize, Option<usize>),
-    ids: &mut HashSet<&'j str>,
+    (title_max_chars, description_max_chars, id_max_chars): (usize, Option<usize>, usize),
+    (ids, titles): (&mut HashSet<&'j str>, &mut HashSet<String>),
     site: &mut Site<'_>,
 ) {
     let id_field = format!("{field}.id");
     let id = choice.id.as_str();
-    if site.required(&id_field, id, CHOICE_ID_MAX_CHARS) {
+    if site.required(&id_field, id, id_max_chars) {
         if [label::FAILURE, label::TIMEOUT, label::SUCCESS].contains(&id) {
             let message = format!("the id `{id}` is reserved for the step's `{id}` exit");
             site.report("reserved_choice_id", &id_field, message);
@@ -436,7 +445,18 @@ fn check_choice<'j>(
             site.report("duplicate_choice_id", &id_field, message);
         }
     }
-    site.required(&format!("{field}.title"), &choice.title, title_max_chars);
+    let title_field = format!("{field}.title");
+    if site.required(&title_field, &choice.title, title_max_chars)
+        && !titles.insert(choice.title.trim().to_lowercase())
+    {
+        // WhatsApp refuses two options with one title, and a typed answer could not tell
+        // them apart.
+        let message = format!(
+            "the title `{}` is already used by another choice of this step",
+            choice.title.trim()
+        );
+        site.report("duplicate_choice_title", &title_field, message);
+    }
     if let Some(max) = description_max_chars {
         let description = choice.description.as_deref();
         site.optional(&format!("{field}.description"), description, max);
@@ -1631,7 +1651,7 @@ mod tests {
             "sections[0].rows[3].title", true),
         (|n| with(List, list(1, 4), |c| c.sections[0].rows[3].description = Some(chars(n))), 72,
             "sections[0].rows[3].description", false),
-        (|n| with(List, list(2, 1), |c| c.sections[1].rows[0].id = chars(n)), 256, "sections[1].rows[0].id", true),
+        (|n| with(List, list(2, 1), |c| c.sections[1].rows[0].id = chars(n)), 200, "sections[1].rows[0].id", true),
         (|n| with(Prompt, prompt(), |c| c.question = chars(n)), 4_096, "question", true),
         (|n| with(PromptDate, prompt_date(), |c| c.question = chars(n)), 4_096, "question", true),
         (|n| with(WaitForEvents, wait(), |c| c.event = chars(n)), 256, "event", true),
@@ -2572,5 +2592,40 @@ mod tests {
         for (number, text) in cases {
             assert_eq!(grouped(number), text);
         }
+    }
+
+    #[test]
+    fn choice_titles_are_unique_and_row_ids_fit_whatsapp() {
+        let mut journey = Journey::greeting("Hi");
+        journey.steps.push(
+            serde_json::from_value(serde_json::json!({
+                "id": "menu", "name": "Menu", "kind": "reply",
+                "config": {"body": "Pick", "choices": [
+                    {"id": "a", "title": "Yes"}, {"id": "b", "title": " yes "}
+                ]}
+            }))
+            .expect("a reply step"),
+        );
+        journey.steps.push(
+            serde_json::from_value(serde_json::json!({
+                "id": "rooms", "name": "Rooms", "kind": "list",
+                "config": {"body": "Pick", "button_text": "Rooms", "sections": [{"rows": [
+                    {"id": "r".repeat(ROW_ID_MAX_CHARS), "title": "Fits"},
+                    {"id": "s".repeat(ROW_ID_MAX_CHARS + 1), "title": "Too long an id"}
+                ]}]}
+            }))
+            .expect("a list step"),
+        );
+        let found: Vec<(&str, Option<String>)> = validate(&journey)
+            .into_iter()
+            .map(|problem| (problem.code, problem.field))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("duplicate_choice_title", Some("choices[1].title".into())),
+                ("field_too_long", Some("sections[0].rows[1].id".into())),
+            ]
+        );
     }
 }

@@ -22,6 +22,29 @@ pub fn text_message(
     )
 }
 
+/// A notification carrying a tap on a reply button (`button_reply`) or a list row
+/// (`list_reply`) of an interactive message Parley sent.
+pub fn interactive_reply(
+    phone_number_id: &str,
+    from: &str,
+    wamid: &str,
+    kind: &str,
+    id: &str,
+    title: &str,
+    timestamp: i64,
+) -> Vec<u8> {
+    envelope(
+        phone_number_id,
+        json!({
+            "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": from}],
+            "messages": [{
+                "from": from, "id": wamid, "timestamp": timestamp.to_string(), "type": "interactive",
+                "interactive": {"type": kind, kind: {"id": id, "title": title}}
+            }]
+        }),
+    )
+}
+
 /// A notification carrying delivery statuses.
 pub fn statuses(phone_number_id: &str, statuses: &Value) -> Vec<u8> {
     envelope(phone_number_id, json!({"statuses": statuses.clone()}))

@@ -82,19 +82,6 @@ fn journey_from_row(row: &impl Columns) -> StoreResult<JourneyRecord> {
     })
 }
 
-/// `LIKE` pattern matching names that contain `search`, case-insensitively (`\` escapes).
-fn contains_pattern(search: &str) -> String {
-    let mut pattern = String::from("%");
-    for c in search.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
 /// A journey to create.
 pub struct NewJourney {
     pub id: uuid::Uuid,
@@ -156,29 +143,29 @@ impl Store {
         org_id: OrgId,
         search: Option<&str>,
     ) -> StoreResult<Vec<JourneyRecord>> {
-        let rows = match search.map(str::trim).filter(|search| !search.is_empty()) {
-            Some(search) => {
-                sqlx::query(&format!(
-                    "SELECT {JOURNEY_COLUMNS} FROM journeys
-                     WHERE org_id = $1 AND builtin = 0 AND LOWER(name) LIKE $2 ESCAPE '\\'
-                     ORDER BY name, id"
-                ))
-                .bind(org_id.to_string())
-                .bind(contains_pattern(search))
-                .fetch_all(self.reader())
-                .await?
+        let rows = sqlx::query(&format!(
+            "SELECT {JOURNEY_COLUMNS} FROM journeys WHERE org_id = $1 AND builtin = 0
+             ORDER BY name, id"
+        ))
+        .bind(org_id.to_string())
+        .fetch_all(self.reader())
+        .await?;
+        // Matched here rather than in SQL: SQLite's LOWER() folds ASCII letters only.
+        let search = search
+            .map(str::trim)
+            .filter(|search| !search.is_empty())
+            .map(str::to_lowercase);
+        let mut journeys = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let journey = journey_from_row(row)?;
+            if search
+                .as_deref()
+                .is_none_or(|search| journey.name.to_lowercase().contains(search))
+            {
+                journeys.push(journey);
             }
-            None => {
-                sqlx::query(&format!(
-                    "SELECT {JOURNEY_COLUMNS} FROM journeys WHERE org_id = $1 AND builtin = 0
-                     ORDER BY name, id"
-                ))
-                .bind(org_id.to_string())
-                .fetch_all(self.reader())
-                .await?
-            }
-        };
-        rows.iter().map(journey_from_row).collect()
+        }
+        Ok(journeys)
     }
 
     /// One of the organisation's journeys; another organisation's is `NotFound`.
@@ -275,6 +262,35 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces the draft graph only if it is still `expected`: `false` when someone changed it
+    /// meanwhile (the caller reads it again and retries).
+    pub async fn replace_journey_graph(
+        &self,
+        org_id: OrgId,
+        id: uuid::Uuid,
+        expected: String,
+        graph: String,
+        now: Millis,
+    ) -> StoreResult<bool> {
+        let values = vec![
+            id.to_string().into(),
+            org_id.to_string().into(),
+            expected.into(),
+            graph.into(),
+            now.into(),
+        ];
+        let changed = self
+            .write(move |tx| {
+                Box::pin(tx.execute(
+                    "UPDATE journeys SET graph = $4, updated_at = $5
+                     WHERE id = $1 AND org_id = $2 AND builtin = 0 AND graph = $3",
+                    values,
+                ))
+            })
+            .await?;
+        Ok(changed == 1)
+    }
+
     /// Deletes a journey with its versions and sessions, and unassigns it from channels.
     pub async fn delete_journey(&self, org_id: OrgId, id: uuid::Uuid) -> StoreResult<()> {
         let (org, id) = (org_id.to_string(), id.to_string());
@@ -313,8 +329,30 @@ impl Store {
     }
 
     /// Snapshots `graph` (the draft the caller validated) as the next version and makes it
-    /// live. If the draft changed since the caller read it, nothing happens: `Conflict`.
+    /// live. If the draft changed since the caller read it, nothing happens: `Conflict` with
+    /// [`DRAFT_CHANGED`]. Deploys racing for a version number are retried.
     pub async fn deploy_journey(
+        &self,
+        org_id: OrgId,
+        id: uuid::Uuid,
+        graph: String,
+        deployed_by: UserId,
+        now: Millis,
+    ) -> StoreResult<i64> {
+        for _ in 1..VERSION_ATTEMPTS {
+            match self
+                .deploy_journey_once(org_id, id, graph.clone(), deployed_by, now)
+                .await
+            {
+                Err(StoreError::Conflict(reason)) if reason == VERSION_RACE => continue,
+                other => return other,
+            }
+        }
+        self.deploy_journey_once(org_id, id, graph, deployed_by, now)
+            .await
+    }
+
+    async fn deploy_journey_once(
         &self,
         org_id: OrgId,
         id: uuid::Uuid,
@@ -333,9 +371,7 @@ impl Store {
                     )
                     .await?;
                 if row.text("graph")? != graph {
-                    return Err(StoreError::Conflict(
-                        "the journey changed while it was being deployed".into(),
-                    ));
+                    return Err(StoreError::Conflict(DRAFT_CHANGED.into()));
                 }
                 let version = row.int("latest_version")? + 1;
                 publish(tx, &org, &id, version, &graph, &by, None, now).await?;
@@ -346,8 +382,29 @@ impl Store {
     }
 
     /// Makes an earlier version live again, as a new version with its graph (which also
-    /// becomes the draft).
+    /// becomes the draft). Rollbacks racing with deploys for a version number are retried.
     pub async fn rollback_journey(
+        &self,
+        org_id: OrgId,
+        id: uuid::Uuid,
+        to_version: i64,
+        deployed_by: UserId,
+        now: Millis,
+    ) -> StoreResult<i64> {
+        for _ in 1..VERSION_ATTEMPTS {
+            match self
+                .rollback_journey_once(org_id, id, to_version, deployed_by, now)
+                .await
+            {
+                Err(StoreError::Conflict(reason)) if reason == VERSION_RACE => continue,
+                other => return other,
+            }
+        }
+        self.rollback_journey_once(org_id, id, to_version, deployed_by, now)
+            .await
+    }
+
+    async fn rollback_journey_once(
         &self,
         org_id: OrgId,
         id: uuid::Uuid,
@@ -621,7 +678,10 @@ impl Store {
     }
 }
 
-/// Inserts version `version` with `graph` and makes it the live one.
+/// Makes `version` (the one after the latest) live and inserts it with `graph`. The journey
+/// row is updated first, on the condition that its latest version is still the one before:
+/// of two deploys at once, the second waits for the first's row lock, then finds the
+/// condition false and fails with `Conflict` instead of reusing the version number.
 #[allow(clippy::too_many_arguments)]
 async fn publish(
     tx: &mut Tx,
@@ -633,6 +693,23 @@ async fn publish(
     restored_from: Option<i64>,
     now: Millis,
 ) -> StoreResult<()> {
+    let claimed = tx
+        .execute(
+            "UPDATE journeys SET state = 'live', live_version = $3, latest_version = $3,
+                                 updated_at = $4
+             WHERE id = $1 AND org_id = $2 AND latest_version = $5",
+            vec![
+                id.into(),
+                org.into(),
+                version.into(),
+                now.into(),
+                (version - 1).into(),
+            ],
+        )
+        .await?;
+    if claimed != 1 {
+        return Err(StoreError::Conflict(VERSION_RACE.into()));
+    }
     tx.execute(
         "INSERT INTO journey_versions (journey_id, version, org_id, graph, deployed_by,
                                        restored_from, created_at)
@@ -648,15 +725,15 @@ async fn publish(
         ],
     )
     .await?;
-    tx.execute(
-        "UPDATE journeys SET state = 'live', live_version = $3, latest_version = $3,
-                             updated_at = $4
-         WHERE id = $1 AND org_id = $2",
-        vec![id.into(), org.into(), version.into(), now.into()],
-    )
-    .await?;
     Ok(())
 }
+
+/// How often a deploy or rollback tries for a version number before giving up.
+const VERSION_ATTEMPTS: usize = 5;
+/// The conflict of two deploys that picked the same version number; the loser retries.
+pub const VERSION_RACE: &str = "another deploy of this journey took the version number";
+/// The conflict of a deploy whose draft changed after it was validated.
+pub const DRAFT_CHANGED: &str = "the journey changed while it was being deployed";
 
 fn session_from_row(row: &impl Columns) -> StoreResult<StoredSession> {
     Ok(StoredSession {

@@ -263,8 +263,6 @@ impl ConversationActor {
             message,
             received_at,
             turn,
-            bot_inactivity_ms: i64::try_from(core.settings.bot_inactivity.as_millis())
-                .unwrap_or(i64::MAX),
         };
         let done = match known {
             Some(known) => {
@@ -352,6 +350,8 @@ impl ConversationActor {
             now: core.clock.now(),
             journey,
             campaign,
+            bot_inactivity_ms: i64::try_from(core.settings.bot_inactivity.as_millis())
+                .unwrap_or(i64::MAX),
         })
     }
 
@@ -579,14 +579,17 @@ impl ConversationActor {
             .known
             .as_ref()
             .filter(|known| known.conversation_id == timer.conversation_id)
-            .and_then(|known| known.session.as_ref())
-            .map(|held| held.session.generation);
-        let generation = match cached {
-            Some(generation) => Some(generation),
-            None => work::parse_session(core.store.journey_session(timer.conversation_id).await?)?
-                .map(|held| held.session.generation),
+            .map(|known| known.session.clone());
+        let session = match cached {
+            Some(session) => session,
+            None => work::parse_session(core.store.journey_session(timer.conversation_id).await?)?,
         };
-        let generation = generation.and_then(|generation| i64::try_from(generation).ok());
+        // Only a bot waiting on the contact expires the conversation: a journey pausing on a
+        // Delay, an event or a call keeps it open.
+        let generation = session
+            .as_ref()
+            .filter(|held| work::waits_on_contact(&held.session.waiting))
+            .and_then(|held| i64::try_from(held.session.generation).ok());
         let (org_id, conversation_id) = (timer.org_id, timer.conversation_id);
         let notice = core
             .store
@@ -657,13 +660,6 @@ fn lost_work(waiting: Option<&Waiting>, token: u64) -> Option<OwnedInput> {
     Some(OwnedInput::Completed(token, result))
 }
 
-async fn call_api(
-    _core: &Core,
-    _request: &crate::journey::ApiRequest,
-) -> Result<ApiResponse, String> {
-    Err("API calls are not wired yet".into())
-}
-
 /// Runs work a journey handed out, then hands the result back to the conversation.
 async fn perform(
     core: Arc<Core>,
@@ -673,7 +669,7 @@ async fn perform(
 ) {
     let (token, result) = match work {
         JourneyWork::Api { token, request } => {
-            let result: Result<ApiResponse, String> = call_api(&core, &request).await;
+            let result: Result<ApiResponse, String> = core.api_caller.call(&request).await;
             (token, Completion::Api(result))
         }
         JourneyWork::AiCheck {

@@ -54,6 +54,8 @@ pub(super) struct TurnContext {
     pub journey: RunJourney,
     /// The organisation's campaign variables, read when the journey uses any.
     pub campaign: BTreeMap<String, Value>,
+    /// How long the bot waits for the contact before the conversation expires.
+    pub bot_inactivity_ms: Millis,
 }
 
 pub(super) struct MessageWork {
@@ -61,7 +63,6 @@ pub(super) struct MessageWork {
     pub message: InboundMessage,
     pub received_at: Millis,
     pub turn: TurnContext,
-    pub bot_inactivity_ms: Millis,
 }
 
 /// Work a journey handed to the actor, to run once the turn is committed.
@@ -151,7 +152,6 @@ pub(super) fn plan_message(work: MessageWork, known: Known) -> (Script, MessageD
         message,
         received_at,
         turn,
-        bot_inactivity_ms,
     } = work;
     let mut known = known;
     let mut script = Script::new();
@@ -212,17 +212,7 @@ pub(super) fn plan_message(work: MessageWork, known: Known) -> (Script, MessageD
     }
     if known.status == ConversationStatus::BotHandling {
         let input = Input::Message(&message.content);
-        let generation = plan_turn(&mut script, &turn, &mut known, &input, &mut done);
-        let timer = NewTimer {
-            org_id: turn.org_id,
-            conversation_id: known.conversation_id,
-            channel_id: turn.channel_id,
-            contact_external_id: &known.contact_external_id,
-            kind: timer_kind::BOT_INACTIVITY,
-            due_at: turn.now.saturating_add(bot_inactivity_ms),
-            generation,
-        };
-        timer_store::set_timer_into(&mut script, &timer, turn.now);
+        plan_turn(&mut script, &turn, &mut known, &input, &mut done);
     }
     done.known = known;
     (script, done)
@@ -495,12 +485,34 @@ fn plan_turn(
         generation,
         turn.now,
     );
+    // The inactivity timer restarts with every turn; it only expires a conversation whose bot
+    // waits on the contact (see `waits_on_contact`).
+    if known.status == ConversationStatus::BotHandling {
+        timer_store::set_timer_into(
+            script,
+            &NewTimer {
+                kind: timer_kind::BOT_INACTIVITY,
+                due_at: turn.now.saturating_add(turn.bot_inactivity_ms),
+                ..timer(timer_kind::BOT_INACTIVITY, session.generation, 0)
+            },
+            turn.now,
+        );
+    }
     known.session = Some(JourneySession {
         journey_id: run.id,
         version: run.version,
         session,
     });
     generation
+}
+
+/// Whether a session waits for the contact (a reply, or nothing at all), as opposed to a
+/// timer, an event or a call the journey made.
+pub(super) fn waits_on_contact(waiting: &Waiting) -> bool {
+    matches!(
+        waiting,
+        Waiting::NewRun | Waiting::Reply { .. } | Waiting::Agent { turn: None }
+    )
 }
 
 /// Sets the guard timer of an AI call.

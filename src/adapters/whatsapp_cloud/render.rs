@@ -131,6 +131,24 @@ pub fn render(
             header,
             body,
             footer,
+            sections,
+            ..
+        } if sections
+            .iter()
+            .map(|section| section.rows.len())
+            .sum::<usize>()
+            > ROWS_MAX =>
+        {
+            // WhatsApp lists hold 10 rows in all; a longer menu goes as numbered text, and the
+            // journey accepts the number typed back.
+            let text = numbered_list(header.as_deref(), body, footer.as_deref(), sections);
+            check_length("text", &text, TEXT_MAX_CHARS)?;
+            ("text", json!({"body": text, "preview_url": false}))
+        }
+        MessageContent::List {
+            header,
+            body,
+            footer,
             button,
             sections,
         } => (
@@ -423,6 +441,44 @@ fn render_header(header: &Header) -> Result<Value, SendError> {
         return Err(permanent(&format!("the {kind} header has no link")));
     }
     Ok(json!({"type": kind, kind: {"link": url}}))
+}
+
+/// A list as text: header in bold, body, each section's title and its rows numbered across
+/// sections, footer, and how to answer.
+fn numbered_list(
+    header: Option<&str>,
+    body: &str,
+    footer: Option<&str>,
+    sections: &[crate::domain::ListSection],
+) -> String {
+    let mut text = String::new();
+    if let Some(header) = header.filter(|header| !header.trim().is_empty()) {
+        text.push_str(&format!("*{header}*\n"));
+    }
+    text.push_str(body);
+    let mut number = 0;
+    for section in sections {
+        text.push('\n');
+        if let Some(title) = section
+            .title
+            .as_deref()
+            .filter(|title| !title.trim().is_empty())
+        {
+            text.push_str(&format!("\n_{title}_"));
+        }
+        for row in &section.rows {
+            number += 1;
+            text.push_str(&format!("\n{number}. {}", row.title));
+            if let Some(description) = row.description.as_deref() {
+                text.push_str(&format!(" — {description}"));
+            }
+        }
+    }
+    if let Some(footer) = footer.filter(|footer| !footer.trim().is_empty()) {
+        text.push_str(&format!("\n\n{footer}"));
+    }
+    text.push_str("\n\nReply with the number of your choice.");
+    text
 }
 
 fn check_length(field: &str, text: &str, limit: usize) -> Result<(), SendError> {
@@ -889,10 +945,6 @@ mod tests {
                  (quick replies that do not fit in 3 buttons are sent as a list)",
             ),
             (
-                one_section(numbered_rows(11)),
-                "the list has 11 rows; WhatsApp allows 10 in total across all sections",
-            ),
-            (
                 list(
                     (1..=11)
                         .map(|number| ListSection {
@@ -995,6 +1047,50 @@ mod tests {
                 description: None,
             },
             "interactive_reply content cannot be sent on WhatsApp",
+        );
+    }
+
+    #[test]
+    fn a_list_longer_than_whatsapp_allows_goes_as_numbered_text() {
+        let content = MessageContent::List {
+            header: Some("Rooms".into()),
+            body: "Pick a room".into(),
+            footer: Some("Prices per night".into()),
+            button: "Rooms".into(),
+            sections: vec![
+                ListSection {
+                    title: Some("Villas".into()),
+                    rows: numbered_rows(6),
+                },
+                ListSection {
+                    title: Some("Suites".into()),
+                    rows: vec![ChoiceItem {
+                        id: "s1".into(),
+                        title: "Sea suite".into(),
+                        description: Some("Balcony".into()),
+                    }]
+                    .into_iter()
+                    .chain(numbered_rows(4))
+                    .collect(),
+                },
+            ],
+        };
+        let body = render("15551234567", &content, None).unwrap();
+        assert_eq!(body["type"], "text");
+        let text = body["text"]["body"].as_str().unwrap();
+        assert!(
+            text.starts_with("*Rooms*\nPick a room\n\n_Villas_\n1. Row 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n_Suites_\n7. Sea suite — Balcony\n8. Row 1"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "11. Row 4\n\nPrices per night\n\nReply with the number of your choice."
+            ),
+            "{text}"
         );
     }
 }

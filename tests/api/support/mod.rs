@@ -50,6 +50,8 @@ static NEXT_NUMBER: AtomicU64 = AtomicU64::new(106_540_352_000_000);
 pub struct Options {
     pub manual_clock: bool,
     pub panic_on_text: Option<String>,
+    /// `PARLEY_API_STEP_ALLOW`: targets the journey API step may call (e.g. `127.0.0.0/8`).
+    pub api_step_allow: Option<String>,
 }
 
 impl TestApp {
@@ -69,6 +71,9 @@ impl TestApp {
         config.send_retry_base_ms = 50;
         config.sweep_interval_ms = 200;
         config.test_panic_on_text = options.panic_on_text;
+        if let Some(allow) = options.api_step_allow {
+            config.api_step_allow = allow;
+        }
         config.database.database_url = database_url().await.map(Into::into);
         let effective_database_url = config.database.effective_url();
         let manual = options
@@ -122,8 +127,18 @@ impl TestApp {
             .await
     }
 
+    pub async fn put_json(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.request(reqwest::Method::PUT, path, &self.api_key, Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.request(reqwest::Method::DELETE, path, &self.api_key, None)
+            .await
+    }
+
     /// Calls the partner API as `api_key`; the body of the answer is `Null` when it has none.
-    async fn request(
+    pub async fn request(
         &self,
         method: reqwest::Method,
         path: &str,

@@ -15,8 +15,14 @@ pub fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/conversations", web::get().to(list))
         .route("/conversations/{id}", web::get().to(read))
-        .route("/conversations/{id}/messages", web::get().to(messages));
+        .route("/conversations/{id}/messages", web::get().to(messages))
+        .route("/conversations/{id}/events", web::post().to(event));
 }
+
+/// Longest event name, in characters.
+const EVENT_NAME_MAX_CHARS: usize = 256;
+/// Largest event payload, in bytes of JSON.
+const EVENT_PAYLOAD_MAX_BYTES: usize = 64 * 1024;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct ListParams {
@@ -159,4 +165,76 @@ pub(crate) async fn messages(
         .await
         .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
     Ok(HttpResponse::Ok().json(MessageList { data }))
+}
+
+/// Delivers a named event to the conversation's journey: a session paused on a Wait for
+/// Events step for this name resumes (with the payload in the step's variable); any other
+/// session ignores it. Accepted asynchronously.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/events", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body(content = Object, description = "`{\"name\": \"deposit_paid\", \"payload\"?: any JSON}`"),
+    responses((status = 202, description = "`{\"accepted\": true}`"), (status = 404, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn event(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    if !matches!(
+        caller.0.role,
+        crate::domain::Role::Owner | crate::domain::Role::Admin
+    ) {
+        return Err(ApiError::forbidden("send events to conversations"));
+    }
+    let conversation = state
+        .store
+        .conversation(caller.0.org_id, conversation_id(&id)?)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    let body = super::json_body(&body)?;
+    let object = body
+        .as_object()
+        .ok_or_else(|| ApiError::new(Code::MalformedJson, "the body must be a JSON object"))?;
+    let name = match object.get("name") {
+        Some(serde_json::Value::String(name)) if !name.trim().is_empty() => name.trim(),
+        None | Some(serde_json::Value::Null) => return Err(ApiError::missing("name")),
+        Some(_) => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "name",
+                "`name` must be a non-empty string",
+            ))
+        }
+    };
+    if name.chars().count() > EVENT_NAME_MAX_CHARS {
+        return Err(ApiError::field(
+            Code::InvalidField,
+            "name",
+            format!("`name` is limited to {EVENT_NAME_MAX_CHARS} characters"),
+        ));
+    }
+    let payload = object
+        .get("payload")
+        .filter(|value| !value.is_null())
+        .cloned();
+    if payload
+        .as_ref()
+        .is_some_and(|payload| payload.to_string().len() > EVENT_PAYLOAD_MAX_BYTES)
+    {
+        return Err(ApiError::field(
+            Code::InvalidField,
+            "payload",
+            format!("`payload` is limited to {EVENT_PAYLOAD_MAX_BYTES} bytes of JSON"),
+        ));
+    }
+    state.get_ref().journey_event(
+        conversation.channel_id,
+        &conversation.contact.external_id,
+        conversation.id,
+        name,
+        payload,
+    );
+    Ok(HttpResponse::Accepted().json(serde_json::json!({"accepted": true})))
 }

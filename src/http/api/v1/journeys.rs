@@ -130,6 +130,10 @@ pub struct AssignmentView {
     #[schema(value_type = Option<String>)]
     journey_id: Option<uuid::Uuid>,
     bot_user_id: Option<String>,
+    /// Whether the channel answers with the journey now: it is assigned and Live. An
+    /// undeployed journey stays assigned but the channel answers with the built-in greeting
+    /// until it is deployed again.
+    active: bool,
 }
 
 /// `GET /journeys?search=`.
@@ -141,6 +145,18 @@ pub struct ListQuery {
 
 fn store_error(error: StoreError) -> ApiError {
     ApiError::from_store(error, Code::JourneyNotFound)
+}
+
+/// A conflict of concurrent edits or deploys becomes `journey_changed` (retry); anything else
+/// maps as usual.
+fn changed_or_store_error(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Conflict(reason) => ApiError::new(
+            Code::JourneyChanged,
+            format!("{reason}; read the journey again and retry"),
+        ),
+        other => store_error(other),
+    }
 }
 
 fn require_editor(caller: &Caller, action: &str) -> Result<(), ApiError> {
@@ -293,7 +309,13 @@ fn empty_graph(name: &str) -> Journey {
 
 /// Reads the graph parts of a body (`steps`, `connections`, `variables`, `api_definitions`)
 /// into a journey, naming the exact place of anything that does not parse.
-fn parse_graph(name: &str, object: &Map<String, Value>) -> Result<Journey, ApiError> {
+/// `replacing`: the graph replaces a saved draft, so a missing Start step means it was
+/// deleted (`cannot_delete_start`); a new journey without one is malformed.
+fn parse_graph(
+    name: &str,
+    object: &Map<String, Value>,
+    replacing: bool,
+) -> Result<Journey, ApiError> {
     let part = |key: &str| object.get(key).cloned().unwrap_or(Value::Array(Vec::new()));
     let graph = json!({
         "name": name,
@@ -303,33 +325,92 @@ fn parse_graph(name: &str, object: &Map<String, Value>) -> Result<Journey, ApiEr
         "api_definitions": part("api_definitions"),
     });
     let journey: Journey = serde_path_to_error::deserialize(graph).map_err(|error| {
-        let path = error.path().to_string();
+        let path = step_config_path(object, &error.path().to_string())
+            .unwrap_or_else(|| (error.path().to_string(), error.inner().to_string()));
         ApiError::field(
             Code::InvalidJourneyData,
-            &path,
-            format!(
-                "Invalid journey data structure at `{path}`: {}",
-                error.inner()
-            ),
+            &path.0,
+            format!("Invalid journey data structure at `{}`: {}", path.0, path.1),
         )
     })?;
-    check_structure(&journey)?;
+    check_structure(&journey, replacing)?;
     Ok(journey)
+}
+
+/// A step's kind and config are flattened into it, which hides where inside the config a
+/// problem is: for an error at `steps[i]`, the kind and config are read again on their own to
+/// name the exact place (`steps[1].config.choices[0].title`).
+fn step_config_path(object: &Map<String, Value>, path: &str) -> Option<(String, String)> {
+    let index: usize = path
+        .strip_prefix("steps[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()?;
+    let step = object.get("steps")?.get(index)?;
+    let kind = step.get("kind")?.as_str()?;
+    let config = step.get("config").cloned().unwrap_or(Value::Null);
+    let error = config_error(kind, config)?;
+    let inner = error.path().to_string();
+    let place = if inner == "." {
+        format!("steps[{index}].config")
+    } else {
+        format!("steps[{index}].config.{inner}")
+    };
+    Some((place, error.inner().to_string()))
+}
+
+/// Why a step's config does not parse as the config of its kind, with the path inside it.
+fn config_error(
+    kind: &str,
+    config: Value,
+) -> Option<serde_path_to_error::Error<serde_json::Error>> {
+    use crate::journey::model::*;
+    fn check<T: serde::de::DeserializeOwned>(
+        config: Value,
+    ) -> Option<serde_path_to_error::Error<serde_json::Error>> {
+        serde_path_to_error::deserialize::<_, T>(config).err()
+    }
+    match kind {
+        "text" => check::<TextConfig>(config),
+        "image" | "video" | "audio" | "document" => check::<MediaConfig>(config),
+        "location" => check::<LocationConfig>(config),
+        "cta_url" => check::<CtaUrlConfig>(config),
+        "template" => check::<TemplateConfig>(config),
+        "reply" | "quick_reply" => check::<ChoicesConfig>(config),
+        "list" => check::<ListConfig>(config),
+        "prompt" => check::<PromptConfig>(config),
+        "prompt_date" => check::<PromptDateConfig>(config),
+        "condition" => check::<ConditionConfig>(config),
+        "delay" => check::<DelayConfig>(config),
+        "wait_for_events" => check::<WaitConfig>(config),
+        "api" => check::<ApiConfig>(config),
+        "ai_agent" => check::<AiAgentConfig>(config),
+        "agent_transfer" => check::<TransferConfig>(config),
+        "goal" => check::<GoalConfig>(config),
+        _ => None,
+    }
 }
 
 /// What every saved draft must satisfy (deploy checks the rest): one Start step, step ids
 /// unique and non-empty, variables named uniquely and not after system variables.
-fn check_structure(journey: &Journey) -> Result<(), ApiError> {
+fn check_structure(journey: &Journey, replacing: bool) -> Result<(), ApiError> {
     let starts = journey
         .steps
         .iter()
         .filter(|step| matches!(step.kind, StepKind::Start))
         .count();
-    if starts == 0 {
+    if starts == 0 && replacing {
         return Err(ApiError::field(
             Code::CannotDeleteStart,
             "steps",
             "Cannot delete the Start step: every journey keeps exactly one",
+        ));
+    }
+    if starts == 0 {
+        return Err(ApiError::field(
+            Code::InvalidJourneyData,
+            "steps",
+            "Invalid journey data structure: a journey needs a Start step",
         ));
     }
     if starts > 1 {
@@ -483,7 +564,7 @@ pub(crate) async fn create(
     let description = parse_description(object)?.flatten();
     let journey = match object.get("steps") {
         None | Some(Value::Null) => empty_graph(&name),
-        Some(_) => parse_graph(&name, object)?,
+        Some(_) => parse_graph(&name, object, false)?,
     };
     insert(&state, &caller, name, description, journey).await
 }
@@ -529,7 +610,7 @@ pub(crate) async fn update(
             renamed
         }
         Some(_) => {
-            let journey = parse_graph(&graph_name, object)?;
+            let journey = parse_graph(&graph_name, object, true)?;
             // The Start step cannot be deleted, only kept (its id stays).
             let start = current
                 .start()
@@ -602,7 +683,8 @@ pub(crate) async fn deploy(
     require_editor(&caller, "deploy journeys")?;
     let record = load(&state, &caller, &id).await?;
     let journey = parse_stored(&record)?;
-    let problems = validate(&journey);
+    let mut problems = validate(&journey);
+    problems.extend(goal_problems(&state, &caller, &journey).await?);
     if !problems.is_empty() {
         let only_empty = problems
             .iter()
@@ -634,13 +716,59 @@ pub(crate) async fn deploy(
             state.clock.now(),
         )
         .await
-        .map_err(|error| match error {
-            StoreError::Conflict(message) => ApiError::new(Code::InvalidJourneyData, message),
-            other => store_error(other),
-        })?;
+        .map_err(changed_or_store_error)?;
     state.forget_journeys();
     let record = load(&state, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(view(&state, record).await?))
+}
+
+/// Goal steps must name a goal of the organisation and one of its milestones, or their events
+/// would be recorded against nothing.
+async fn goal_problems(
+    state: &AppState,
+    caller: &Caller,
+    journey: &Journey,
+) -> Result<Vec<crate::journey::ValidationProblem>, ApiError> {
+    let mut problems = Vec::new();
+    for step in &journey.steps {
+        let StepKind::Goal(config) = &step.kind else {
+            continue;
+        };
+        if config.goal_id.trim().is_empty() {
+            continue; // reported by validation already
+        }
+        let goal = match state.store.goal(caller.0.org_id, &config.goal_id).await {
+            Ok(goal) => Some(goal),
+            Err(StoreError::NotFound) => None,
+            Err(error) => return Err(store_error(error)),
+        };
+        match goal {
+            None => problems.push(crate::journey::ValidationProblem {
+                code: "goal_not_found",
+                step_id: Some(step.id.clone()),
+                field: Some("goal_id".into()),
+                message: format!("there is no goal `{}` in this organisation", config.goal_id),
+            }),
+            Some(goal)
+                if !goal
+                    .milestones
+                    .iter()
+                    .any(|milestone| milestone.id == config.milestone_id) =>
+            {
+                problems.push(crate::journey::ValidationProblem {
+                    code: "milestone_not_found",
+                    step_id: Some(step.id.clone()),
+                    field: Some("milestone_id".into()),
+                    message: format!(
+                        "the goal `{}` has no milestone `{}`",
+                        goal.name, config.milestone_id
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(problems)
 }
 
 #[utoipa::path(post, path = "/api/v1/journeys/{id}/undeploy", tag = "journeys",
@@ -770,7 +898,7 @@ pub(crate) async fn import(
     if object.get("steps").is_none_or(Value::is_null) {
         return Err(ApiError::missing("steps"));
     }
-    let journey = parse_graph(&name, object)?;
+    let journey = parse_graph(&name, object, false)?;
     insert(&state, &caller, name, description, journey).await
 }
 
@@ -837,7 +965,7 @@ pub(crate) async fn rollback(
         .await
         .map_err(|error| match error {
             StoreError::NotFound => not_found(),
-            other => store_error(other),
+            other => changed_or_store_error(other),
         })?;
     state.forget_journeys();
     let record = load(&state, &caller, &id).await?;
@@ -876,31 +1004,41 @@ fn parse_variable(body: &Value) -> Result<VariableDef, ApiError> {
     Ok(variable)
 }
 
-/// Applies `change` to the draft's variables and stores the draft.
+/// How often a variable change is tried against a draft that others keep changing.
+const VARIABLE_ATTEMPTS: usize = 8;
+
+/// Applies `change` to the draft's variables and stores the draft, on the condition that
+/// nobody changed it meanwhile (else it reads the draft again and applies `change` anew), so
+/// concurrent variable writes are all kept.
 async fn change_variables(
     state: &AppState,
     caller: &Caller,
     id: &str,
-    change: impl FnOnce(&mut Vec<VariableDef>) -> Result<(), ApiError>,
+    change: impl Fn(&mut Vec<VariableDef>) -> Result<(), ApiError>,
 ) -> Result<Vec<VariableDef>, ApiError> {
-    let record = load(state, caller, id).await?;
-    let mut journey = parse_stored(&record)?;
-    change(&mut journey.variables)?;
-    let graph = graph_json(&journey);
-    state
-        .store
-        .update_journey(
-            caller.0.org_id,
-            record.id,
-            JourneyChange {
-                graph: Some(graph),
-                ..JourneyChange::default()
-            },
-            state.clock.now(),
-        )
-        .await
-        .map_err(store_error)?;
-    Ok(journey.variables)
+    for _ in 0..VARIABLE_ATTEMPTS {
+        let record = load(state, caller, id).await?;
+        let mut journey = parse_stored(&record)?;
+        change(&mut journey.variables)?;
+        let replaced = state
+            .store
+            .replace_journey_graph(
+                caller.0.org_id,
+                record.id,
+                record.graph,
+                graph_json(&journey),
+                state.clock.now(),
+            )
+            .await
+            .map_err(store_error)?;
+        if replaced {
+            return Ok(journey.variables);
+        }
+    }
+    Err(ApiError::new(
+        Code::JourneyChanged,
+        "the journey kept changing while the variable was saved; try again",
+    ))
 }
 
 fn variable_taken(name: &str) -> ApiError {
@@ -939,7 +1077,7 @@ pub(crate) async fn create_variable(
         {
             return Err(variable_taken(&variable.name));
         }
-        variables.push(variable);
+        variables.push(variable.clone());
         Ok(())
     })
     .await?;
@@ -975,7 +1113,7 @@ pub(crate) async fn update_variable(
         if variable.name != name && variables.iter().any(|other| other.name == variable.name) {
             return Err(variable_taken(&variable.name));
         }
-        variables[index] = variable;
+        variables[index] = variable.clone();
         Ok(())
     })
     .await?;
@@ -1042,10 +1180,19 @@ pub(crate) async fn read_assignment(
         .channel_assignment(caller.0.org_id, record.id)
         .await
         .map_err(|error| ApiError::from_store(error, Code::ChannelNotFound))?;
+    let active = match &assignment {
+        Some((journey, _)) => match state.store.journey(caller.0.org_id, *journey).await {
+            Ok(journey) => journey.state == "live",
+            Err(StoreError::NotFound) => false,
+            Err(error) => return Err(store_error(error)),
+        },
+        None => false,
+    };
     Ok(HttpResponse::Ok().json(AssignmentView {
         channel_id: record.id,
         journey_id: assignment.as_ref().map(|(journey, _)| *journey),
         bot_user_id: assignment.and_then(|(_, bot)| bot),
+        active,
     }))
 }
 
@@ -1135,6 +1282,7 @@ pub(crate) async fn assign(
         channel_id: channel,
         journey_id: Some(journey.id),
         bot_user_id: Some(bot.to_string()),
+        active: true,
     }))
 }
 

@@ -5,6 +5,7 @@ pub mod conversations;
 pub mod goals;
 pub mod journeys;
 pub mod organization;
+pub mod test_sessions;
 pub mod users;
 
 use actix_web::web;
@@ -17,6 +18,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             .configure(goals::configure)
             .configure(journeys::configure)
             .configure(organization::configure)
+            .configure(test_sessions::configure)
             .configure(users::configure),
     );
 }
