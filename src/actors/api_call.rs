@@ -355,6 +355,8 @@ enum CallError {
     InvalidHeaderValue(String),
     #[error("redirect refused: {0}")]
     Redirect(Box<CallError>),
+    #[error("{0} is another origin than the one the request was made to")]
+    OtherOrigin(String),
     #[error("too many redirects (more than {MAX_REDIRECTS})")]
     TooManyRedirects,
     #[error("timed out after {} s", .0.as_secs_f64())]
@@ -389,10 +391,24 @@ fn check_redirect(attempt: redirect::Attempt<'_>, policy: &EgressPolicy) -> redi
     if attempt.previous().len() > MAX_REDIRECTS {
         return attempt.error(CallError::TooManyRedirects);
     }
-    match check_target(attempt.url(), policy) {
-        Ok(()) => attempt.follow(),
-        Err(error) => attempt.error(CallError::Redirect(Box::new(error))),
+    if let Err(error) = check_target(attempt.url(), policy) {
+        return attempt.error(CallError::Redirect(Box::new(error)));
     }
+    // Headers the journey set (an `X-Api-Key`, say) would travel with the redirect: only
+    // follow it within the origin the author addressed.
+    let origin = |url: &Url| {
+        (
+            url.scheme().to_owned(),
+            url.host_str().map(str::to_owned),
+            url.port_or_known_default(),
+        )
+    };
+    let first = attempt.previous().first().map(origin);
+    if first.is_some_and(|first| first != origin(attempt.url())) {
+        let host = attempt.url().host_str().unwrap_or_default().to_owned();
+        return attempt.error(CallError::Redirect(Box::new(CallError::OtherOrigin(host))));
+    }
+    attempt.follow()
 }
 
 /// Resolves host names with the system resolver and drops blocked addresses, unless the
@@ -956,6 +972,25 @@ mod tests {
         assert!(
             error.starts_with("redirect refused: target 169.254.169.254 is blocked"),
             "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_another_origin_is_refused() {
+        fn elsewhere(_: &Received) -> Option<Vec<u8>> {
+            Some(response(
+                "302 Found",
+                "location: http://127.0.0.2:9/x\r\n",
+                b"",
+            ))
+        }
+        let server = TestServer::spawn(elsewhere).await;
+
+        let result = call(loopback_allowed(), &get(server.url("127.0.0.1", "/x"))).await;
+
+        assert_eq!(
+            result.unwrap_err(),
+            "redirect refused: 127.0.0.2 is another origin than the one the request was made to"
         );
     }
 

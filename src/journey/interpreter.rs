@@ -1149,7 +1149,23 @@ impl Walk<'_> {
     /// Stores a value where a step's `variable` field points; system variables are read-only
     /// and are left alone (deploy validation refuses them).
     fn store(&mut self, variable: &str, value: Value) {
-        match VariableRef::writable(variable) {
+        let target = VariableRef::writable(variable);
+        let declared = match target {
+            Some(VariableRef::Local(name) | VariableRef::Campaign(name)) => self
+                .journey
+                .variables
+                .iter()
+                .find(|declared| declared.name == name)
+                .map(|declared| declared.value_type),
+            _ => None,
+        };
+        let value = match declared {
+            Some(value_type) if !value.is_null() => {
+                values::coerce(value, value_type, self.ctx.today)
+            }
+            _ => value,
+        };
+        match target {
             // `null` unsets a local variable (a missing value in an API response).
             Some(VariableRef::Local(name)) if value.is_null() => {
                 self.session.variables.remove(name);

@@ -1389,3 +1389,34 @@ fn values_in_api_urls_are_encoded_and_missing_fields_are_unset() {
         &["[ok] {{room}} for 99 ({{summary}})", "(ended: Completed)"],
     );
 }
+
+#[test]
+fn answers_take_the_type_their_variable_declares() {
+    let mut journey = journey(
+        json!([
+            step(
+                "guests",
+                "prompt",
+                json!({"question": "How many?", "variable": "guests"})
+            ),
+            step(
+                "arrival",
+                "prompt",
+                json!({"question": "When?", "variable": "arrival"})
+            ),
+        ]),
+        json!([edge("start", "guests"), edge("guests", "arrival")]),
+    );
+    journey.variables = serde_json::from_value(json!([
+        {"name": "guests", "type": "number"},
+        {"name": "arrival", "type": "date"}
+    ]))
+    .expect("variables parse");
+    let mut chat = Chat::new(journey);
+    chat.say("hi");
+    chat.say("4");
+    assert_eq!(chat.session.variables["guests"], json!(4));
+    chat.say("tomorrow");
+    // The run ended; its variables stay readable until the next run starts.
+    assert_eq!(chat.session.variables["arrival"], json!("2027-03-11"));
+}

@@ -609,7 +609,9 @@ pub struct TransferConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GoalConfig {
+    /// The goal's id, or its name (deploy records the id in the version).
     pub goal_id: String,
+    /// The milestone's id, or its name within the goal.
     pub milestone_id: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub trackers: BTreeMap<String, String>,

@@ -83,6 +83,47 @@ pub fn to_text(value: &Value) -> String {
     out
 }
 
+/// A value as a variable of a declared type holds it: numbers from numeric text, dates as
+/// `yyyy-mm-dd` (read leniently), text from any scalar, JSON from text that parses. A value
+/// that does not convert is kept as it came rather than lost.
+pub fn coerce(
+    value: Value,
+    value_type: super::model::VariableType,
+    today: chrono::NaiveDate,
+) -> Value {
+    use super::model::VariableType;
+    match (value_type, value) {
+        (VariableType::Number, Value::String(text)) => {
+            let trimmed = text.trim();
+            if let Ok(integer) = trimmed.parse::<i64>() {
+                Value::from(integer)
+            } else {
+                match trimmed
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                {
+                    Some(number) => Value::Number(number),
+                    None => Value::String(text),
+                }
+            }
+        }
+        (VariableType::Date, Value::String(text)) => {
+            match super::input::parse_date(&text, super::model::DateFormat::Lenient, today) {
+                Some(date) => Value::String(date.format("%Y-%m-%d").to_string()),
+                None => Value::String(text),
+            }
+        }
+        (VariableType::String, value @ (Value::Number(_) | Value::Bool(_))) => {
+            Value::String(to_text(&value))
+        }
+        (VariableType::Json, Value::String(text)) => {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        }
+        (_, value) => value,
+    }
+}
+
 /// Follows a path of the form `$.a.b[0].c`, `a.b[0]` or `$` into a JSON value.
 pub fn json_path<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     let path = path.trim();
@@ -164,6 +205,31 @@ mod tests {
         assert_eq!(to_text(&json!(2.5)), "2.5");
         assert_eq!(to_text(&json!(null)), "");
         assert_eq!(to_text(&json!({"a": 1})), r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn declared_types_convert_what_they_can() {
+        use crate::journey::model::VariableType::*;
+        let today = chrono::NaiveDate::from_ymd_opt(2027, 3, 10).unwrap();
+        let table = [
+            (json!(" 4 "), Number, json!(4)),
+            (json!("2.5"), Number, json!(2.5)),
+            (json!("a few"), Number, json!("a few")),
+            (json!("tomorrow"), Date, json!("2027-03-11")),
+            (json!("15/04/2027"), Date, json!("2027-04-15")),
+            (json!("someday"), Date, json!("someday")),
+            (json!(42), String, json!("42")),
+            (json!({"a": 1}), String, json!({"a": 1})),
+            (json!("{\"rooms\": 2}"), Json, json!({"rooms": 2})),
+            (json!("not json"), Json, json!("not json")),
+        ];
+        for (value, value_type, expected) in table {
+            assert_eq!(
+                coerce(value.clone(), value_type, today),
+                expected,
+                "{value} as {value_type:?}"
+            );
+        }
     }
 
     #[test]

@@ -328,27 +328,29 @@ impl Store {
         .await
     }
 
-    /// Snapshots `graph` (the draft the caller validated) as the next version and makes it
-    /// live. If the draft changed since the caller read it, nothing happens: `Conflict` with
-    /// [`DRAFT_CHANGED`]. Deploys racing for a version number are retried.
+    /// Snapshots `graph` (what the caller made of the draft `draft` it validated) as the next
+    /// version and makes it live. If the draft changed since the caller read it, nothing
+    /// happens: `Conflict` with [`DRAFT_CHANGED`]. Deploys racing for a version number are
+    /// retried.
     pub async fn deploy_journey(
         &self,
         org_id: OrgId,
         id: uuid::Uuid,
+        draft: String,
         graph: String,
         deployed_by: UserId,
         now: Millis,
     ) -> StoreResult<i64> {
         for _ in 1..VERSION_ATTEMPTS {
             match self
-                .deploy_journey_once(org_id, id, graph.clone(), deployed_by, now)
+                .deploy_journey_once(org_id, id, (draft.clone(), graph.clone()), deployed_by, now)
                 .await
             {
                 Err(StoreError::Conflict(reason)) if reason == VERSION_RACE => continue,
                 other => return other,
             }
         }
-        self.deploy_journey_once(org_id, id, graph, deployed_by, now)
+        self.deploy_journey_once(org_id, id, (draft, graph), deployed_by, now)
             .await
     }
 
@@ -356,7 +358,7 @@ impl Store {
         &self,
         org_id: OrgId,
         id: uuid::Uuid,
-        graph: String,
+        (draft, graph): (String, String),
         deployed_by: UserId,
         now: Millis,
     ) -> StoreResult<i64> {
@@ -370,7 +372,7 @@ impl Store {
                         vec![id.clone().into(), org.clone().into()],
                     )
                     .await?;
-                if row.text("graph")? != graph {
+                if row.text("graph")? != draft {
                     return Err(StoreError::Conflict(DRAFT_CHANGED.into()));
                 }
                 let version = row.int("latest_version")? + 1;

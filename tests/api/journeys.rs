@@ -1662,3 +1662,70 @@ async fn bodies_that_are_not_json_objects_are_refused() {
     let (status, body) = app.post_json("/api/v1/journeys", &description(2_000)).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
+
+/// Goal steps may name their goal and milestone by name; the deployed version records ids, and
+/// a live run's goal event shows under the goal. A name that matches nothing refuses the deploy.
+#[actix_web::test]
+async fn goal_steps_name_goals_by_id_or_name_and_record_live_events() {
+    let app = TestApp::spawn().await;
+    let channel = app.create_whatsapp_channel().await;
+    let (status, goal) = app
+        .post_json(
+            "/api/v1/goals",
+            &json!({"name": "Direct booking", "milestones": [{"name": "Booking confirmed", "trackers": ["who"]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{goal}");
+    let goal_id = goal["id"].as_str().unwrap();
+    let milestone_id = goal["milestones"][0]["id"].as_str().unwrap();
+
+    let graph = |goal: &str, milestone: &str| {
+        json!({
+            "steps": [
+                start(),
+                step("booked", "goal", &json!({"goal_id": goal, "milestone_id": milestone,
+                                                "trackers": {"who": "{{contact_name}}"}})),
+                step("thanks", "text", &json!({"text": "Booked!"})),
+            ],
+            "connections": [{"from": "start", "to": "booked"}, {"from": "booked", "to": "thanks"}]
+        })
+    };
+    let unknown = create_journey(&app, "Unknown goal").await;
+    put_graph(&app, &unknown, &graph("No such goal", "Booking confirmed")).await;
+    let answer = app
+        .post_json(&format!("{}/deploy", journey_path(&unknown)), &json!({}))
+        .await;
+    assert_error(&answer, StatusCode::UNPROCESSABLE_ENTITY, "journey_invalid");
+    assert_eq!(answer.1["error"]["problems"][0]["code"], "goal_not_found");
+    put_graph(&app, &unknown, &graph(goal_id, "No such milestone")).await;
+    let answer = app
+        .post_json(&format!("{}/deploy", journey_path(&unknown)), &json!({}))
+        .await;
+    assert_eq!(
+        answer.1["error"]["problems"][0]["code"],
+        "milestone_not_found"
+    );
+
+    let by_name = live_on(
+        &app,
+        &channel,
+        "by-name",
+        &graph("Direct booking", "Booking confirmed"),
+    )
+    .await;
+    let (_, view) = app.get(&journey_path(&by_name)).await;
+    assert_eq!(
+        view["undeployed_changes"], false,
+        "names resolve to what was deployed"
+    );
+    app.customer_says(&channel, "351911111111", "wamid.goal1", "book it")
+        .await;
+    assert_eq!(texts_sent(&app, 0, 1).await, ["Booked!"]);
+    let (status, events) = app
+        .get(&format!("/api/v1/goals/{goal_id}/events?mode=live"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    assert_eq!(events["data"][0]["milestone_id"], milestone_id);
+    assert_eq!(events["data"][0]["trackers"]["who"], "Sheena Nelson");
+    assert_eq!(events["data"][0]["journey_id"], by_name);
+}

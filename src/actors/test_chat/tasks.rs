@@ -25,9 +25,28 @@ pub(super) async fn drive(
         return Ok(turn);
     }
     let now = core.clock.now();
+    // A draft may name goals and milestones by name; events are recorded by id, as a
+    // deployed version records them.
+    let known = core
+        .store
+        .list_goals(session.org_id)
+        .await
+        .unwrap_or_default();
     let mut script = Script::new();
     for goal in &goals {
-        record_goal_event_into(&mut script, &goal_event(session, goal, now));
+        let mut event = goal_event(session, goal, now);
+        if let Some(found) = known
+            .iter()
+            .find(|known| known.id == event.goal_id || known.name == event.goal_id)
+        {
+            event.goal_id = found.id.clone();
+            if let Some(milestone) = found.milestones.iter().find(|milestone| {
+                milestone.id == event.milestone_id || milestone.name == event.milestone_id
+            }) {
+                event.milestone_id = milestone.id.clone();
+            }
+        }
+        record_goal_event_into(&mut script, &event);
     }
     if let Err(error) = core.store.write_script(script).await {
         tracing::error!(test_session_id = %session.id, error = ?error, "failed to record test goal events");

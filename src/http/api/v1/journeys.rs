@@ -197,7 +197,11 @@ async fn load(state: &AppState, caller: &Caller, id: &str) -> Result<JourneyReco
         })
 }
 
-async fn view(state: &AppState, record: JourneyRecord) -> Result<JourneyView, ApiError> {
+async fn view(
+    state: &AppState,
+    caller: &Caller,
+    record: JourneyRecord,
+) -> Result<JourneyView, ApiError> {
     let journey = parse_stored(&record)?;
     let undeployed_changes = match record.live_version {
         None => true,
@@ -207,7 +211,10 @@ async fn view(state: &AppState, record: JourneyRecord) -> Result<JourneyView, Ap
                 .journey_version_graph(record.id, version)
                 .await
                 .map_err(store_error)?;
-            serde_json::from_str::<Journey>(&live).ok().as_ref() != Some(&journey)
+            // The live version names goals by id; compare it with the draft resolved alike.
+            let mut resolved = journey.clone();
+            resolve_goals(state, caller, &mut resolved).await?;
+            serde_json::from_str::<Journey>(&live).ok().as_ref() != Some(&resolved)
         }
     };
     let channels = state
@@ -513,7 +520,7 @@ async fn insert(
         .journey(caller.0.org_id, id)
         .await
         .map_err(store_error)?;
-    Ok(HttpResponse::Created().json(view(state, record).await?))
+    Ok(HttpResponse::Created().json(view(state, caller, record).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/journeys", tag = "journeys", params(ListQuery),
@@ -580,7 +587,7 @@ pub(crate) async fn read(
 ) -> Result<HttpResponse, ApiError> {
     require_reader(&caller)?;
     let record = load(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(view(&state, record).await?))
+    Ok(HttpResponse::Ok().json(view(&state, &caller, record).await?))
 }
 
 #[utoipa::path(put, path = "/api/v1/journeys/{id}", tag = "journeys",
@@ -644,7 +651,7 @@ pub(crate) async fn update(
         Err(error) => return Err(store_error(error)),
     }
     let record = load(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(view(&state, record).await?))
+    Ok(HttpResponse::Ok().json(view(&state, &caller, record).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/journeys/{id}", tag = "journeys",
@@ -682,9 +689,9 @@ pub(crate) async fn deploy(
 ) -> Result<HttpResponse, ApiError> {
     require_editor(&caller, "deploy journeys")?;
     let record = load(&state, &caller, &id).await?;
-    let journey = parse_stored(&record)?;
+    let mut journey = parse_stored(&record)?;
     let mut problems = validate(&journey);
-    problems.extend(goal_problems(&state, &caller, &journey).await?);
+    problems.extend(resolve_goals(&state, &caller, &mut journey).await?);
     if !problems.is_empty() {
         let only_empty = problems
             .iter()
@@ -712,6 +719,7 @@ pub(crate) async fn deploy(
             caller.0.org_id,
             record.id,
             record.graph.clone(),
+            graph_json(&journey),
             caller.0.user_id,
             state.clock.now(),
         )
@@ -719,53 +727,76 @@ pub(crate) async fn deploy(
         .map_err(changed_or_store_error)?;
     state.forget_journeys();
     let record = load(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(view(&state, record).await?))
+    Ok(HttpResponse::Ok().json(view(&state, &caller, record).await?))
 }
 
-/// Goal steps must name a goal of the organisation and one of its milestones, or their events
-/// would be recorded against nothing.
-async fn goal_problems(
+/// Goal steps name a goal of the organisation and one of its milestones, by id or by name (so
+/// a journey file can travel between organisations). The deployed version records them by id;
+/// a reference to nothing is a problem, or its events would be recorded against nothing.
+async fn resolve_goals(
     state: &AppState,
     caller: &Caller,
-    journey: &Journey,
+    journey: &mut Journey,
 ) -> Result<Vec<crate::journey::ValidationProblem>, ApiError> {
     let mut problems = Vec::new();
-    for step in &journey.steps {
-        let StepKind::Goal(config) = &step.kind else {
+    if !journey
+        .steps
+        .iter()
+        .any(|step| matches!(step.kind, StepKind::Goal(_)))
+    {
+        return Ok(problems);
+    }
+    let goals = state
+        .store
+        .list_goals(caller.0.org_id)
+        .await
+        .map_err(store_error)?;
+    for step in &mut journey.steps {
+        let StepKind::Goal(config) = &mut step.kind else {
             continue;
         };
         if config.goal_id.trim().is_empty() {
             continue; // reported by validation already
         }
-        let goal = match state.store.goal(caller.0.org_id, &config.goal_id).await {
-            Ok(goal) => Some(goal),
-            Err(StoreError::NotFound) => None,
-            Err(error) => return Err(store_error(error)),
-        };
-        match goal {
-            None => problems.push(crate::journey::ValidationProblem {
+        let goal = goals
+            .iter()
+            .find(|goal| goal.id == config.goal_id)
+            .or_else(|| goals.iter().find(|goal| goal.name == config.goal_id));
+        let Some(goal) = goal else {
+            problems.push(crate::journey::ValidationProblem {
                 code: "goal_not_found",
                 step_id: Some(step.id.clone()),
                 field: Some("goal_id".into()),
-                message: format!("there is no goal `{}` in this organisation", config.goal_id),
-            }),
-            Some(goal)
-                if !goal
-                    .milestones
+                message: format!(
+                    "there is no goal `{}` (by id or name) in this organisation",
+                    config.goal_id
+                ),
+            });
+            continue;
+        };
+        let milestone = goal
+            .milestones
+            .iter()
+            .find(|milestone| milestone.id == config.milestone_id)
+            .or_else(|| {
+                goal.milestones
                     .iter()
-                    .any(|milestone| milestone.id == config.milestone_id) =>
-            {
-                problems.push(crate::journey::ValidationProblem {
-                    code: "milestone_not_found",
-                    step_id: Some(step.id.clone()),
-                    field: Some("milestone_id".into()),
-                    message: format!(
-                        "the goal `{}` has no milestone `{}`",
-                        goal.name, config.milestone_id
-                    ),
-                });
+                    .find(|milestone| milestone.name == config.milestone_id)
+            });
+        match milestone {
+            Some(milestone) => {
+                config.goal_id = goal.id.clone();
+                config.milestone_id = milestone.id.clone();
             }
-            Some(_) => {}
+            None => problems.push(crate::journey::ValidationProblem {
+                code: "milestone_not_found",
+                step_id: Some(step.id.clone()),
+                field: Some("milestone_id".into()),
+                message: format!(
+                    "the goal `{}` has no milestone `{}` (by id or name)",
+                    goal.name, config.milestone_id
+                ),
+            }),
         }
     }
     Ok(problems)
@@ -789,7 +820,7 @@ pub(crate) async fn undeploy(
         .map_err(store_error)?;
     state.forget_journeys();
     let record = load(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(view(&state, record).await?))
+    Ok(HttpResponse::Ok().json(view(&state, &caller, record).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/journeys/{id}/clone", tag = "journeys",
@@ -969,7 +1000,7 @@ pub(crate) async fn rollback(
         })?;
     state.forget_journeys();
     let record = load(&state, &caller, &id).await?;
-    Ok(HttpResponse::Ok().json(view(&state, record).await?))
+    Ok(HttpResponse::Ok().json(view(&state, &caller, record).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/journeys/{id}/variables", tag = "journeys",
