@@ -343,3 +343,93 @@ async fn an_api_step_never_reaches_a_private_address_unless_allowed() {
     );
     property_system.handle.stop(false).await;
 }
+
+/// A journey paused on Wait for Events resumes when a partner posts the event, with its
+/// payload in the step's variable; other events and other organisations change nothing.
+#[actix_web::test]
+async fn a_posted_event_resumes_a_journey_waiting_for_it() {
+    let app = TestApp::spawn().await;
+    let channel = app.create_whatsapp_channel().await;
+    let (_, bot) = app
+        .post_json(
+            "/api/v1/users",
+            &json!({"email": "events-bot@casa-azul.example", "role": "bot"}),
+        )
+        .await;
+    let (_, journey) = app
+        .post_json("/api/v1/journeys", &json!({"name": "Deposit"}))
+        .await;
+    let journey_path = format!("/api/v1/journeys/{}", journey["id"].as_str().unwrap());
+    let graph = json!({
+        "steps": [
+            {"id": "start", "name": "Start", "kind": "start"},
+            step("ask", "text", json!({"text": "Please pay the deposit."})),
+            step("wait", "wait_for_events", json!({"event": "deposit_paid", "timeout_secs": 86400, "variable": "payment"})),
+            step("paid", "text", json!({"text": "Thanks, {{payment}} received."})),
+            step("late", "text", json!({"text": "Your hold expired."})),
+        ],
+        "connections": [
+            {"from": "start", "to": "ask"},
+            {"from": "ask", "to": "wait"},
+            {"from": "wait", "to": "paid"},
+            {"from": "wait", "to": "late", "label": "timeout"}
+        ]
+    });
+    let (status, body) = app.put_json(&journey_path, &graph).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .post_json(&format!("{journey_path}/deploy"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.put_json(
+        &format!("/api/v1/channels/{}/journey", channel.id),
+        &json!({"journey_id": journey["id"], "bot_user_id": bot["id"]}),
+    )
+    .await;
+
+    app.customer_says(&channel, "351922222222", "wamid.e1", "I'd like to book")
+        .await;
+    app.graph.wait_for_accepted(1, PATIENCE).await;
+    let conversation = app.conversation_with("351922222222").await;
+    let events = format!(
+        "/api/v1/conversations/{}/events",
+        conversation["id"].as_str().unwrap()
+    );
+
+    let (status, body) = app.post_json(&events, &json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "missing_field");
+    let other = app.other_organization().await;
+    let (status, _) = app
+        .request(
+            reqwest::Method::POST,
+            &events,
+            &other,
+            Some(&json!({"name": "deposit_paid"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .post_json(&events, &json!({"name": "something_else"}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        app.graph.accepted().len(),
+        1,
+        "another event changes nothing"
+    );
+
+    let (status, body) = app
+        .post_json(
+            &events,
+            &json!({"name": "deposit_paid", "payload": "EUR 200"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    app.graph.wait_for_accepted(2, PATIENCE).await;
+    assert_eq!(
+        sent(&app, 1),
+        pairs(&[("text", "Thanks, EUR 200 received.")])
+    );
+}
