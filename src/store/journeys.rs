@@ -207,58 +207,38 @@ impl Store {
         change: JourneyChange,
         now: Millis,
     ) -> StoreResult<()> {
-        let (org, id) = (org_id.to_string(), id.to_string());
+        use super::script::Value;
+        // One statement with a COALESCE per column keeps the columns not being changed.
+        let (name, graph) = (change.name, change.graph);
+        let (set_description, description) = match change.description {
+            Some(description) => (1_i64, description),
+            None => (0, None),
+        };
+        let values: Vec<Value> = vec![
+            id.to_string().into(),
+            org_id.to_string().into(),
+            now.into(),
+            name.into(),
+            set_description.into(),
+            description.into(),
+            graph.into(),
+        ];
         let changed = self
             .write(move |tx| {
-                Box::pin(async move {
-                    let mut changed = 0;
-                    let scope = || vec![id.clone().into(), org.clone().into(), now.into()];
-                    if let Some(name) = change.name {
-                        let mut values = scope();
-                        values.push(name.into());
-                        changed += tx
-                            .execute(
-                                "UPDATE journeys SET name = $4, updated_at = $3
-                                 WHERE id = $1 AND org_id = $2 AND builtin = 0",
-                                values,
-                            )
-                            .await?;
-                    }
-                    if let Some(description) = change.description {
-                        let mut values = scope();
-                        values.push(description.into());
-                        changed += tx
-                            .execute(
-                                "UPDATE journeys SET description = $4, updated_at = $3
-                                 WHERE id = $1 AND org_id = $2 AND builtin = 0",
-                                values,
-                            )
-                            .await?;
-                    }
-                    if let Some(graph) = change.graph {
-                        let mut values = scope();
-                        values.push(graph.into());
-                        changed += tx
-                            .execute(
-                                "UPDATE journeys SET graph = $4, updated_at = $3
-                                 WHERE id = $1 AND org_id = $2 AND builtin = 0",
-                                values,
-                            )
-                            .await?;
-                    }
-                    if changed == 0 {
-                        // Nothing to change still has to name an existing journey.
-                        tx.fetch_one(
-                            "SELECT id FROM journeys WHERE id = $1 AND org_id = $2 AND builtin = 0",
-                            vec![id.clone().into(), org.clone().into()],
-                        )
-                        .await?;
-                    }
-                    Ok(changed)
-                })
+                Box::pin(tx.execute(
+                    "UPDATE journeys
+                        SET name = COALESCE($4, name),
+                            description = CASE WHEN $5 = 1 THEN $6 ELSE description END,
+                            graph = COALESCE($7, graph),
+                            updated_at = $3
+                      WHERE id = $1 AND org_id = $2 AND builtin = 0",
+                    values,
+                ))
             })
             .await?;
-        debug_assert!(changed <= 3);
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
         Ok(())
     }
 
