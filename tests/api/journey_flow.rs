@@ -433,3 +433,65 @@ async fn a_posted_event_resumes_a_journey_waiting_for_it() {
         pairs(&[("text", "Thanks, EUR 200 received.")])
     );
 }
+
+/// An API call that never answers (the server hangs; or the process stopped while it ran) does
+/// not leave the guest stuck: the call's guard timer gives the session a failure, and the
+/// journey takes the step's failure edge.
+#[actix_web::test]
+async fn a_call_that_never_answers_ends_on_the_failure_edge() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hanging = format!("http://{}", listener.local_addr().unwrap());
+    let app = TestApp::spawn_with(Options {
+        manual_clock: true,
+        api_step_allow: Some("127.0.0.0/8".into()),
+        ..Options::default()
+    })
+    .await;
+    let clock = app.clock.clone().unwrap();
+    let channel = app.create_whatsapp_channel().await;
+    let (_, bot) = app
+        .post_json(
+            "/api/v1/users",
+            &json!({"email": "hang-bot@casa-azul.example", "role": "bot"}),
+        )
+        .await;
+    let (_, journey) = app
+        .post_json("/api/v1/journeys", &json!({"name": "Hang"}))
+        .await;
+    let journey_path = format!("/api/v1/journeys/{}", journey["id"].as_str().unwrap());
+    let graph = json!({
+        "steps": [
+            {"id": "start", "name": "Start", "kind": "start"},
+            step("quote", "api", json!({"request": {"url": format!("{hanging}/quote"), "timeout_secs": 300}})),
+            step("ok", "text", json!({"text": "quoted"})),
+            step("down", "text", json!({"text": "Our booking system is unavailable."})),
+        ],
+        "connections": [
+            {"from": "start", "to": "quote"},
+            {"from": "quote", "to": "ok", "label": "success"},
+            {"from": "quote", "to": "down", "label": "failure"}
+        ]
+    });
+    app.put_json(&journey_path, &graph).await;
+    let (status, body) = app
+        .post_json(&format!("{journey_path}/deploy"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.put_json(
+        &format!("/api/v1/channels/{}/journey", channel.id),
+        &json!({"journey_id": journey["id"], "bot_user_id": bot["id"]}),
+    )
+    .await;
+    app.customer_says(&channel, "351933333333", "wamid.h1", "price?")
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.graph.accepted().is_empty(), "the call is still out");
+    // Past the call's own timeout and the guard's slack, by the server's clock.
+    clock.advance(Duration::from_secs(300 + 31));
+    app.graph.wait_for_accepted(1, PATIENCE).await;
+    assert_eq!(
+        sent(&app, 0),
+        pairs(&[("text", "Our booking system is unavailable.")])
+    );
+    drop(listener);
+}
