@@ -431,6 +431,35 @@ impl Core {
         }
     }
 
+    /// Has the conversation's actor apply a staff action, and waits for the outcome.
+    pub(crate) async fn staff_action(
+        self: &Arc<Self>,
+        conversation: &crate::store::ConversationRecord,
+        actor: crate::domain::handover::Actor,
+        action: crate::domain::handover::Action,
+        text: Option<String>,
+    ) -> Result<super::conversation::StaffOutcome, super::conversation::StaffError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.conversations.dispatch(
+            self,
+            super::ConversationKey::new(conversation.channel_id, &conversation.contact.external_id),
+            super::conversation::ConversationCommand::Staff {
+                conversation_id: conversation.id,
+                command: super::conversation::StaffCommand {
+                    actor,
+                    action,
+                    text,
+                    reply,
+                },
+            },
+        );
+        answer
+            .await
+            .unwrap_or(Err(super::conversation::StaffError::Store(
+                StoreError::Closed,
+            )))
+    }
+
     /// Delivers a named event to a conversation's journey session.
     pub fn journey_event(
         self: &Arc<Self>,

@@ -19,6 +19,7 @@ pub mod webchat;
 pub use self::core::{ChannelRuntime, ChannelSecrets, Core, CoreSettings};
 pub use bus::{Event, EventBus, InProcessBus};
 pub use channel::retry_delay;
+pub(crate) use conversation::StaffError;
 pub use ingress::{Accepted, IngressError};
 pub use registry::ConversationKey;
 
@@ -32,4 +33,6 @@ pub mod timer_kind {
     /// A guard on work a journey handed out (an API call, an AI call): if no result has come
     /// by then (the process stopped meanwhile), the session gets a failure instead.
     pub const JOURNEY_WORK: &str = "journey_work";
+    /// Three days after a team member's last reply the bot may answer again.
+    pub const HUMAN_SILENCE: &str = "human_silence";
 }

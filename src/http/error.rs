@@ -76,6 +76,11 @@ error_codes! {
     TestSessionNotFound => NOT_FOUND,
     /// The journey changed while the request ran (another edit or deploy); read it and retry.
     JourneyChanged => CONFLICT,
+    // Handover.
+    /// The action does not apply to the conversation's status (claiming one nobody escalated…).
+    InvalidTransition => CONFLICT,
+    /// Another team member owns the conversation; an owner or admin can reassign it.
+    NotYourConversation => FORBIDDEN,
     // Goals.
     GoalNotFound => NOT_FOUND,
     GoalNameTaken => CONFLICT,

@@ -13,6 +13,8 @@ use utoipa::{Modify, OpenApi};
     paths(
         channels::create, channels::list, channels::read, channels::delete,
         conversations::list, conversations::read, conversations::messages, conversations::event,
+        conversations::reply, conversations::claim, conversations::take_over, conversations::assign,
+        conversations::resolve, conversations::hand_back,
         organization::read, organization::update,
         journeys::list, journeys::create, journeys::import, journeys::read, journeys::update,
         journeys::delete, journeys::deploy, journeys::undeploy, journeys::clone, journeys::export,

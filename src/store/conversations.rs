@@ -274,7 +274,8 @@ pub async fn apply_delivery_status(
 }
 
 const CONVERSATION_COLUMNS: &str = "c.id, c.org_id, c.channel_id, c.status, c.last_message_at, \
-    c.last_inbound_at, c.created_at, k.id AS contact_id, k.external_id, k.name, k.phone";
+    c.last_inbound_at, c.created_at, c.assigned_user_id, c.assigned_team_id, \
+    k.id AS contact_id, k.external_id, k.name, k.phone";
 
 fn conversation_from_row(row: &AnyRow) -> StoreResult<ConversationRecord> {
     Ok(ConversationRecord {
@@ -288,6 +289,12 @@ fn conversation_from_row(row: &AnyRow) -> StoreResult<ConversationRecord> {
             phone: row.try_get("phone")?,
         },
         status: parsed(row, "status")?,
+        assigned_user_id: row
+            .try_get::<Option<String>, _>("assigned_user_id")?
+            .map(|id| id.parse())
+            .transpose()
+            .map_err(|error| super::StoreError::Corrupt(format!("assigned_user_id: {error}")))?,
+        assigned_team_id: row.try_get("assigned_team_id")?,
         last_message_at: row.try_get("last_message_at")?,
         last_inbound_at: row.try_get("last_inbound_at")?,
         created_at: row.try_get("created_at")?,

@@ -753,6 +753,14 @@ pub fn save_session_into(
     );
 }
 
+/// Ends a conversation's journey session: its next message starts a new run.
+pub fn end_session_into(script: &mut Script, conversation_id: ConversationId) {
+    script.push(
+        "DELETE FROM journey_sessions WHERE conversation_id = $1",
+        vec![conversation_id.to_string().into()],
+    );
+}
+
 /// Stores an organisation-wide variable.
 pub fn set_campaign_variable_into(
     script: &mut Script,

@@ -42,6 +42,11 @@ pub struct ConversationRecord {
     pub channel_id: ChannelId,
     pub contact: ContactRecord,
     pub status: ConversationStatus,
+    /// The team member who owns the conversation, while one does.
+    #[schema(value_type = Option<String>)]
+    pub assigned_user_id: Option<crate::domain::UserId>,
+    /// The team an Agent Transfer step handed the conversation to.
+    pub assigned_team_id: Option<String>,
     pub last_message_at: Option<Millis>,
     pub last_inbound_at: Option<Millis>,
     pub created_at: Millis,

@@ -14,6 +14,7 @@ mod channels;
 mod crash;
 mod delivery;
 mod goals;
+mod handover;
 mod health;
 mod isolation;
 mod journey_flow;

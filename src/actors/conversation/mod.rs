@@ -45,12 +45,60 @@ pub(crate) enum ConversationCommand {
         fresh: bool,
     },
     Timer(TimerRecord),
+    /// A team member acts on the conversation (claim, assign, resolve, reply …).
+    Staff {
+        conversation_id: ConversationId,
+        command: StaffCommand,
+    },
     /// Something for the conversation's journey session: a named event, or the result of work
     /// the session handed out.
     Journey {
         conversation_id: ConversationId,
         input: JourneyInput,
     },
+}
+
+/// A staff action for the conversation actor, answered through `reply`.
+pub(crate) struct StaffCommand {
+    pub actor: crate::domain::handover::Actor,
+    pub action: crate::domain::handover::Action,
+    /// The text of a reply.
+    pub text: Option<String>,
+    pub reply: tokio::sync::oneshot::Sender<Result<StaffOutcome, StaffError>>,
+}
+
+impl std::fmt::Debug for StaffCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaffCommand")
+            .field("action", &self.action.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a staff action left behind.
+#[derive(Debug)]
+pub(crate) struct StaffOutcome {
+    /// The team member's reply, when the action was one.
+    pub reply: Option<crate::store::MessageRecord>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StaffError {
+    #[error(transparent)]
+    Handover(#[from] crate::domain::handover::HandoverError),
+    #[error("the conversation does not exist")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<HandlingError> for StaffError {
+    fn from(error: HandlingError) -> Self {
+        match error {
+            HandlingError::Store(error) => StaffError::Store(error),
+            HandlingError::UnknownChannel | HandlingError::StatusTooEarly => StaffError::NotFound,
+        }
+    }
 }
 
 /// A journey input that is not a message, owned so it can travel through a mailbox.
@@ -128,7 +176,9 @@ impl ConversationActor {
     async fn handle(&mut self, command: ConversationCommand) {
         let inbound_id = match &command {
             ConversationCommand::Inbound { inbound_id, .. } => Some(*inbound_id),
-            ConversationCommand::Timer(_) | ConversationCommand::Journey { .. } => None,
+            ConversationCommand::Timer(_)
+            | ConversationCommand::Journey { .. }
+            | ConversationCommand::Staff { .. } => None,
         };
         let outcome = AssertUnwindSafe(self.execute(command)).catch_unwind().await;
         let failure = match outcome {
@@ -205,7 +255,17 @@ impl ConversationActor {
             ConversationCommand::Timer(timer) if timer.kind == timer_kind::BOT_INACTIVITY => {
                 self.on_timer(timer).await
             }
+            ConversationCommand::Timer(timer) if timer.kind == timer_kind::HUMAN_SILENCE => {
+                self.on_silence_over(timer).await
+            }
             ConversationCommand::Timer(timer) => self.on_journey_timer(timer).await,
+            ConversationCommand::Staff {
+                conversation_id,
+                command,
+            } => {
+                self.on_staff(conversation_id, command).await;
+                Ok(())
+            }
             ConversationCommand::Journey {
                 conversation_id,
                 input,
@@ -300,6 +360,7 @@ impl ConversationActor {
             contact_phone: conversation.contact.phone,
             conversation_id: conversation.id,
             status: conversation.status,
+            assignee: conversation.assigned_user_id,
             session,
         }))
     }
@@ -462,6 +523,102 @@ impl ConversationActor {
             // Fired already, or reset meanwhile: what was planned did not happen.
             (false, Some(_)) => self.known = None,
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// A staff action: applied in one write by this actor, the conversation's only writer, and
+    /// answered to the caller.
+    async fn on_staff(&mut self, conversation_id: ConversationId, command: StaffCommand) {
+        let StaffCommand {
+            actor,
+            action,
+            text,
+            reply,
+        } = command;
+        let result = self
+            .staff_action(conversation_id, &actor, &action, text.as_deref())
+            .await;
+        if result.is_err() {
+            // What is cached may be behind what failed to commit.
+            self.known = None;
+        }
+        let _ = reply.send(result);
+    }
+
+    async fn staff_action(
+        &mut self,
+        conversation_id: ConversationId,
+        actor: &crate::domain::handover::Actor,
+        action: &crate::domain::handover::Action,
+        text: Option<&str>,
+    ) -> Result<StaffOutcome, StaffError> {
+        let core = Arc::clone(&self.core);
+        let known = match self.known.take() {
+            Some(known) if known.conversation_id == conversation_id => Some(known),
+            _ => self.load_known().await?,
+        };
+        let Some(known) = known.filter(|known| known.conversation_id == conversation_id) else {
+            return Err(StaffError::NotFound);
+        };
+        let channel = core
+            .channel(self.key.channel_id)
+            .ok_or(StaffError::NotFound)?;
+        let now = core.clock.now();
+        let planned = work::plan_staff_action(
+            (channel.org_id, channel.id),
+            now,
+            known.clone(),
+            actor,
+            action,
+            text,
+        );
+        let (script, staff) = match planned {
+            Ok(planned) => planned,
+            Err(error) => {
+                self.known = Some(known);
+                return Err(error.into());
+            }
+        };
+        core.store.write_script(script).await?;
+        self.after_turn(channel.org_id, &channel, staff.done);
+        Ok(StaffOutcome { reply: staff.reply })
+    }
+
+    /// Three days after the last human reply the bot may answer again.
+    async fn on_silence_over(&mut self, timer: TimerRecord) -> Result<(), HandlingError> {
+        let core = Arc::clone(&self.core);
+        let known = match self.known.take() {
+            Some(known) if known.conversation_id == timer.conversation_id => Some(known),
+            _ => self.load_known().await?,
+        };
+        let channel = core
+            .channel(self.key.channel_id)
+            .ok_or(HandlingError::UnknownChannel)?;
+        let now = core.clock.now();
+        let planned = known.clone().and_then(|known| {
+            work::plan_human_silence_over((channel.org_id, channel.id), now, known)
+        });
+        let (script, done) = match planned {
+            Some((script, done)) => (script, Some(done)),
+            None => (Script::new(), None),
+        };
+        let claimed = core
+            .store
+            .write(move |tx| {
+                Box::pin(async move {
+                    if !crate::store::timers::claim_timer(tx, &timer, now).await? {
+                        return Ok(false);
+                    }
+                    tx.run(&script).await?;
+                    Ok(true)
+                })
+            })
+            .await?;
+        match (claimed, done) {
+            (true, Some(done)) => self.after_turn(channel.org_id, &channel, done),
+            (true, None) => self.known = known,
+            (false, _) => self.known = None,
         }
         Ok(())
     }

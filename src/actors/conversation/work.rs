@@ -4,6 +4,9 @@
 
 use super::super::core::RunJourney;
 use super::super::timer_kind;
+use crate::domain::handover::{
+    self, Action, Actor, Handling, HandoverError, HUMAN_REPLY_SILENCE_MS,
+};
 use crate::domain::{
     ChannelId, ContactId, ConversationId, ConversationStatus, DeliveryStatus, Direction,
     InboundMessage, MessageContent, MessageId, Millis, OrgId, SenderKind, StatusUpdate,
@@ -41,6 +44,8 @@ pub(super) struct Known {
     pub contact_phone: Option<String>,
     pub conversation_id: ConversationId,
     pub status: ConversationStatus,
+    /// The team member who owns the conversation, while one does.
+    pub assignee: Option<crate::domain::UserId>,
     pub session: Option<JourneySession>,
 }
 
@@ -135,6 +140,7 @@ pub(super) async fn first_message(
         contact_phone: message.contact_phone.clone(),
         conversation_id,
         status,
+        assignee: None,
         session,
     };
     let (script, done) = plan_message(work, known);
@@ -513,6 +519,205 @@ pub(super) fn waits_on_contact(waiting: &Waiting) -> bool {
         waiting,
         Waiting::NewRun | Waiting::Reply { .. } | Waiting::Agent { turn: None }
     )
+}
+
+/// What a staff action did, for the caller.
+pub(super) struct StaffDone {
+    pub done: MessageDone,
+    /// The team member's reply, when the action was one.
+    pub reply: Option<MessageRecord>,
+}
+
+/// Plans a staff action (claim, take over, assign, resolve, hand back, or a reply with its
+/// text) on a known conversation: the status and owner it moves to, the system line, the end
+/// of the journey session when the bot is to start afresh, and for a reply the message with its
+/// outbox row and the three-day silence of the bot.
+pub(super) fn plan_staff_action(
+    place: (OrgId, ChannelId),
+    now: Millis,
+    known: Known,
+    actor: &Actor,
+    action: &Action,
+    text: Option<&str>,
+) -> Result<(Script, StaffDone), HandoverError> {
+    let (org_id, channel_id) = place;
+    let mut known = known;
+    let from = Handling {
+        status: known.status,
+        assignee: known.assignee,
+    };
+    let transition = handover::apply(&from, action, actor)?;
+    let mut script = Script::new();
+    let mut done = MessageDone {
+        known: known.clone(),
+        created: Vec::new(),
+        status_changed: transition.to.status != from.status,
+        replies: 0,
+        work: Vec::new(),
+        goals: Vec::new(),
+    };
+    let conversation_id = known.conversation_id;
+    if transition.to.status != from.status {
+        conversation_store::set_conversation_status_into(
+            &mut script,
+            conversation_id,
+            transition.to.status,
+            now,
+        );
+    }
+    if transition.to.assignee != from.assignee || transition.to.status != from.status {
+        let user = transition.to.assignee.map(|id| id.to_string());
+        conversation_store::assign_conversation_into(
+            &mut script,
+            conversation_id,
+            user.as_deref(),
+            None,
+            now,
+        );
+    }
+    if transition.reset_session {
+        store::journeys::end_session_into(&mut script, conversation_id);
+        known.session = None;
+    }
+    let silence = NewTimer {
+        org_id,
+        conversation_id,
+        channel_id,
+        contact_external_id: &known.contact_external_id,
+        kind: timer_kind::HUMAN_SILENCE,
+        due_at: now.saturating_add(HUMAN_REPLY_SILENCE_MS),
+        generation: 0,
+    };
+    if transition.to.status != ConversationStatus::AgentAssigned {
+        // Back with the bot or closed: nothing is left to wait out.
+        timer_store::cancel_timer_into(&mut script, conversation_id, timer_kind::HUMAN_SILENCE, 0);
+    }
+    if let Some(body) = transition.notice.clone() {
+        let notice = MessageContent::System { body };
+        let system = NewMessage {
+            id: MessageId::new(),
+            org_id,
+            conversation_id,
+            channel_id,
+            direction: Direction::Outbound,
+            sender_kind: SenderKind::System,
+            sender_id: Some(actor.id),
+            content: &notice,
+            journey_step: None,
+            provider_message_id: None,
+            reply_to_provider_message_id: None,
+            delivery_status: DeliveryStatus::Received,
+            provider_timestamp: None,
+            received_at: now,
+        };
+        conversation_store::insert_message_into(&mut script, &system);
+        done.created.push(record_of(&system));
+    }
+    let mut reply_record = None;
+    if let (Action::Reply, Some(body)) = (action, text) {
+        let content = MessageContent::Text {
+            body: body.to_owned(),
+        };
+        let reply = NewMessage {
+            id: MessageId::new(),
+            org_id,
+            conversation_id,
+            channel_id,
+            direction: Direction::Outbound,
+            sender_kind: SenderKind::Agent,
+            sender_id: Some(actor.id),
+            content: &content,
+            journey_step: None,
+            provider_message_id: None,
+            reply_to_provider_message_id: None,
+            delivery_status: DeliveryStatus::Pending,
+            provider_timestamp: None,
+            received_at: now,
+        };
+        conversation_store::insert_message_into(&mut script, &reply);
+        store::outbox::insert_outbox_into(
+            &mut script,
+            org_id,
+            channel_id,
+            conversation_id,
+            reply.id,
+            &known.contact_external_id,
+            now,
+        );
+        conversation_store::touch_conversation_into(&mut script, conversation_id, now, false);
+        // The bot stays quiet for three days after a human reply, unless handed back sooner.
+        timer_store::set_timer_into(&mut script, &silence, now);
+        let record = record_of(&reply);
+        done.created.push(record.clone());
+        done.replies = 1;
+        reply_record = Some(record);
+    }
+    known.status = transition.to.status;
+    known.assignee = transition.to.assignee;
+    done.known = known;
+    Ok((
+        script,
+        StaffDone {
+            done,
+            reply: reply_record,
+        },
+    ))
+}
+
+/// Three days after the last human reply: a conversation still with the team but silent goes
+/// back to the bot. `None` when it is not with the team any more.
+pub(super) fn plan_human_silence_over(
+    place: (OrgId, ChannelId),
+    now: Millis,
+    known: Known,
+) -> Option<(Script, MessageDone)> {
+    let (org_id, channel_id) = place;
+    if known.status != ConversationStatus::AgentAssigned {
+        return None;
+    }
+    let mut known = known;
+    let mut script = Script::new();
+    let conversation_id = known.conversation_id;
+    conversation_store::set_conversation_status_into(
+        &mut script,
+        conversation_id,
+        ConversationStatus::BotHandling,
+        now,
+    );
+    conversation_store::assign_conversation_into(&mut script, conversation_id, None, None, now);
+    store::journeys::end_session_into(&mut script, conversation_id);
+    let notice = MessageContent::System {
+        body: "No team member has replied for 3 days; the bot answers again.".into(),
+    };
+    let system = NewMessage {
+        id: MessageId::new(),
+        org_id,
+        conversation_id,
+        channel_id,
+        direction: Direction::Outbound,
+        sender_kind: SenderKind::System,
+        sender_id: None,
+        content: &notice,
+        journey_step: None,
+        provider_message_id: None,
+        reply_to_provider_message_id: None,
+        delivery_status: DeliveryStatus::Received,
+        provider_timestamp: None,
+        received_at: now,
+    };
+    conversation_store::insert_message_into(&mut script, &system);
+    known.status = ConversationStatus::BotHandling;
+    known.assignee = None;
+    known.session = None;
+    let done = MessageDone {
+        known,
+        created: vec![record_of(&system)],
+        status_changed: true,
+        replies: 0,
+        work: Vec::new(),
+        goals: Vec::new(),
+    };
+    Some((script, done))
 }
 
 /// Sets the guard timer of an AI call.

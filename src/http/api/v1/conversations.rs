@@ -1,5 +1,7 @@
 //! `/api/v1/conversations`: the conversations of the caller's organisation and their messages.
 
+use crate::actors::StaffError;
+use crate::domain::handover::{Action, Actor};
 use crate::domain::{ChannelId, ConversationId, ConversationStatus};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Code};
@@ -16,8 +18,17 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/conversations", web::get().to(list))
         .route("/conversations/{id}", web::get().to(read))
         .route("/conversations/{id}/messages", web::get().to(messages))
-        .route("/conversations/{id}/events", web::post().to(event));
+        .route("/conversations/{id}/events", web::post().to(event))
+        .route("/conversations/{id}/messages", web::post().to(reply))
+        .route("/conversations/{id}/claim", web::post().to(claim))
+        .route("/conversations/{id}/take-over", web::post().to(take_over))
+        .route("/conversations/{id}/assign", web::post().to(assign))
+        .route("/conversations/{id}/resolve", web::post().to(resolve))
+        .route("/conversations/{id}/hand-back", web::post().to(hand_back));
 }
+
+/// Longest reply a team member may send, in characters (WhatsApp's text limit).
+const REPLY_MAX_CHARS: usize = 4_096;
 
 /// Longest event name, in characters.
 const EVENT_NAME_MAX_CHARS: usize = 256;
@@ -237,4 +248,220 @@ pub(crate) async fn event(
         payload,
     );
     Ok(HttpResponse::Accepted().json(serde_json::json!({"accepted": true})))
+}
+
+/// The caller as the thread names them; the bot identity may not act.
+async fn actor(state: &AppState, caller: &Caller) -> Result<Actor, ApiError> {
+    if !caller.0.role.can_read_conversations() {
+        return Err(ApiError::forbidden("act on conversations"));
+    }
+    let user = state
+        .store
+        .user(caller.0.org_id, caller.0.user_id)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::UserNotFound))?;
+    Ok(Actor {
+        id: user.id,
+        name: user.name,
+        manager: matches!(
+            caller.0.role,
+            crate::domain::Role::Owner | crate::domain::Role::Admin
+        ),
+    })
+}
+
+/// Runs a staff action through the conversation's actor and answers with the conversation as
+/// it is afterwards (or, for a reply, the message).
+async fn act(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: Action,
+    text: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    let actor = actor(state, caller).await?;
+    let conversation = state
+        .store
+        .conversation(caller.0.org_id, conversation_id(id)?)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    let outcome = state
+        .get_ref()
+        .staff_action(&conversation, actor, action, text)
+        .await
+        .map_err(|error| match error {
+            StaffError::Handover(refused) => {
+                let code = match refused.code() {
+                    "not_your_conversation" => Code::NotYourConversation,
+                    "forbidden" => Code::Forbidden,
+                    _ => Code::InvalidTransition,
+                };
+                ApiError::new(code, refused.to_string())
+            }
+            StaffError::NotFound => ApiError::new(
+                Code::ConversationNotFound,
+                "no such resource in your organisation",
+            ),
+            StaffError::Store(error) => ApiError::from_store(error, Code::ConversationNotFound),
+        })?;
+    if let Some(message) = outcome.reply {
+        return Ok(HttpResponse::Created().json(message));
+    }
+    let conversation = state
+        .store
+        .conversation(caller.0.org_id, conversation.id)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    Ok(HttpResponse::Ok().json(conversation))
+}
+
+/// A team member's reply to the guest. It takes the conversation over from the bot (or opens
+/// a closed one again) and keeps the bot quiet for three days unless the conversation is
+/// handed back or resolved first.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body(content = Object, description = "`{\"text\": \"…\"}`"),
+    responses((status = 201, body = MessageRecord), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 404, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn reply(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body = super::json_body(&body)?;
+    let text = match body.get("text") {
+        Some(serde_json::Value::String(text)) if !text.trim().is_empty() => text.trim().to_owned(),
+        None | Some(serde_json::Value::Null) => return Err(ApiError::missing("text")),
+        Some(_) => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "text",
+                "`text` must be a non-empty string",
+            ))
+        }
+    };
+    let length = text.chars().count();
+    if length > REPLY_MAX_CHARS {
+        return Err(ApiError::field(
+            Code::InvalidField,
+            "text",
+            format!("the text has {length} characters; the limit is {REPLY_MAX_CHARS}"),
+        ));
+    }
+    act(&state, &caller, &id, Action::Reply, Some(text)).await
+}
+
+/// Takes a conversation waiting for an agent.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/claim", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 200, body = ConversationRecord), (status = 409, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn claim(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(&state, &caller, &id, Action::Claim, None).await
+}
+
+/// Takes a conversation over from the bot.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/take-over", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 200, body = ConversationRecord), (status = 409, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn take_over(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(&state, &caller, &id, Action::TakeOver, None).await
+}
+
+/// Gives the conversation to a team member (owners and admins).
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/assign", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body(content = Object, description = "`{\"user_id\": \"…\"}`"),
+    responses((status = 200, body = ConversationRecord), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn assign(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body = super::json_body(&body)?;
+    let user_id = match body.get("user_id") {
+        Some(serde_json::Value::String(user_id)) => user_id.trim().to_owned(),
+        None | Some(serde_json::Value::Null) => return Err(ApiError::missing("user_id")),
+        Some(_) => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "user_id",
+                "`user_id` must be a string",
+            ))
+        }
+    };
+    let not_found = || {
+        ApiError::field(
+            Code::UserNotFound,
+            "user_id",
+            "no such user in your organisation",
+        )
+    };
+    let to: crate::domain::UserId = user_id.parse().map_err(|_| not_found())?;
+    let user = state
+        .store
+        .user(caller.0.org_id, to)
+        .await
+        .map_err(|error| match error {
+            crate::store::StoreError::NotFound => not_found(),
+            other => ApiError::from_store(other, Code::UserNotFound),
+        })?;
+    if user.role == crate::domain::Role::Bot {
+        return Err(ApiError::field(
+            Code::InvalidField,
+            "user_id",
+            "conversations are assigned to team members, not to the bot identity",
+        ));
+    }
+    act(
+        &state,
+        &caller,
+        &id,
+        Action::Assign {
+            to,
+            to_name: user.name,
+        },
+        None,
+    )
+    .await
+}
+
+/// Marks the conversation resolved: the guest's next message starts a fresh bot conversation.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/resolve", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 200, body = ConversationRecord), (status = 409, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn resolve(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(&state, &caller, &id, Action::Resolve, None).await
+}
+
+/// Returns the conversation to the bot, which greets the guest on the next message.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/hand-back", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 200, body = ConversationRecord), (status = 409, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn hand_back(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(&state, &caller, &id, Action::HandBack, None).await
 }
