@@ -81,6 +81,11 @@ error_codes! {
     InvalidTransition => CONFLICT,
     /// Another team member owns the conversation; an owner or admin can reassign it.
     NotYourConversation => FORBIDDEN,
+    // Inbox.
+    CannedResponseNotFound => NOT_FOUND,
+    /// Another canned response of the organisation has this shortcut.
+    ShortcutTaken => CONFLICT,
+    NoteNotFound => NOT_FOUND,
     // Goals.
     GoalNotFound => NOT_FOUND,
     GoalNameTaken => CONFLICT,

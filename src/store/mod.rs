@@ -8,11 +8,13 @@
 //! the database lock, while reads use a pool of their own (WAL lets them run beside the
 //! writer).
 
+pub mod canned;
 mod channels;
 pub mod conversations;
 pub mod goals;
 pub mod inbound;
 pub mod journeys;
+pub mod notes;
 mod orgs;
 pub mod outbox;
 mod records;

@@ -1,9 +1,11 @@
 //! `/api/v1`: channels, conversations, journeys, goals, users and the organisation's settings.
 
+pub mod canned_responses;
 pub mod channels;
 pub mod conversations;
 pub mod goals;
 pub mod journeys;
+pub mod notes;
 pub mod organization;
 pub mod test_sessions;
 pub mod users;
@@ -13,10 +15,12 @@ use actix_web::web;
 pub fn configure(config: &mut web::ServiceConfig) {
     config.service(
         web::scope("/api/v1")
+            .configure(canned_responses::configure)
             .configure(channels::configure)
             .configure(conversations::configure)
             .configure(goals::configure)
             .configure(journeys::configure)
+            .configure(notes::configure)
             .configure(organization::configure)
             .configure(test_sessions::configure)
             .configure(users::configure),

@@ -1,0 +1,1 @@
+//! Canned responses: saved replies with an optional shortcut.
