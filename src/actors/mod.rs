@@ -35,4 +35,6 @@ pub mod timer_kind {
     pub const JOURNEY_WORK: &str = "journey_work";
     /// Three days after a team member's last reply the bot may answer again.
     pub const HUMAN_SILENCE: &str = "human_silence";
+    /// An escalation nobody claimed in 30 minutes returns to the bot.
+    pub const AWAITING_AGENT: &str = "awaiting_agent";
 }

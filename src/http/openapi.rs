@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         journeys::versions, journeys::rollback, journeys::list_variables,
         journeys::create_variable, journeys::update_variable, journeys::delete_variable,
         journeys::read_assignment, journeys::assign, journeys::unassign,
-        users::create, users::list, users::read,
+        users::create, users::list, users::read, users::update,
         test_sessions::create, test_sessions::read, test_sessions::delete, test_sessions::message,
         test_sessions::event, test_sessions::fire_timer, test_sessions::connect,
         goals::create, goals::list, goals::read,

@@ -13,6 +13,7 @@ mod channels;
 pub mod conversations;
 pub mod goals;
 pub mod inbound;
+pub mod inbox;
 pub mod journeys;
 pub mod notes;
 mod orgs;

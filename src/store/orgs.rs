@@ -172,8 +172,8 @@ impl Store {
     /// The organisation's team members, oldest first.
     pub async fn list_users(&self, org_id: OrgId) -> StoreResult<Vec<UserRecord>> {
         let rows = sqlx::query(
-            "SELECT id, email, name, role, created_at FROM users WHERE org_id = $1
-             ORDER BY created_at, id",
+            "SELECT id, email, name, role, presence, max_active_conversations, created_at
+               FROM users WHERE org_id = $1 ORDER BY created_at, id",
         )
         .bind(org_id.to_string())
         .fetch_all(self.reader())
@@ -181,10 +181,41 @@ impl Store {
         rows.iter().map(user_from_row).collect()
     }
 
+    /// Sets a team member's presence and, when given, their maximum of active conversations.
+    pub async fn update_user_availability(
+        &self,
+        org_id: OrgId,
+        id: UserId,
+        presence: Option<&str>,
+        max_active_conversations: Option<i64>,
+    ) -> StoreResult<()> {
+        let values = vec![
+            id.to_string().into(),
+            org_id.to_string().into(),
+            presence.into(),
+            max_active_conversations.into(),
+        ];
+        let changed = self
+            .write(move |tx| {
+                Box::pin(tx.execute(
+                    "UPDATE users SET presence = COALESCE($3, presence),
+                        max_active_conversations = COALESCE($4, max_active_conversations)
+                      WHERE id = $1 AND org_id = $2",
+                    values,
+                ))
+            })
+            .await?;
+        if changed == 0 {
+            return Err(super::StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// One team member; another organisation's is `NotFound`.
     pub async fn user(&self, org_id: OrgId, id: UserId) -> StoreResult<UserRecord> {
         let row = sqlx::query(
-            "SELECT id, email, name, role, created_at FROM users WHERE id = $1 AND org_id = $2",
+            "SELECT id, email, name, role, presence, max_active_conversations, created_at
+               FROM users WHERE id = $1 AND org_id = $2",
         )
         .bind(id.to_string())
         .bind(org_id.to_string())
@@ -210,6 +241,9 @@ pub struct UserRecord {
     pub email: String,
     pub name: String,
     pub role: Role,
+    /// `online`, `away` or `offline`: only online agents take new escalations.
+    pub presence: String,
+    pub max_active_conversations: i64,
     pub created_at: Millis,
 }
 
@@ -219,6 +253,8 @@ fn user_from_row(row: &impl super::Columns) -> StoreResult<UserRecord> {
         email: row.text("email")?,
         name: row.text("name")?,
         role: parsed(row, "role")?,
+        presence: row.text("presence")?,
+        max_active_conversations: row.int("max_active_conversations")?,
         created_at: row.int("created_at")?,
     })
 }

@@ -264,8 +264,13 @@ async fn an_escalation_is_claimed_assigned_and_resolved() {
     })
     .await;
     assert_eq!(
-        texts(&app, 0, 2).await,
-        ["One moment please.", "One moment please."]
+        texts(&app, 0, 4).await,
+        [
+            "One moment please.",
+            "Our team will respond shortly.",
+            "One moment please.",
+            "Our team will respond shortly."
+        ]
     );
 }
 
@@ -328,4 +333,159 @@ async fn the_bot_answers_again_three_days_after_the_last_human_reply() {
     app.customer_says(&channel, GUEST, "wamid.s2", "hello?")
         .await;
     assert_eq!(texts(&app, 3, 4).await, greeting, "the bot greets afresh");
+}
+
+/// Deploys a journey that hands every guest to the front desk, on `channel`.
+async fn front_desk_journey(app: &TestApp, channel: &WhatsappChannel) {
+    let (bot, _) = team_member(app, "desk-bot@casa-azul.example", "bot").await;
+    let (_, journey) = app
+        .post_json("/api/v1/journeys", &json!({"name": "Desk"}))
+        .await;
+    let path = format!("/api/v1/journeys/{}", journey["id"].as_str().unwrap());
+    let graph = json!({
+        "steps": [
+            {"id": "start", "name": "Start", "kind": "start"},
+            {"id": "desk", "name": "Desk", "kind": "agent_transfer",
+             "config": {"target": {"type": "team", "team_id": "front-desk"}, "message": "One moment please."}}
+        ],
+        "connections": [{"from": "start", "to": "desk"}]
+    });
+    assert_eq!(app.put_json(&path, &graph).await.0, StatusCode::OK);
+    assert_eq!(
+        app.post_json(&format!("{path}/deploy"), &json!({})).await.0,
+        StatusCode::OK
+    );
+    app.put_json(
+        &format!("/api/v1/channels/{}/journey", channel.id),
+        &json!({"journey_id": journey["id"], "bot_user_id": bot}),
+    )
+    .await;
+}
+
+async fn set_presence(app: &TestApp, key: &str, presence: &str) {
+    let (status, body) = app
+        .request(
+            reqwest::Method::PATCH,
+            "/api/v1/users/me",
+            key,
+            Some(&json!({"presence": presence})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["presence"], presence);
+}
+
+#[actix_web::test]
+async fn escalations_go_to_the_least_loaded_online_agent_within_their_limit() {
+    let app = TestApp::spawn().await;
+    let channel = app.create_whatsapp_channel().await;
+    front_desk_journey(&app, &channel).await;
+    let (maria, maria_key) = team_member(&app, "maria@casa-azul.example", "user").await;
+    let (john, john_key) = team_member(&app, "john@casa-azul.example", "user").await;
+    let (_, away_key) = team_member(&app, "ana@casa-azul.example", "user").await;
+    set_presence(&app, &maria_key, "online").await;
+    set_presence(&app, &john_key, "online").await;
+    set_presence(&app, &away_key, "away").await;
+    // An agent may not set another's presence; a bad value is refused.
+    let refused = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/users/{john}"),
+            &maria_key,
+            Some(&json!({"presence": "offline"})),
+        )
+        .await;
+    assert_eq!(refused.0, StatusCode::FORBIDDEN);
+    let refused = app
+        .request(
+            reqwest::Method::PATCH,
+            "/api/v1/users/me",
+            &maria_key,
+            Some(&json!({"presence": "busy"})),
+        )
+        .await;
+    assert_eq!(refused.1["error"]["code"], "invalid_field");
+
+    // Three guests escalate: the first two go one to each (both idle, no load), the third to
+    // whoever has fewer — the owner then caps Maria at one, so John takes it.
+    let (status, _) = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/users/{maria}"),
+            &app.api_key,
+            Some(&json!({"max_active_conversations": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut owners = Vec::new();
+    for (index, guest) in ["351950000001", "351950000002", "351950000003"]
+        .iter()
+        .enumerate()
+    {
+        app.customer_says(&channel, guest, &format!("wamid.a{index}"), "hello")
+            .await;
+        let conversation = app.conversation_with(guest).await;
+        let assigned = app
+            .get_until(
+                &format!(
+                    "/api/v1/conversations/{}",
+                    conversation["id"].as_str().unwrap()
+                ),
+                |body| body["status"] == "agent_assigned",
+            )
+            .await;
+        owners.push(assigned["assigned_user_id"].as_str().unwrap().to_owned());
+        let lines = system_lines(&app, conversation["id"].as_str().unwrap(), 2).await;
+        assert!(
+            lines[1].starts_with("Assigned to ") && lines[1].ends_with(" automatically"),
+            "{lines:?}"
+        );
+    }
+    assert_eq!(
+        owners.iter().filter(|owner| **owner == maria).count(),
+        1,
+        "{owners:?}"
+    );
+    assert_eq!(
+        owners.iter().filter(|owner| **owner == john).count(),
+        2,
+        "{owners:?}"
+    );
+}
+
+#[actix_web::test]
+async fn with_nobody_online_the_guest_is_told_and_the_bot_returns_after_30_minutes() {
+    let app = TestApp::spawn_with(Options {
+        manual_clock: true,
+        ..Options::default()
+    })
+    .await;
+    let clock = app.clock.clone().unwrap();
+    let channel = app.create_whatsapp_channel().await;
+    front_desk_journey(&app, &channel).await;
+    app.customer_says(&channel, GUEST, "wamid.w1", "hello")
+        .await;
+    assert_eq!(
+        texts(&app, 0, 2).await,
+        ["One moment please.", "Our team will respond shortly."]
+    );
+    let conversation = app.conversation_with(GUEST).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, body) = app
+        .get(&format!("/api/v1/conversations/{conversation}"))
+        .await;
+    assert_eq!(body["status"], "awaiting_agent");
+
+    clock.advance(Duration::from_secs(30 * 60 + 1));
+    app.get_until(&format!("/api/v1/conversations/{conversation}"), |body| {
+        body["status"] == "bot_handling"
+    })
+    .await;
+    let lines = system_lines(&app, &conversation, 2).await;
+    assert_eq!(
+        lines[1],
+        "No one claimed the conversation within 30 minutes; the bot answers again."
+    );
 }

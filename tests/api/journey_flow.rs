@@ -275,18 +275,26 @@ async fn a_whatsapp_guest_walks_a_deployed_journey_to_a_human() {
     let bot_steps: Vec<&str> = messages
         .iter()
         .filter(|m| m["sender_kind"] == "bot")
-        .map(|m| m["journey_step"].as_str().unwrap())
+        .filter_map(|m| m["journey_step"].as_str())
         .collect();
     assert_eq!(
         bot_steps,
         ["welcome", "menu", "nights", "nights", "nights", "discount", "price", "handoff"]
     );
+    // Nobody is online to take it, so the guest is told the team will answer.
+    let last = messages
+        .iter()
+        .rfind(|m| m["sender_kind"] == "bot")
+        .unwrap();
+    assert_eq!(last["content"]["body"], "Our team will respond shortly.");
+    assert!(last["journey_step"].is_null());
+    app.graph.wait_for_accepted(9, Duration::from_secs(10)).await;
 
     // With a human in charge the bot stays quiet.
     app.customer_says(&channel, guest, "wamid.j5", "hello?")
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.graph.accepted().len(), 8);
+    assert_eq!(app.graph.accepted().len(), 9);
     property_system.handle.stop(false).await;
 }
 

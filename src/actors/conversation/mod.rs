@@ -255,8 +255,11 @@ impl ConversationActor {
             ConversationCommand::Timer(timer) if timer.kind == timer_kind::BOT_INACTIVITY => {
                 self.on_timer(timer).await
             }
-            ConversationCommand::Timer(timer) if timer.kind == timer_kind::HUMAN_SILENCE => {
-                self.on_silence_over(timer).await
+            ConversationCommand::Timer(timer)
+                if timer.kind == timer_kind::HUMAN_SILENCE
+                    || timer.kind == timer_kind::AWAITING_AGENT =>
+            {
+                self.on_back_to_bot(timer).await
             }
             ConversationCommand::Timer(timer) => self.on_journey_timer(timer).await,
             ConversationCommand::Staff {
@@ -326,9 +329,10 @@ impl ConversationActor {
         };
         let done = match known {
             Some(known) => {
+                let place = (work.turn.org_id, work.turn.channel_id);
+                let now = work.turn.now;
                 let (script, done) = work::plan_message(work, known);
-                core.store.write_script(script).await?;
-                done
+                self.commit(script, done, place, now).await?
             }
             None => {
                 core.store
@@ -501,15 +505,20 @@ impl ConversationActor {
             Some((script, done)) => (script, Some(done)),
             None => (Script::new(), None),
         };
-        let claimed = core
+        let channel_id = self.key.channel_id;
+        let (claimed, done) = core
             .store
             .write(move |tx| {
                 Box::pin(async move {
                     if !crate::store::timers::claim_timer(tx, &timer, now).await? {
-                        return Ok(false);
+                        return Ok((false, done));
                     }
                     tx.run(&script).await?;
-                    Ok(true)
+                    let mut done = done;
+                    if let Some(done) = done.as_mut() {
+                        work::auto_assign(tx, done, (org_id, channel_id), now).await?;
+                    }
+                    Ok((true, done))
                 })
             })
             .await?;
@@ -585,8 +594,9 @@ impl ConversationActor {
         Ok(StaffOutcome { reply: staff.reply })
     }
 
-    /// Three days after the last human reply the bot may answer again.
-    async fn on_silence_over(&mut self, timer: TimerRecord) -> Result<(), HandlingError> {
+    /// Three days after the last human reply, or 30 minutes into an unclaimed escalation, the
+    /// bot answers again.
+    async fn on_back_to_bot(&mut self, timer: TimerRecord) -> Result<(), HandlingError> {
         let core = Arc::clone(&self.core);
         let known = match self.known.take() {
             Some(known) if known.conversation_id == timer.conversation_id => Some(known),
@@ -596,8 +606,19 @@ impl ConversationActor {
             .channel(self.key.channel_id)
             .ok_or(HandlingError::UnknownChannel)?;
         let now = core.clock.now();
+        let (from, why) = if timer.kind == timer_kind::AWAITING_AGENT {
+            (
+                crate::domain::ConversationStatus::AwaitingAgent,
+                "No one claimed the conversation within 30 minutes; the bot answers again.",
+            )
+        } else {
+            (
+                crate::domain::ConversationStatus::AgentAssigned,
+                "No team member has replied for 3 days; the bot answers again.",
+            )
+        };
         let planned = known.clone().and_then(|known| {
-            work::plan_human_silence_over((channel.org_id, channel.id), now, known)
+            work::plan_back_to_bot((channel.org_id, channel.id), now, known, from, why)
         });
         let (script, done) = match planned {
             Some((script, done)) => (script, Some(done)),
@@ -660,12 +681,38 @@ impl ConversationActor {
                 i64::try_from(token).unwrap_or_default(),
             );
         }
-        core.store.write_script(script).await?;
         let channel = core
             .channel(self.key.channel_id)
             .ok_or(HandlingError::UnknownChannel)?;
+        let now = core.clock.now();
+        let done = self.commit(script, done, (org_id, channel.id), now).await?;
         self.after_turn(org_id, &channel, done);
         Ok(())
+    }
+
+    /// Writes a planned turn; a turn that escalated assigns someone in the same write.
+    async fn commit(
+        &self,
+        script: Script,
+        done: MessageDone,
+        place: (OrgId, crate::domain::ChannelId),
+        now: Millis,
+    ) -> Result<MessageDone, StoreError> {
+        if done.escalation.is_none() {
+            self.core.store.write_script(script).await?;
+            return Ok(done);
+        }
+        self.core
+            .store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let mut done = done;
+                    tx.run(&script).await?;
+                    work::auto_assign(tx, &mut done, place, now).await?;
+                    Ok(done)
+                })
+            })
+            .await
     }
 
     /// Plans a non-message journey input on a known conversation; `None` (with `known` kept)

@@ -103,7 +103,23 @@ pub(super) struct MessageDone {
     pub work: Vec<JourneyWork>,
     /// Goal milestones reached, as events other sessions may wait for.
     pub goals: Vec<String>,
+    /// The journey handed the conversation to the team: someone is to be assigned.
+    pub escalation: Option<Escalation>,
 }
+
+/// A hand-off to the team waiting for its assignee.
+#[derive(Clone, Debug)]
+pub(super) struct Escalation {
+    /// The team member the journey named, if any.
+    pub preferred: Option<crate::domain::UserId>,
+    /// Who tells the guest when nobody is available.
+    pub bot_user_id: Option<crate::domain::UserId>,
+}
+
+/// How long an escalation waits to be claimed before it returns to the bot.
+pub(super) const AWAITING_AGENT_PATIENCE_MS: Millis = 30 * 60 * 1_000;
+/// What the guest is told when an escalation finds nobody online.
+pub(super) const TEAM_WILL_RESPOND: &str = "Our team will respond shortly.";
 
 /// Handles the first message this actor sees of a conversation that does not exist yet:
 /// creates the contact and the conversation, then writes the turn as `plan_message` plans
@@ -143,8 +159,11 @@ pub(super) async fn first_message(
         assignee: None,
         session,
     };
-    let (script, done) = plan_message(work, known);
+    let place = (work.turn.org_id, work.turn.channel_id);
+    let now = work.turn.now;
+    let (script, mut done) = plan_message(work, known);
     tx.run(&script).await?;
+    auto_assign(tx, &mut done, place, now).await?;
     Ok(done)
 }
 
@@ -201,6 +220,7 @@ pub(super) fn plan_message(work: MessageWork, known: Known) -> (Script, MessageD
         replies: 0,
         work: Vec::new(),
         goals: Vec::new(),
+        escalation: None,
     };
     if matches!(
         known.status,
@@ -243,6 +263,7 @@ pub(super) fn plan_journey_input(
         replies: 0,
         work: Vec::new(),
         goals: Vec::new(),
+        escalation: None,
     };
     let before = known.session.as_ref().map(|held| held.session.generation);
     plan_turn(&mut script, turn, &mut known, input, &mut done);
@@ -410,6 +431,19 @@ fn plan_turn(
                 };
                 known.status = ConversationStatus::AwaitingAgent;
                 done.status_changed = true;
+                done.escalation = Some(Escalation {
+                    preferred: user.and_then(|id| id.parse().ok()),
+                    bot_user_id: run.bot_user_id,
+                });
+                timer_store::set_timer_into(
+                    script,
+                    &timer(
+                        timer_kind::AWAITING_AGENT,
+                        0,
+                        turn.now.saturating_add(AWAITING_AGENT_PATIENCE_MS),
+                    ),
+                    turn.now,
+                );
                 conversation_store::set_conversation_status_into(
                     script,
                     conversation_id,
@@ -555,6 +589,7 @@ pub(super) fn plan_staff_action(
         replies: 0,
         work: Vec::new(),
         goals: Vec::new(),
+        escalation: None,
     };
     let conversation_id = known.conversation_id;
     if transition.to.status != from.status {
@@ -664,15 +699,18 @@ pub(super) fn plan_staff_action(
     ))
 }
 
-/// Three days after the last human reply: a conversation still with the team but silent goes
-/// back to the bot. `None` when it is not with the team any more.
-pub(super) fn plan_human_silence_over(
+/// A conversation that stayed in `from` too long goes back to the bot: three days after the
+/// last human reply (`agent_assigned`), or 30 minutes unclaimed (`awaiting_agent`). `None` when
+/// it is not in `from` any more.
+pub(super) fn plan_back_to_bot(
     place: (OrgId, ChannelId),
     now: Millis,
     known: Known,
+    from: ConversationStatus,
+    why: &str,
 ) -> Option<(Script, MessageDone)> {
     let (org_id, channel_id) = place;
-    if known.status != ConversationStatus::AgentAssigned {
+    if known.status != from {
         return None;
     }
     let mut known = known;
@@ -686,9 +724,7 @@ pub(super) fn plan_human_silence_over(
     );
     conversation_store::assign_conversation_into(&mut script, conversation_id, None, None, now);
     store::journeys::end_session_into(&mut script, conversation_id);
-    let notice = MessageContent::System {
-        body: "No team member has replied for 3 days; the bot answers again.".into(),
-    };
+    let notice = MessageContent::System { body: why.into() };
     let system = NewMessage {
         id: MessageId::new(),
         org_id,
@@ -716,8 +752,104 @@ pub(super) fn plan_human_silence_over(
         replies: 0,
         work: Vec::new(),
         goals: Vec::new(),
+        escalation: None,
     };
     Some((script, done))
+}
+
+/// Assigns an escalated conversation inside the write of its turn: to the team member the
+/// journey named if they are online with room, else to the online agent with the fewest active
+/// conversations (ties: the longest idle). With nobody available the conversation keeps
+/// waiting, and the guest is told so.
+pub(super) async fn auto_assign(
+    tx: &mut Tx,
+    done: &mut MessageDone,
+    place: (OrgId, ChannelId),
+    now: Millis,
+) -> Result<(), StoreError> {
+    let Some(escalation) = done.escalation.take() else {
+        return Ok(());
+    };
+    let (org_id, channel_id) = place;
+    let conversation_id = done.known.conversation_id;
+    let picked = store::inbox::pick_agent(tx, org_id, escalation.preferred, now).await?;
+    let Some((agent, name)) = picked else {
+        let content = MessageContent::Text {
+            body: TEAM_WILL_RESPOND.into(),
+        };
+        let message = NewMessage {
+            id: MessageId::new(),
+            org_id,
+            conversation_id,
+            channel_id,
+            direction: Direction::Outbound,
+            sender_kind: SenderKind::Bot,
+            sender_id: escalation.bot_user_id,
+            content: &content,
+            journey_step: None,
+            provider_message_id: None,
+            reply_to_provider_message_id: None,
+            delivery_status: DeliveryStatus::Pending,
+            provider_timestamp: None,
+            received_at: now,
+        };
+        let mut script = Script::new();
+        conversation_store::insert_message_into(&mut script, &message);
+        store::outbox::insert_outbox_into(
+            &mut script,
+            org_id,
+            channel_id,
+            conversation_id,
+            message.id,
+            &done.known.contact_external_id,
+            now,
+        );
+        tx.run(&script).await?;
+        done.created.push(record_of(&message));
+        done.replies += 1;
+        return Ok(());
+    };
+    let mut script = Script::new();
+    conversation_store::set_conversation_status_into(
+        &mut script,
+        conversation_id,
+        ConversationStatus::AgentAssigned,
+        now,
+    );
+    let agent_id = agent.to_string();
+    conversation_store::assign_conversation_into(
+        &mut script,
+        conversation_id,
+        Some(&agent_id),
+        None,
+        now,
+    );
+    let notice = MessageContent::System {
+        body: format!("Assigned to {name} automatically"),
+    };
+    let system = NewMessage {
+        id: MessageId::new(),
+        org_id,
+        conversation_id,
+        channel_id,
+        direction: Direction::Outbound,
+        sender_kind: SenderKind::System,
+        sender_id: None,
+        content: &notice,
+        journey_step: None,
+        provider_message_id: None,
+        reply_to_provider_message_id: None,
+        delivery_status: DeliveryStatus::Received,
+        provider_timestamp: None,
+        received_at: now,
+    };
+    conversation_store::insert_message_into(&mut script, &system);
+    tx.run(&script).await?;
+    done.created.push(record_of(&system));
+    done.known.status = ConversationStatus::AgentAssigned;
+    done.known.assignee = Some(agent);
+    done.status_changed = true;
+    Ok(())
 }
 
 /// Sets the guard timer of an AI call.

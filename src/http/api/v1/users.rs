@@ -18,7 +18,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/users", web::post().to(create))
         .route("/users", web::get().to(list))
-        .route("/users/{id}", web::get().to(read));
+        .route("/users/{id}", web::get().to(read))
+        .route("/users/{id}", web::patch().to(update));
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -27,6 +28,10 @@ pub struct UserView {
     email: String,
     name: String,
     role: Role,
+    /// `online`, `away` or `offline`; only online agents take new escalations.
+    presence: String,
+    /// Most conversations the member owns at once before auto-assignment passes them by.
+    max_active_conversations: i64,
     created_at: Millis,
     /// Only in the answer to the creation that asked for one (`with_api_key`); never again.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,6 +49,8 @@ fn view(user: UserRecord) -> UserView {
         email: user.email,
         name: user.name,
         role: user.role,
+        presence: user.presence,
+        max_active_conversations: user.max_active_conversations,
         created_at: user.created_at,
         api_key: None,
     }
@@ -207,6 +214,87 @@ pub(crate) async fn read(
     let id: UserId = id
         .parse()
         .map_err(|_| ApiError::new(Code::UserNotFound, "no such user in your organisation"))?;
+    let user = state
+        .store
+        .user(caller.0.org_id, id)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::UserNotFound))?;
+    Ok(HttpResponse::Ok().json(view(user)))
+}
+
+/// Most active conversations an agent may be set to take.
+const MAX_ACTIVE_LIMIT: i64 = 1_000;
+
+/// Sets presence (`online`, `away`, `offline` — members set their own, owners and admins
+/// anyone's) and the maximum of active conversations (owners and admins).
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users",
+    params(("id" = String, Path, description = "User id, or `me`")),
+    request_body(content = Object, description = "`{\"presence\"?: \"online|away|offline\", \"max_active_conversations\"?: 1..1000}`"),
+    responses((status = 200, body = UserView), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn update(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    if !caller.0.role.can_read_conversations() {
+        return Err(ApiError::forbidden("change team members"));
+    }
+    let id: UserId = if id.as_str() == "me" {
+        caller.0.user_id
+    } else {
+        id.parse()
+            .map_err(|_| ApiError::new(Code::UserNotFound, "no such user in your organisation"))?
+    };
+    let manager = caller.0.role.can_manage_channels();
+    let body = super::json_body(&body)?;
+    let object = body
+        .as_object()
+        .ok_or_else(|| ApiError::new(Code::MalformedJson, "the body must be a JSON object"))?;
+    let presence = match object.get("presence") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(presence))
+            if crate::store::inbox::PRESENCES.contains(&presence.as_str()) =>
+        {
+            Some(presence.clone())
+        }
+        Some(_) => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "presence",
+                "`presence` is one of online, away, offline",
+            ))
+        }
+    };
+    if presence.is_some() && id != caller.0.user_id && !manager {
+        return Err(ApiError::forbidden("set another member's presence"));
+    }
+    let max_active = match object.get("max_active_conversations") {
+        None | Some(Value::Null) => None,
+        Some(value) => match value
+            .as_i64()
+            .filter(|n| (1..=MAX_ACTIVE_LIMIT).contains(n))
+        {
+            Some(n) if manager => Some(n),
+            Some(_) => return Err(ApiError::forbidden("change conversation limits")),
+            None => {
+                return Err(ApiError::field(
+                    Code::InvalidField,
+                    "max_active_conversations",
+                    format!(
+                        "`max_active_conversations` is a whole number from 1 to {MAX_ACTIVE_LIMIT}"
+                    ),
+                ))
+            }
+        },
+    };
+    state
+        .store
+        .update_user_availability(caller.0.org_id, id, presence.as_deref(), max_active)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::UserNotFound))?;
     let user = state
         .store
         .user(caller.0.org_id, id)
