@@ -233,7 +233,60 @@ pub struct ListSection {
     pub rows: Vec<ChoiceItem>,
 }
 
+/// Longest message preview, in characters.
+pub const PREVIEW_MAX_CHARS: usize = 120;
+
 impl MessageContent {
+    /// One line of at most [`PREVIEW_MAX_CHARS`] characters summing the message up, as the
+    /// inbox list shows it.
+    pub fn preview(&self) -> String {
+        let full = match self {
+            MessageContent::Text { body } | MessageContent::System { body } => body.clone(),
+            MessageContent::Media {
+                media_kind,
+                caption,
+                filename,
+                voice,
+                ..
+            } => {
+                let label = match media_kind {
+                    MediaKind::Image => "[Photo]".to_owned(),
+                    MediaKind::Video => "[Video]".to_owned(),
+                    MediaKind::Audio if *voice => "[Voice message]".to_owned(),
+                    MediaKind::Audio => "[Audio]".to_owned(),
+                    MediaKind::Document => match filename {
+                        Some(name) => format!("[Document: {name}]"),
+                        None => "[Document]".to_owned(),
+                    },
+                    MediaKind::Sticker => "[Sticker]".to_owned(),
+                };
+                match caption {
+                    Some(caption) if !caption.trim().is_empty() => format!("{label} {caption}"),
+                    _ => label,
+                }
+            }
+            MessageContent::Location { name, address, .. } => {
+                match name.as_deref().or(address.as_deref()) {
+                    Some(place) => format!("[Location] {place}"),
+                    None => "[Location]".to_owned(),
+                }
+            }
+            MessageContent::InteractiveReply { title, .. } => title.clone(),
+            MessageContent::TemplateButton { text, .. } => text.clone(),
+            MessageContent::Reaction { emoji, .. } => match emoji {
+                Some(emoji) => format!("Reacted {emoji}"),
+                None => "Removed a reaction".to_owned(),
+            },
+            MessageContent::Contacts { .. } => "[Contact card]".to_owned(),
+            MessageContent::Unsupported { .. } => "[Unsupported message]".to_owned(),
+            MessageContent::Choices { body, .. }
+            | MessageContent::List { body, .. }
+            | MessageContent::CtaUrl { body, .. } => body.clone(),
+            MessageContent::Template { name, .. } => format!("[Template {name}]"),
+        };
+        one_line(&full, PREVIEW_MAX_CHARS)
+    }
+
     /// The text a bot matches against and an inbox shows as a preview.
     pub fn text_for_matching(&self) -> Option<&str> {
         match self {
@@ -246,9 +299,59 @@ impl MessageContent {
     }
 }
 
+/// `text` with runs of whitespace collapsed to one space, cut to `max` characters with an
+/// ellipsis.
+fn one_line(text: &str, max: usize) -> String {
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if collapsed.chars().count() <= max {
+        return collapsed;
+    }
+    let mut line: String = collapsed.chars().take(max.saturating_sub(1)).collect();
+    line.push('…');
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn previews_are_one_short_line() {
+        let text = MessageContent::Text {
+            body: "Hello\n\n  we arrive   tomorrow".to_owned(),
+        };
+        assert_eq!(text.preview(), "Hello we arrive tomorrow");
+        let long = MessageContent::Text {
+            body: "word ".repeat(100),
+        };
+        let preview = long.preview();
+        assert_eq!(preview.chars().count(), PREVIEW_MAX_CHARS);
+        assert!(preview.ends_with('…'));
+        let unbroken = MessageContent::Text {
+            body: "x".repeat(500),
+        };
+        assert_eq!(unbroken.preview().chars().count(), PREVIEW_MAX_CHARS);
+        let voice = MessageContent::Media {
+            media_kind: MediaKind::Audio,
+            media_id: Some("m1".to_owned()),
+            url: None,
+            mime_type: None,
+            caption: None,
+            filename: None,
+            voice: true,
+        };
+        assert_eq!(voice.preview(), "[Voice message]");
+        let photo = MessageContent::Media {
+            media_kind: MediaKind::Image,
+            media_id: None,
+            url: None,
+            mime_type: None,
+            caption: Some("Our room".to_owned()),
+            filename: None,
+            voice: false,
+        };
+        assert_eq!(photo.preview(), "[Photo] Our room");
+    }
 
     #[test]
     fn delivery_ranks_only_move_forward() {

@@ -12,7 +12,8 @@ use utoipa::{Modify, OpenApi};
     info(title = "Parley partner API", description = "Channels, conversations, bot journeys, goals and team members of one organisation. Authenticate with `Authorization: Bearer <api key>`."),
     paths(
         channels::create, channels::list, channels::read, channels::delete,
-        conversations::list, conversations::read, conversations::messages, conversations::event,
+        conversations::list, conversations::read, conversations::messages, conversations::thread,
+        conversations::mark_read, conversations::event,
         conversations::reply, conversations::claim, conversations::take_over, conversations::assign,
         conversations::resolve, conversations::hand_back,
         organization::read, organization::update,
@@ -32,6 +33,8 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         channels::ChannelView, channels::ChannelList,
         conversations::ConversationList, conversations::MessageList,
+        conversations::Thread, conversations::ThreadDay, conversations::ReadMark,
+        crate::store::conversations::ConversationSummary, crate::store::conversations::LastMessage,
         organization::OrganizationView,
         journeys::JourneyView, journeys::JourneySummary, journeys::JourneyList,
         journeys::VersionView, journeys::VersionList, journeys::AssignmentView,

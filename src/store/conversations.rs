@@ -4,6 +4,7 @@ use super::records::{
     parsed, parsed_json, to_json, ContactRecord, ConversationRecord, MessageRecord,
 };
 use super::script::Script;
+use super::Columns;
 use super::{Store, StoreResult, Tx};
 use crate::domain::{
     ChannelId, ContactId, ConversationId, ConversationStatus, DeliveryStatus, Direction,
@@ -34,8 +35,74 @@ pub struct NewMessage<'a> {
 #[derive(Clone, Debug, Default)]
 pub struct ConversationQuery {
     pub channel_id: Option<ChannelId>,
-    pub status: Option<ConversationStatus>,
+    /// Any of these statuses; empty means all.
+    pub statuses: Vec<ConversationStatus>,
+    pub assigned: Option<AssignedFilter>,
+    pub archived: ArchivedFilter,
+    /// Contact name (case-insensitive substring) or phone (digits).
+    pub search: Option<String>,
+    /// Only conversations after this one in the list's order.
+    pub after: Option<ListCursor>,
     pub limit: i64,
+}
+
+/// Whose conversations the list shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssignedFilter {
+    User(UserId),
+    Unassigned,
+}
+
+/// Whether archived conversations are listed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ArchivedFilter {
+    #[default]
+    Exclude,
+    Only,
+    Include,
+}
+
+/// A position in the conversation list: the sort time and id of the last conversation seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListCursor {
+    pub sort_at: Millis,
+    pub id: ConversationId,
+}
+
+/// A conversation as the inbox lists it.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ConversationSummary {
+    #[serde(flatten)]
+    pub conversation: ConversationRecord,
+    /// The latest message that is not a system line.
+    pub last_message: Option<LastMessage>,
+    /// Messages from the contact the caller has not read.
+    pub unread_count: i64,
+}
+
+/// The preview of a conversation's latest message.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LastMessage {
+    pub id: MessageId,
+    pub direction: Direction,
+    pub sender_kind: SenderKind,
+    /// One line of at most 120 characters.
+    pub preview: String,
+    pub delivery_status: DeliveryStatus,
+    pub received_at: Millis,
+}
+
+impl ConversationSummary {
+    /// Where the list continues after this conversation.
+    pub fn cursor(&self) -> ListCursor {
+        let conversation = &self.conversation;
+        ListCursor {
+            sort_at: conversation
+                .last_message_at
+                .unwrap_or(conversation.created_at),
+            id: conversation.id,
+        }
+    }
 }
 
 /// What a delivery-status update did.
@@ -274,8 +341,15 @@ pub async fn apply_delivery_status(
 }
 
 const CONVERSATION_COLUMNS: &str = "c.id, c.org_id, c.channel_id, c.status, c.last_message_at, \
-    c.last_inbound_at, c.created_at, c.assigned_user_id, c.assigned_team_id, \
+    c.last_inbound_at, c.created_at, c.assigned_user_id, c.assigned_team_id, c.ai_enabled, \
+    c.archived_at, ch.kind AS channel_kind, \
     k.id AS contact_id, k.external_id, k.name, k.phone";
+
+const CONVERSATION_FROM: &str = "conversations c JOIN contacts k ON k.id = c.contact_id \
+    JOIN channels ch ON ch.id = c.channel_id";
+
+/// The time the inbox sorts a conversation by.
+const SORT_AT: &str = "COALESCE(c.last_message_at, c.created_at)";
 
 fn conversation_from_row(row: &AnyRow) -> StoreResult<ConversationRecord> {
     Ok(ConversationRecord {
@@ -298,12 +372,16 @@ fn conversation_from_row(row: &AnyRow) -> StoreResult<ConversationRecord> {
         last_message_at: row.try_get("last_message_at")?,
         last_inbound_at: row.try_get("last_inbound_at")?,
         created_at: row.try_get("created_at")?,
+        channel_kind: parsed(row, "channel_kind")?,
+        ai_enabled: row.try_get::<i64, _>("ai_enabled")? != 0,
+        archived_at: row.try_get("archived_at")?,
     })
 }
 
-const MESSAGE_COLUMNS: &str = "id, conversation_id, channel_id, direction, sender_kind, content, \
-    journey_step, provider_message_id, reply_to_provider_message_id, delivery_status, \
-    failure_reason, provider_timestamp, received_at";
+const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.channel_id, m.direction, m.sender_kind, \
+    m.sender_id, u.name AS sender_name, m.content, m.journey_step, m.provider_message_id, \
+    m.reply_to_provider_message_id, m.delivery_status, m.failure_reason, m.provider_timestamp, \
+    m.received_at";
 
 fn message_from_row(row: &AnyRow) -> StoreResult<MessageRecord> {
     Ok(MessageRecord {
@@ -312,6 +390,12 @@ fn message_from_row(row: &AnyRow) -> StoreResult<MessageRecord> {
         channel_id: parsed(row, "channel_id")?,
         direction: parsed(row, "direction")?,
         sender_kind: parsed(row, "sender_kind")?,
+        sender_id: row
+            .try_get::<Option<String>, _>("sender_id")?
+            .map(|id| id.parse())
+            .transpose()
+            .map_err(|error| super::StoreError::Corrupt(format!("sender_id: {error}")))?,
+        sender_name: row.try_get("sender_name")?,
         content: parsed_json(row, "content")?,
         journey_step: row.try_get("journey_step")?,
         provider_message_id: row.try_get("provider_message_id")?,
@@ -323,25 +407,210 @@ fn message_from_row(row: &AnyRow) -> StoreResult<MessageRecord> {
     })
 }
 
+/// A LIKE pattern matching `text` anywhere, with LIKE's wildcards escaped (`ESCAPE '\\'`).
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(ch);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// `$first, $first+1, …` for `count` values.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|index| format!("${index}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A bindable value of a dynamically built query.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
 impl Store {
-    /// Conversations of an organisation, most recently active first.
+    /// Conversations of an organisation, most recently active first, with the preview of
+    /// their latest message and how many of the contact's messages `reader` has not read.
     pub async fn list_conversations(
         &self,
         org_id: OrgId,
+        reader: UserId,
         query: &ConversationQuery,
-    ) -> StoreResult<Vec<ConversationRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN contacts k ON k.id = c.contact_id
-             WHERE c.org_id = $1 AND ($2 IS NULL OR c.channel_id = $2) AND ($3 IS NULL OR c.status = $3)
-             ORDER BY COALESCE(c.last_message_at, c.created_at) DESC, c.id DESC LIMIT $4"
-        ))
-        .bind(org_id.to_string())
-        .bind(query.channel_id.map(|id| id.to_string()))
-        .bind(query.status.map(|status| status.as_str()))
-        .bind(query.limit)
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter().map(conversation_from_row).collect()
+    ) -> StoreResult<Vec<ConversationSummary>> {
+        let mut binds = vec![Bind::Text(org_id.to_string())];
+        let mut conditions = vec!["c.org_id = $1".to_owned()];
+        // Adds a value and answers its placeholder number.
+        let bind = |value: Bind, binds: &mut Vec<Bind>| {
+            binds.push(value);
+            binds.len()
+        };
+        if let Some(channel_id) = query.channel_id {
+            let n = bind(Bind::Text(channel_id.to_string()), &mut binds);
+            conditions.push(format!("c.channel_id = ${n}"));
+        }
+        if !query.statuses.is_empty() {
+            let first = binds.len() + 1;
+            for status in &query.statuses {
+                bind(Bind::Text(status.as_str().to_owned()), &mut binds);
+            }
+            conditions.push(format!(
+                "c.status IN ({})",
+                placeholders(first, query.statuses.len())
+            ));
+        }
+        match query.assigned {
+            Some(AssignedFilter::User(user_id)) => {
+                let n = bind(Bind::Text(user_id.to_string()), &mut binds);
+                conditions.push(format!("c.assigned_user_id = ${n}"));
+            }
+            Some(AssignedFilter::Unassigned) => {
+                conditions.push("c.assigned_user_id IS NULL".to_owned());
+            }
+            None => {}
+        }
+        match query.archived {
+            ArchivedFilter::Exclude => conditions.push("c.archived_at IS NULL".to_owned()),
+            ArchivedFilter::Only => conditions.push("c.archived_at IS NOT NULL".to_owned()),
+            ArchivedFilter::Include => {}
+        }
+        if let Some(search) = query.search.as_deref() {
+            let name = bind(
+                Bind::Text(contains_pattern(&search.to_lowercase())),
+                &mut binds,
+            );
+            let digits: String = search.chars().filter(char::is_ascii_digit).collect();
+            let phone_like = search
+                .chars()
+                .all(|ch| ch.is_ascii_digit() || " +-().".contains(ch));
+            if phone_like && digits.len() >= 3 {
+                let phone = bind(Bind::Text(contains_pattern(&digits)), &mut binds);
+                conditions.push(format!(
+                    "(LOWER(k.name) LIKE ${name} ESCAPE '\\' OR k.phone LIKE ${phone} ESCAPE '\\' \
+                      OR k.external_id LIKE ${phone} ESCAPE '\\')"
+                ));
+            } else {
+                conditions.push(format!("LOWER(k.name) LIKE ${name} ESCAPE '\\'"));
+            }
+        }
+        if let Some(after) = &query.after {
+            let at = bind(Bind::Int(after.sort_at), &mut binds);
+            let id = bind(Bind::Text(after.id.to_string()), &mut binds);
+            conditions.push(format!(
+                "({SORT_AT} < ${at} OR ({SORT_AT} = ${at} AND c.id < ${id}))"
+            ));
+        }
+        let limit = bind(Bind::Int(query.limit), &mut binds);
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATION_FROM}
+              WHERE {}
+              ORDER BY {SORT_AT} DESC, c.id DESC LIMIT ${limit}",
+            conditions.join(" AND ")
+        );
+        let mut statement = sqlx::query(&sql);
+        for value in binds {
+            statement = match value {
+                Bind::Text(text) => statement.bind(text),
+                Bind::Int(number) => statement.bind(number),
+            };
+        }
+        let rows = statement.fetch_all(self.reader()).await?;
+        let conversations = rows
+            .iter()
+            .map(conversation_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.summarise(reader, conversations).await
+    }
+
+    /// Adds the latest message and the unread count to each conversation.
+    async fn summarise(
+        &self,
+        reader: UserId,
+        conversations: Vec<ConversationRecord>,
+    ) -> StoreResult<Vec<ConversationSummary>> {
+        if conversations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = conversations.iter().map(|c| c.id.to_string()).collect();
+        let list = placeholders(1, ids.len());
+        let sql = format!(
+            "SELECT m.id, m.conversation_id, m.direction, m.sender_kind, m.content,
+                    m.delivery_status, m.received_at
+               FROM messages m
+              WHERE m.id IN (
+                    SELECT (SELECT x.id FROM messages x
+                             WHERE x.conversation_id = c.id AND x.sender_kind <> 'system'
+                             ORDER BY x.received_at DESC, x.id DESC LIMIT 1)
+                      FROM conversations c WHERE c.id IN ({list}))"
+        );
+        let mut statement = sqlx::query(&sql);
+        for id in &ids {
+            statement = statement.bind(id.clone());
+        }
+        let mut latest = std::collections::HashMap::new();
+        for row in statement.fetch_all(self.reader()).await? {
+            let conversation_id: ConversationId = parsed(&row, "conversation_id")?;
+            let content: MessageContent = parsed_json(&row, "content")?;
+            latest.insert(
+                conversation_id,
+                LastMessage {
+                    id: parsed(&row, "id")?,
+                    direction: parsed(&row, "direction")?,
+                    sender_kind: parsed(&row, "sender_kind")?,
+                    preview: content.preview(),
+                    delivery_status: parsed(&row, "delivery_status")?,
+                    received_at: row.try_get("received_at")?,
+                },
+            );
+        }
+        let reader_at = ids.len() + 1;
+        let sql = format!(
+            "SELECT m.conversation_id, COUNT(*) AS unread
+               FROM messages m
+               LEFT JOIN conversation_reads r
+                 ON r.conversation_id = m.conversation_id AND r.user_id = ${reader_at}
+              WHERE m.conversation_id IN ({list}) AND m.direction = 'inbound'
+                AND m.received_at > COALESCE(r.read_up_to, -1)
+              GROUP BY m.conversation_id"
+        );
+        let mut statement = sqlx::query(&sql);
+        for id in &ids {
+            statement = statement.bind(id.clone());
+        }
+        statement = statement.bind(reader.to_string());
+        let mut unread = std::collections::HashMap::new();
+        for row in statement.fetch_all(self.reader()).await? {
+            let conversation_id: ConversationId = parsed(&row, "conversation_id")?;
+            unread.insert(conversation_id, row.try_get::<i64, _>("unread")?);
+        }
+        Ok(conversations
+            .into_iter()
+            .map(|conversation| ConversationSummary {
+                last_message: latest.remove(&conversation.id),
+                unread_count: unread.get(&conversation.id).copied().unwrap_or(0),
+                conversation,
+            })
+            .collect())
+    }
+
+    /// One conversation as the inbox lists it, for `reader`.
+    pub async fn conversation_summary(
+        &self,
+        org_id: OrgId,
+        reader: UserId,
+        id: ConversationId,
+    ) -> StoreResult<ConversationSummary> {
+        let conversation = self.conversation(org_id, id).await?;
+        self.summarise(reader, vec![conversation])
+            .await?
+            .pop()
+            .ok_or(super::StoreError::NotFound)
     }
 
     pub async fn conversation(
@@ -350,7 +619,7 @@ impl Store {
         id: ConversationId,
     ) -> StoreResult<ConversationRecord> {
         let row = sqlx::query(&format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN contacts k ON k.id = c.contact_id
+            "SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATION_FROM}
              WHERE c.id = $1 AND c.org_id = $2"
         ))
         .bind(id.to_string())
@@ -367,7 +636,7 @@ impl Store {
         external_id: &str,
     ) -> StoreResult<Option<ConversationRecord>> {
         let row = sqlx::query(&format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations c JOIN contacts k ON k.id = c.contact_id
+            "SELECT {CONVERSATION_COLUMNS} FROM {CONVERSATION_FROM}
              WHERE k.channel_id = $1 AND k.external_id = $2"
         ))
         .bind(channel_id.to_string())
@@ -377,24 +646,108 @@ impl Store {
         row.as_ref().map(conversation_from_row).transpose()
     }
 
-    /// The messages of a conversation in the order they were received or created.
+    /// The latest `limit` messages of a conversation (before message `before`, when given),
+    /// oldest first.
     pub async fn messages(
         &self,
         org_id: OrgId,
         conversation_id: ConversationId,
         limit: i64,
     ) -> StoreResult<Vec<MessageRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM (
-                SELECT * FROM messages WHERE conversation_id = $1 AND org_id = $2
-                ORDER BY received_at DESC, id DESC LIMIT $3
+        self.messages_before(org_id, conversation_id, None, limit)
+            .await
+    }
+
+    /// The `limit` messages of a conversation just before message `before` (or the latest),
+    /// oldest first. `None` when `before` is not a message of this conversation.
+    pub async fn messages_before(
+        &self,
+        org_id: OrgId,
+        conversation_id: ConversationId,
+        before: Option<MessageId>,
+        limit: i64,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        let before_clause = if before.is_some() {
+            "AND (m.received_at < b.received_at OR (m.received_at = b.received_at AND m.id < b.id))"
+        } else {
+            ""
+        };
+        let before_join = if before.is_some() {
+            "JOIN messages b ON b.id = $4 AND b.conversation_id = m.conversation_id"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT * FROM (
+                SELECT {MESSAGE_COLUMNS} FROM messages m
+                  LEFT JOIN users u ON u.id = m.sender_id
+                  {before_join}
+                 WHERE m.conversation_id = $1 AND m.org_id = $2 {before_clause}
+                 ORDER BY m.received_at DESC, m.id DESC LIMIT $3
              ) recent ORDER BY received_at, id"
-        ))
-        .bind(conversation_id.to_string())
-        .bind(org_id.to_string())
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
+        );
+        let mut statement = sqlx::query(&sql)
+            .bind(conversation_id.to_string())
+            .bind(org_id.to_string())
+            .bind(limit);
+        if let Some(before) = before {
+            statement = statement.bind(before.to_string());
+        }
+        let rows = statement.fetch_all(self.reader()).await?;
         rows.iter().map(message_from_row).collect()
+    }
+
+    /// Whether `id` is a message of the conversation.
+    pub async fn message_in_conversation(
+        &self,
+        conversation_id: ConversationId,
+        id: MessageId,
+    ) -> StoreResult<bool> {
+        let row = sqlx::query("SELECT id FROM messages WHERE id = $1 AND conversation_id = $2")
+            .bind(id.to_string())
+            .bind(conversation_id.to_string())
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Marks everything received so far in the conversation read by `reader`; returns the
+    /// time read up to.
+    pub async fn mark_read(
+        &self,
+        conversation_id: ConversationId,
+        org_id: OrgId,
+        reader: UserId,
+    ) -> StoreResult<Millis> {
+        self.write(move |tx| {
+            Box::pin(async move {
+                let row = tx
+                    .fetch_one(
+                        "SELECT COALESCE(MAX(received_at), 0) AS up_to FROM messages
+                          WHERE conversation_id = $1",
+                        vec![conversation_id.to_string().into()],
+                    )
+                    .await?;
+                let up_to = row.int("up_to")?;
+                let mut script = Script::new();
+                script.push(
+                    "INSERT INTO conversation_reads (conversation_id, user_id, org_id, read_up_to)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (conversation_id, user_id) DO UPDATE
+                        SET read_up_to = CASE WHEN excluded.read_up_to > conversation_reads.read_up_to
+                                              THEN excluded.read_up_to
+                                              ELSE conversation_reads.read_up_to END",
+                    vec![
+                        conversation_id.to_string().into(),
+                        reader.to_string().into(),
+                        org_id.to_string().into(),
+                        up_to.into(),
+                    ],
+                );
+                tx.run(&script).await?;
+                Ok(up_to)
+            })
+        })
+        .await
     }
 }

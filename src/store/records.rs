@@ -2,7 +2,7 @@
 
 use crate::domain::{
     ChannelId, ChannelKind, ChannelStatus, ContactId, ConversationId, ConversationStatus,
-    DeliveryStatus, Direction, MessageContent, MessageId, Millis, OrgId, SenderKind,
+    DeliveryStatus, Direction, MessageContent, MessageId, Millis, OrgId, SenderKind, UserId,
 };
 use serde::Serialize;
 use std::str::FromStr;
@@ -50,6 +50,12 @@ pub struct ConversationRecord {
     pub last_message_at: Option<Millis>,
     pub last_inbound_at: Option<Millis>,
     pub created_at: Millis,
+    /// The channel's kind, for the inbox's channel icon.
+    pub channel_kind: ChannelKind,
+    /// Whether the bot and AI may answer; off, the conversation is for humans only.
+    pub ai_enabled: bool,
+    /// When a closed conversation was archived; archived conversations leave the default inbox.
+    pub archived_at: Option<Millis>,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -59,6 +65,11 @@ pub struct MessageRecord {
     pub channel_id: ChannelId,
     pub direction: Direction,
     pub sender_kind: SenderKind,
+    /// The team member who wrote an agent message, or the bot identity of a bot message.
+    #[schema(value_type = Option<String>)]
+    pub sender_id: Option<UserId>,
+    /// That user's name at the time of reading.
+    pub sender_name: Option<String>,
     pub content: MessageContent,
     /// The journey step that produced a bot message.
     pub journey_step: Option<String>,

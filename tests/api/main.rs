@@ -16,6 +16,7 @@ mod delivery;
 mod goals;
 mod handover;
 mod health;
+mod inbox;
 mod isolation;
 mod journey_flow;
 mod journeys;

@@ -991,6 +991,8 @@ fn record_of(message: &NewMessage<'_>) -> MessageRecord {
         channel_id: message.channel_id,
         direction: message.direction,
         sender_kind: message.sender_kind,
+        sender_id: message.sender_id,
+        sender_name: None,
         content: message.content.clone(),
         journey_step: message.journey_step.map(str::to_owned),
         provider_message_id: message.provider_message_id.map(str::to_owned),

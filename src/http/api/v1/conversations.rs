@@ -2,12 +2,17 @@
 
 use crate::actors::StaffError;
 use crate::domain::handover::{Action, Actor};
-use crate::domain::{ChannelId, ConversationId, ConversationStatus};
+use crate::domain::{ChannelId, ConversationId, ConversationStatus, MessageId, Millis};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Code};
 use crate::http::AppState;
+use crate::store::conversations::{
+    ArchivedFilter, AssignedFilter, ConversationSummary, ListCursor,
+};
 use crate::store::{ConversationQuery, ConversationRecord, MessageRecord};
 use actix_web::{web, HttpResponse};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 const DEFAULT_LIMIT: i64 = 50;
@@ -18,6 +23,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/conversations", web::get().to(list))
         .route("/conversations/{id}", web::get().to(read))
         .route("/conversations/{id}/messages", web::get().to(messages))
+        .route("/conversations/{id}/thread", web::get().to(thread))
+        .route("/conversations/{id}/read", web::post().to(mark_read))
         .route("/conversations/{id}/events", web::post().to(event))
         .route("/conversations/{id}/messages", web::post().to(reply))
         .route("/conversations/{id}/claim", web::post().to(claim))
@@ -39,21 +46,65 @@ const EVENT_PAYLOAD_MAX_BYTES: usize = 64 * 1024;
 pub struct ListParams {
     /// Only conversations of this channel.
     channel_id: Option<String>,
-    /// Only conversations in this status.
+    /// Only conversations in one of these statuses, comma-separated
+    /// (`bot_handling,awaiting_agent,agent_assigned,resolved,expired`).
     status: Option<String>,
+    /// `me`, `unassigned`, or a user id.
+    assigned_to: Option<String>,
+    /// `false` (default): archived conversations are left out; `true`: only archived ones;
+    /// `all`: both.
+    archived: Option<String>,
+    /// Contact name (any part, case-insensitive) or phone number (its digits).
+    q: Option<String>,
     /// At most this many (default 50, at most 500).
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ConversationList {
-    data: Vec<ConversationRecord>,
+    data: Vec<ConversationSummary>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    next_cursor: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct MessageList {
     data: Vec<MessageRecord>,
+    /// Whether older messages exist (page with `before` = the first message's id).
+    has_more: bool,
 }
+
+/// A conversation's messages grouped by the day they were received.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Thread {
+    conversation: ConversationSummary,
+    days: Vec<ThreadDay>,
+    /// Whether older messages exist (page with `before` = the first message's id).
+    has_more: bool,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ThreadDay {
+    /// `YYYY-MM-DD` in the requested time zone offset.
+    date: String,
+    messages: Vec<MessageRecord>,
+}
+
+/// What marking a conversation read did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReadMark {
+    conversation_id: ConversationId,
+    /// Messages received up to this time are read.
+    read_up_to: Millis,
+    unread_count: i64,
+}
+
+/// Longest search text, in characters.
+const SEARCH_MAX_CHARS: usize = 100;
+/// Time zone offsets span UTC-14:00 to UTC+14:00.
+const TZ_OFFSET_MAX_MINUTES: i64 = 14 * 60;
 
 fn require_reader(caller: &Caller) -> Result<(), ApiError> {
     if caller.0.role.can_read_conversations() {
@@ -84,16 +135,28 @@ fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
     })
 }
 
-/// Lists conversations, most recently active first.
-#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ListParams),
-    responses((status = 200, body = ConversationList), (status = 422, body = crate::http::error::ErrorBody)),
-    security(("api_key" = [])))]
-pub(crate) async fn list(
-    state: AppState,
-    caller: Caller,
-    params: web::Query<ListParams>,
-) -> Result<HttpResponse, ApiError> {
-    require_reader(&caller)?;
+fn encode_cursor(cursor: &ListCursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}:{}", cursor.sort_at, cursor.id))
+}
+
+fn decode_cursor(raw: &str) -> Result<ListCursor, ApiError> {
+    let invalid = || {
+        ApiError::field(
+            Code::InvalidField,
+            "cursor",
+            "`cursor` must be a `next_cursor` this API returned",
+        )
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (sort_at, id) = text.split_once(':').ok_or_else(invalid)?;
+    Ok(ListCursor {
+        sort_at: sort_at.parse().map_err(|_| invalid())?,
+        id: id.parse().map_err(|_| invalid())?,
+    })
+}
+
+fn list_query(caller: &Caller, params: &ListParams) -> Result<ConversationQuery, ApiError> {
     let channel_id = params
         .channel_id
         .as_deref()
@@ -106,29 +169,103 @@ pub(crate) async fn list(
                 "`channel_id` must be a channel id",
             )
         })?;
-    let status = params
+    let statuses = params
         .status
         .as_deref()
-        .map(str::parse::<ConversationStatus>)
+        .map(|raw| {
+            raw.split(',')
+                .map(str::trim)
+                .filter(|status| !status.is_empty())
+                .map(str::parse::<ConversationStatus>)
+                .collect::<Result<Vec<_>, _>>()
+        })
         .transpose()
-        .map_err(|error| ApiError::field(Code::InvalidField, "status", error))?;
-    let query = ConversationQuery {
-        channel_id,
-        status,
-        limit: limit(params.limit)?,
+        .map_err(|error| ApiError::field(Code::InvalidField, "status", error))?
+        .unwrap_or_default();
+    let assigned = match params.assigned_to.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some("me") => Some(AssignedFilter::User(caller.0.user_id)),
+        Some("unassigned") => Some(AssignedFilter::Unassigned),
+        Some(raw) => Some(AssignedFilter::User(raw.parse().map_err(|_| {
+            ApiError::field(
+                Code::InvalidField,
+                "assigned_to",
+                "`assigned_to` must be `me`, `unassigned` or a user id",
+            )
+        })?)),
     };
-    let data = state
-        .store
-        .list_conversations(caller.0.org_id, &query)
-        .await
-        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
-    Ok(HttpResponse::Ok().json(ConversationList { data }))
+    let archived = match params.archived.as_deref() {
+        None | Some("false") => ArchivedFilter::Exclude,
+        Some("true") => ArchivedFilter::Only,
+        Some("all") => ArchivedFilter::Include,
+        Some(_) => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "archived",
+                "`archived` must be `false`, `true` or `all`",
+            ))
+        }
+    };
+    let search = params
+        .q
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(str::to_owned);
+    if search
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > SEARCH_MAX_CHARS)
+    {
+        return Err(ApiError::field(
+            Code::InvalidField,
+            "q",
+            format!("`q` is limited to {SEARCH_MAX_CHARS} characters"),
+        ));
+    }
+    Ok(ConversationQuery {
+        channel_id,
+        statuses,
+        assigned,
+        archived,
+        search,
+        after: params.cursor.as_deref().map(decode_cursor).transpose()?,
+        limit: limit(params.limit)?,
+    })
 }
 
-/// Reads one conversation.
+/// Lists conversations, most recently active first, with the latest message's preview and
+/// the caller's unread count.
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ListParams),
+    responses((status = 200, body = ConversationList), (status = 422, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn list(
+    state: AppState,
+    caller: Caller,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    require_reader(&caller)?;
+    let mut query = list_query(&caller, &params)?;
+    let page = query.limit;
+    // One more than asked tells whether another page follows.
+    query.limit += 1;
+    let mut data = state
+        .store
+        .list_conversations(caller.0.org_id, caller.0.user_id, &query)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    let next_cursor = if data.len() as i64 > page {
+        data.truncate(page as usize);
+        data.last().map(|last| encode_cursor(&last.cursor()))
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(ConversationList { data, next_cursor }))
+}
+
+/// Reads one conversation, with its latest message and the caller's unread count.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations",
     params(("id" = String, Path, description = "Conversation id")),
-    responses((status = 200, body = ConversationRecord), (status = 404, body = crate::http::error::ErrorBody)),
+    responses((status = 200, body = ConversationSummary), (status = 404, body = crate::http::error::ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn read(
     state: AppState,
@@ -138,7 +275,7 @@ pub(crate) async fn read(
     require_reader(&caller)?;
     let conversation = state
         .store
-        .conversation(caller.0.org_id, conversation_id(&id)?)
+        .conversation_summary(caller.0.org_id, caller.0.user_id, conversation_id(&id)?)
         .await
         .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
     Ok(HttpResponse::Ok().json(conversation))
@@ -148,12 +285,58 @@ pub(crate) async fn read(
 pub struct MessageParams {
     /// The latest this many messages, oldest first (default 50, at most 500).
     limit: Option<i64>,
+    /// Only messages before this message id (the first of the previous page).
+    before: Option<String>,
+}
+
+/// A page of a conversation's messages, oldest first, and whether older ones exist.
+async fn message_page(
+    state: &AppState,
+    caller: &Caller,
+    id: ConversationId,
+    params: &MessageParams,
+) -> Result<(Vec<MessageRecord>, bool), ApiError> {
+    let org_id = caller.0.org_id;
+    let page = limit(params.limit)?;
+    let before = match params.before.as_deref() {
+        None => None,
+        Some(raw) => {
+            let invalid = || {
+                ApiError::field(
+                    Code::InvalidField,
+                    "before",
+                    "`before` must be the id of a message of this conversation",
+                )
+            };
+            let message_id: MessageId = raw.parse().map_err(|_| invalid())?;
+            let known = state
+                .store
+                .message_in_conversation(id, message_id)
+                .await
+                .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+            if !known {
+                return Err(invalid());
+            }
+            Some(message_id)
+        }
+    };
+    let mut data = state
+        .store
+        .messages_before(org_id, id, before, page + 1)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    let has_more = data.len() as i64 > page;
+    if has_more {
+        data.remove(0);
+    }
+    Ok((data, has_more))
 }
 
 /// The messages of a conversation, oldest first, with delivery status and failure reason.
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations",
     params(("id" = String, Path, description = "Conversation id"), MessageParams),
-    responses((status = 200, body = MessageList), (status = 404, body = crate::http::error::ErrorBody)),
+    responses((status = 200, body = MessageList), (status = 404, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn messages(
     state: AppState,
@@ -163,19 +346,112 @@ pub(crate) async fn messages(
 ) -> Result<HttpResponse, ApiError> {
     require_reader(&caller)?;
     let id = conversation_id(&id)?;
-    let org_id = caller.0.org_id;
     // Reading the conversation first turns another organisation's id into a 404.
     state
         .store
-        .conversation(org_id, id)
+        .conversation(caller.0.org_id, id)
         .await
         .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
-    let data = state
+    let (data, has_more) = message_page(&state, &caller, id, &params).await?;
+    Ok(HttpResponse::Ok().json(MessageList { data, has_more }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ThreadParams {
+    /// The viewer's offset from UTC in minutes (e.g. `60` for UTC+01:00); days are cut at
+    /// the viewer's midnight. Default 0.
+    tz_offset_minutes: Option<i64>,
+    /// The latest this many messages (default 50, at most 500).
+    limit: Option<i64>,
+    /// Only messages before this message id (the first of the previous page).
+    before: Option<String>,
+}
+
+/// The thread as the inbox shows it: the conversation, and its messages grouped by day.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/thread", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id"), ThreadParams),
+    responses((status = 200, body = Thread), (status = 404, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn thread(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+    params: web::Query<ThreadParams>,
+) -> Result<HttpResponse, ApiError> {
+    require_reader(&caller)?;
+    let offset = params.tz_offset_minutes.unwrap_or(0);
+    if !(-TZ_OFFSET_MAX_MINUTES..=TZ_OFFSET_MAX_MINUTES).contains(&offset) {
+        return Err(ApiError::field(
+            Code::InvalidField,
+            "tz_offset_minutes",
+            format!("`tz_offset_minutes` must be between -{TZ_OFFSET_MAX_MINUTES} and {TZ_OFFSET_MAX_MINUTES}"),
+        ));
+    }
+    let id = conversation_id(&id)?;
+    let conversation = state
         .store
-        .messages(org_id, id, limit(params.limit)?)
+        .conversation_summary(caller.0.org_id, caller.0.user_id, id)
         .await
         .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
-    Ok(HttpResponse::Ok().json(MessageList { data }))
+    let page = MessageParams {
+        limit: params.limit,
+        before: params.before.clone(),
+    };
+    let (messages, has_more) = message_page(&state, &caller, id, &page).await?;
+    Ok(HttpResponse::Ok().json(Thread {
+        conversation,
+        days: group_by_day(messages, offset),
+        has_more,
+    }))
+}
+
+/// Groups messages (oldest first) by their local day at `offset_minutes` from UTC.
+fn group_by_day(messages: Vec<MessageRecord>, offset_minutes: i64) -> Vec<ThreadDay> {
+    let mut days: Vec<ThreadDay> = Vec::new();
+    for message in messages {
+        let local = message.received_at + offset_minutes * 60_000;
+        let date = chrono::DateTime::from_timestamp_millis(local)
+            .map(|at| at.date_naive().to_string())
+            .unwrap_or_default();
+        match days.last_mut() {
+            Some(day) if day.date == date => day.messages.push(message),
+            _ => days.push(ThreadDay {
+                date,
+                messages: vec![message],
+            }),
+        }
+    }
+    days
+}
+
+/// Marks every message of the conversation received so far as read by the caller.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/read", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 200, body = ReadMark), (status = 404, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn mark_read(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_reader(&caller)?;
+    let id = conversation_id(&id)?;
+    state
+        .store
+        .conversation(caller.0.org_id, id)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    let read_up_to = state
+        .store
+        .mark_read(id, caller.0.org_id, caller.0.user_id)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    Ok(HttpResponse::Ok().json(ReadMark {
+        conversation_id: id,
+        read_up_to,
+        unread_count: 0,
+    }))
 }
 
 /// Delivers a named event to the conversation's journey: a session paused on a Wait for

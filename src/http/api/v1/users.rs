@@ -199,8 +199,17 @@ pub(crate) async fn list(state: AppState, caller: Caller) -> Result<HttpResponse
     }))
 }
 
+/// A user id from the path: `me` is the caller.
+fn user_id(caller: &Caller, raw: &str) -> Result<UserId, ApiError> {
+    if raw == "me" {
+        return Ok(caller.0.user_id);
+    }
+    raw.parse()
+        .map_err(|_| ApiError::new(Code::UserNotFound, "no such user in your organisation"))
+}
+
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
-    params(("id" = String, Path, description = "User id")),
+    params(("id" = String, Path, description = "User id, or `me`")),
     responses((status = 200, body = UserView), (status = 404, body = crate::http::error::ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn read(
@@ -211,9 +220,7 @@ pub(crate) async fn read(
     if !caller.0.role.can_read_conversations() {
         return Err(ApiError::forbidden("read team members"));
     }
-    let id: UserId = id
-        .parse()
-        .map_err(|_| ApiError::new(Code::UserNotFound, "no such user in your organisation"))?;
+    let id = user_id(&caller, &id)?;
     let user = state
         .store
         .user(caller.0.org_id, id)
@@ -242,12 +249,7 @@ pub(crate) async fn update(
     if !caller.0.role.can_read_conversations() {
         return Err(ApiError::forbidden("change team members"));
     }
-    let id: UserId = if id.as_str() == "me" {
-        caller.0.user_id
-    } else {
-        id.parse()
-            .map_err(|_| ApiError::new(Code::UserNotFound, "no such user in your organisation"))?
-    };
+    let id = user_id(&caller, &id)?;
     let manager = caller.0.role.can_manage_channels();
     let body = super::json_body(&body)?;
     let object = body
