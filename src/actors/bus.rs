@@ -30,6 +30,9 @@ pub enum Event {
         conversation_id: ConversationId,
         status: ConversationStatus,
     },
+    ConversationDeleted {
+        conversation_id: ConversationId,
+    },
     ChannelUpdated {
         channel_id: ChannelId,
         status: ChannelStatus,

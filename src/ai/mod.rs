@@ -3,6 +3,8 @@
 //! and a local engine that needs no network and no model: deterministic rules that answer the
 //! common cases well enough for a journey to run without an LLM configured.
 
+pub mod insights;
+
 use crate::domain::MessageContent;
 use crate::journey::input::{self, Answer};
 use crate::journey::model::{DateFormat, Validation};

@@ -29,10 +29,20 @@ pub enum Action {
     Assign { to: UserId, to_name: String },
     /// Done: the next guest message starts a fresh bot conversation.
     Resolve,
+    /// Resolve, in the words of the WhatsApp page: the conversation ends as `resolved`.
+    Close,
+    /// File a closed conversation away; it leaves the default inbox until the guest writes.
+    Archive,
+    /// Open a closed (or archived) conversation again, with the one who reopens it.
+    Reopen,
     /// Back to the bot, which greets the guest on the next message.
     HandBack,
     /// A team member's reply: it makes the sender the owner when nobody (or the bot) was.
     Reply,
+    /// Let the bot and AI answer, or make the conversation humans-only.
+    SetAi { enabled: bool },
+    /// Remove the conversation with its messages and notes (managers only).
+    Delete,
 }
 
 impl Action {
@@ -42,8 +52,13 @@ impl Action {
             Action::TakeOver => "take_over",
             Action::Assign { .. } => "assign",
             Action::Resolve => "resolve",
+            Action::Close => "close",
+            Action::Archive => "archive",
+            Action::Reopen => "reopen",
             Action::HandBack => "hand_back",
             Action::Reply => "reply",
+            Action::SetAi { .. } => "set_ai",
+            Action::Delete => "delete",
         }
     }
 }
@@ -53,6 +68,9 @@ impl Action {
 pub struct Handling {
     pub status: ConversationStatus,
     pub assignee: Option<UserId>,
+    pub archived: bool,
+    /// Off, the bot never answers: the conversation is for humans only.
+    pub ai_enabled: bool,
 }
 
 /// What an action does.
@@ -63,6 +81,10 @@ pub struct Transition {
     pub notice: Option<String>,
     /// The journey session ends: the next guest message starts a new run.
     pub reset_session: bool,
+    /// The conversation now waits for the team: auto-assign it.
+    pub escalate: bool,
+    /// The conversation and everything in it is to be removed.
+    pub delete: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -71,8 +93,8 @@ pub enum HandoverError {
     NotAllowedNow(String),
     #[error("the conversation belongs to another team member; an owner or admin can reassign it")]
     NotYours,
-    #[error("only owners and admins may assign conversations")]
-    NotManager,
+    #[error("only owners and admins may {0}")]
+    NotManager(&'static str),
 }
 
 impl HandoverError {
@@ -81,7 +103,7 @@ impl HandoverError {
         match self {
             HandoverError::NotAllowedNow(_) => "invalid_transition",
             HandoverError::NotYours => "not_your_conversation",
-            HandoverError::NotManager => "forbidden",
+            HandoverError::NotManager(_) => "forbidden",
         }
     }
 }
@@ -91,100 +113,149 @@ pub fn apply(from: &Handling, action: &Action, actor: &Actor) -> Result<Transiti
     use ConversationStatus::*;
     let owned_by_other =
         from.status == AgentAssigned && from.assignee.is_some_and(|assignee| assignee != actor.id);
-    if owned_by_other && !actor.manager && !matches!(action, Action::Assign { .. }) {
+    let managers_only = matches!(action, Action::Assign { .. } | Action::Delete);
+    if owned_by_other && !actor.manager && !managers_only {
         return Err(HandoverError::NotYours);
     }
-    let mine = |notice: String, reset_session: bool| Transition {
-        to: Handling {
-            status: AgentAssigned,
-            assignee: Some(actor.id),
-        },
-        notice: Some(notice),
+    let change = |to: Handling, notice: Option<String>, reset_session: bool| Transition {
+        to,
+        notice,
         reset_session,
+        escalate: false,
+        delete: false,
+    };
+    let mine = |notice: String, reset_session: bool| {
+        change(
+            Handling {
+                status: AgentAssigned,
+                assignee: Some(actor.id),
+                archived: false,
+                ai_enabled: from.ai_enabled,
+            },
+            Some(notice),
+            reset_session,
+        )
     };
     let closed = matches!(from.status, Resolved | Expired);
+    let not_now = |message: String| Err(HandoverError::NotAllowedNow(message));
     match action {
         Action::Claim => match from.status {
             AwaitingAgent => Ok(mine(
                 format!("{} claimed the conversation", actor.name),
                 false,
             )),
-            _ => Err(HandoverError::NotAllowedNow(format!(
+            _ => not_now(format!(
                 "only a conversation waiting for an agent can be claimed; this one is {}",
                 from.status
-            ))),
+            )),
         },
         Action::TakeOver => match from.status {
             BotHandling | AwaitingAgent => Ok(mine(
                 format!("{} took over from the bot", actor.name),
                 false,
             )),
-            _ => Err(HandoverError::NotAllowedNow(format!(
+            _ => not_now(format!(
                 "only a conversation with the bot can be taken over; this one is {}",
                 from.status
-            ))),
+            )),
         },
         Action::Assign { to, to_name } => {
             if !actor.manager {
-                return Err(HandoverError::NotManager);
+                return Err(HandoverError::NotManager("assign conversations"));
             }
             if closed {
-                return Err(HandoverError::NotAllowedNow(format!(
-                    "a {} conversation cannot be assigned; the guest's next message opens it again",
+                return not_now(format!(
+                    "a {} conversation cannot be assigned; reopen it first",
                     from.status
-                )));
+                ));
             }
-            Ok(Transition {
-                to: Handling {
+            Ok(change(
+                Handling {
                     status: AgentAssigned,
                     assignee: Some(*to),
+                    ..from.clone()
                 },
-                notice: Some(format!(
+                Some(format!(
                     "{} assigned the conversation to {to_name}",
                     actor.name
                 )),
-                reset_session: false,
-            })
+                false,
+            ))
         }
-        Action::Resolve => {
+        Action::Resolve | Action::Close => {
             if closed {
-                return Err(HandoverError::NotAllowedNow(format!(
-                    "the conversation is already {}",
-                    from.status
-                )));
+                return not_now(format!("the conversation is already {}", from.status));
             }
-            Ok(Transition {
-                to: Handling {
+            let verb = if *action == Action::Close {
+                "closed"
+            } else {
+                "resolved"
+            };
+            Ok(change(
+                Handling {
                     status: Resolved,
                     assignee: None,
+                    ..from.clone()
                 },
-                notice: Some(format!("{} resolved the conversation", actor.name)),
-                reset_session: true,
-            })
+                Some(format!("{} {verb} the conversation", actor.name)),
+                true,
+            ))
+        }
+        Action::Archive => {
+            if !closed {
+                return not_now(format!(
+                    "only a closed conversation can be archived; this one is {}",
+                    from.status
+                ));
+            }
+            if from.archived {
+                return not_now("the conversation is already archived".to_owned());
+            }
+            Ok(change(
+                Handling {
+                    archived: true,
+                    ..from.clone()
+                },
+                Some(format!("{} archived the conversation", actor.name)),
+                false,
+            ))
+        }
+        Action::Reopen => {
+            if !closed {
+                return not_now(format!(
+                    "only a closed conversation can be reopened; this one is {}",
+                    from.status
+                ));
+            }
+            Ok(mine(
+                format!("{} reopened the conversation", actor.name),
+                true,
+            ))
         }
         Action::HandBack => match from.status {
-            AwaitingAgent | AgentAssigned => Ok(Transition {
-                to: Handling {
+            AwaitingAgent | AgentAssigned if !from.ai_enabled => not_now(
+                "the AI is off for this conversation; turn it on before handing back to the bot"
+                    .to_owned(),
+            ),
+            AwaitingAgent | AgentAssigned => Ok(change(
+                Handling {
                     status: BotHandling,
                     assignee: None,
+                    ..from.clone()
                 },
-                notice: Some(format!(
+                Some(format!(
                     "{} handed the conversation back to the bot",
                     actor.name
                 )),
-                reset_session: true,
-            }),
-            _ => Err(HandoverError::NotAllowedNow(format!(
+                true,
+            )),
+            _ => not_now(format!(
                 "only a conversation with the team can be handed back; this one is {}",
                 from.status
-            ))),
+            )),
         },
         Action::Reply => match from.status {
-            AgentAssigned if from.assignee.is_some() => Ok(Transition {
-                to: from.clone(),
-                notice: None,
-                reset_session: false,
-            }),
+            AgentAssigned if from.assignee.is_some() => Ok(change(from.clone(), None, false)),
             BotHandling | AwaitingAgent | AgentAssigned => Ok(mine(
                 format!("{} took over from the bot", actor.name),
                 false,
@@ -195,6 +266,45 @@ pub fn apply(from: &Handling, action: &Action, actor: &Actor) -> Result<Transiti
                 true,
             )),
         },
+        Action::SetAi { enabled } => {
+            if *enabled == from.ai_enabled {
+                return Ok(change(from.clone(), None, false));
+            }
+            if *enabled {
+                return Ok(change(
+                    Handling {
+                        ai_enabled: true,
+                        ..from.clone()
+                    },
+                    Some(format!("{} turned the AI on", actor.name)),
+                    false,
+                ));
+            }
+            // Humans only: a conversation the bot was handling now waits for the team.
+            let escalate = from.status == BotHandling;
+            let mut transition = change(
+                Handling {
+                    status: if escalate { AwaitingAgent } else { from.status },
+                    ai_enabled: false,
+                    ..from.clone()
+                },
+                Some(format!(
+                    "{} turned the AI off; only the team answers",
+                    actor.name
+                )),
+                escalate,
+            );
+            transition.escalate = escalate;
+            Ok(transition)
+        }
+        Action::Delete => {
+            if !actor.manager {
+                return Err(HandoverError::NotManager("delete conversations"));
+            }
+            let mut transition = change(from.clone(), None, true);
+            transition.delete = true;
+            Ok(transition)
+        }
     }
 }
 
@@ -212,7 +322,12 @@ mod tests {
     }
 
     fn at(status: ConversationStatus, assignee: Option<UserId>) -> Handling {
-        Handling { status, assignee }
+        Handling {
+            status,
+            assignee,
+            archived: false,
+            ai_enabled: true,
+        }
     }
 
     #[test]
@@ -265,8 +380,13 @@ mod tests {
         };
         assert_eq!(
             apply(&johns, &assign, &maria).unwrap_err(),
-            HandoverError::NotManager
+            HandoverError::NotManager("assign conversations")
         );
+        assert_eq!(
+            apply(&johns, &Action::Delete, &maria).unwrap_err(),
+            HandoverError::NotManager("delete conversations")
+        );
+        assert!(apply(&johns, &Action::Delete, &boss).unwrap().delete);
         let assigned = apply(&johns, &assign, &boss).unwrap();
         assert_eq!(assigned.to, at(AgentAssigned, Some(maria.id)));
         assert_eq!(
@@ -299,5 +419,65 @@ mod tests {
         let again = apply(&taken.to, &Action::Reply, &maria).unwrap();
         assert_eq!(again.to, taken.to);
         assert_eq!(again.notice, None);
+    }
+
+    #[test]
+    fn close_archive_and_reopen_follow_the_status() {
+        let maria = agent(false);
+        let open = at(AgentAssigned, Some(maria.id));
+        let refused = apply(&open, &Action::Archive, &maria).unwrap_err();
+        assert_eq!(refused.code(), "invalid_transition");
+        assert!(apply(&open, &Action::Reopen, &maria).is_err());
+        let closed = apply(&open, &Action::Close, &maria).unwrap();
+        assert_eq!(closed.to, at(Resolved, None));
+        assert_eq!(
+            closed.notice.as_deref(),
+            Some("Maria closed the conversation")
+        );
+        assert!(apply(&closed.to, &Action::Close, &maria).is_err());
+        let archived = apply(&closed.to, &Action::Archive, &maria).unwrap();
+        assert!(archived.to.archived);
+        assert_eq!(archived.to.status, Resolved);
+        assert!(apply(&archived.to, &Action::Archive, &maria).is_err());
+        let reopened = apply(&archived.to, &Action::Reopen, &maria).unwrap();
+        assert_eq!(reopened.to, at(AgentAssigned, Some(maria.id)));
+        assert!(reopened.reset_session);
+        let expired = at(Expired, None);
+        assert!(apply(&expired, &Action::Archive, &maria).is_ok());
+    }
+
+    #[test]
+    fn turning_the_ai_off_hands_a_bot_conversation_to_the_team() {
+        let maria = agent(false);
+        let off = apply(
+            &at(BotHandling, None),
+            &Action::SetAi { enabled: false },
+            &maria,
+        )
+        .unwrap();
+        assert_eq!(off.to.status, AwaitingAgent);
+        assert!(!off.to.ai_enabled);
+        assert!(off.escalate && off.reset_session);
+        // With the AI off the conversation cannot go back to the bot.
+        let mine = apply(&off.to, &Action::Claim, &maria).unwrap();
+        assert!(!mine.to.ai_enabled);
+        let refused = apply(&mine.to, &Action::HandBack, &maria).unwrap_err();
+        assert_eq!(refused.code(), "invalid_transition");
+        // Turning it off again changes nothing; on, the team keeps the conversation.
+        let same = apply(&mine.to, &Action::SetAi { enabled: false }, &maria).unwrap();
+        assert_eq!((same.to.clone(), same.notice), (mine.to.clone(), None));
+        let on = apply(&mine.to, &Action::SetAi { enabled: true }, &maria).unwrap();
+        assert_eq!(on.to.status, AgentAssigned);
+        assert!(on.to.ai_enabled && !on.escalate);
+        assert!(apply(&on.to, &Action::HandBack, &maria).is_ok());
+        // Off on a conversation a human already has: it stays with them.
+        let kept = apply(
+            &at(AgentAssigned, Some(maria.id)),
+            &Action::SetAi { enabled: false },
+            &maria,
+        )
+        .unwrap();
+        assert_eq!(kept.to.status, AgentAssigned);
+        assert!(!kept.escalate);
     }
 }

@@ -86,6 +86,11 @@ error_codes! {
     /// Another canned response of the organisation has this shortcut.
     ShortcutTaken => CONFLICT,
     NoteNotFound => NOT_FOUND,
+    NotificationNotFound => NOT_FOUND,
+    /// The email and password do not match a team member who may log in.
+    InvalidCredentials => UNAUTHORIZED,
+    /// Too many failed log-ins for this email; wait before trying again.
+    TooManyAttempts => TOO_MANY_REQUESTS,
     // Goals.
     GoalNotFound => NOT_FOUND,
     GoalNameTaken => CONFLICT,

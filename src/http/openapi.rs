@@ -1,7 +1,8 @@
 //! The OpenAPI document of the partner API, served at `GET /api/v1/openapi.json`.
 
 use super::api::v1::{
-    channels, conversations, goals, journeys, organization, test_sessions, users,
+    canned_responses, channels, conversations, goals, journeys, notes, organization, test_sessions,
+    users,
 };
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -15,7 +16,12 @@ use utoipa::{Modify, OpenApi};
         conversations::list, conversations::read, conversations::messages, conversations::thread,
         conversations::mark_read, conversations::event,
         conversations::reply, conversations::claim, conversations::take_over, conversations::assign,
-        conversations::resolve, conversations::hand_back,
+        conversations::resolve, conversations::hand_back, conversations::close,
+        conversations::archive, conversations::reopen, conversations::update,
+        conversations::delete,
+        notes::create, notes::list, notes::update, notes::delete,
+        canned_responses::create, canned_responses::list, canned_responses::read,
+        canned_responses::update, canned_responses::delete,
         organization::read, organization::update,
         journeys::list, journeys::create, journeys::import, journeys::read, journeys::update,
         journeys::delete, journeys::deploy, journeys::undeploy, journeys::clone, journeys::export,
@@ -36,6 +42,8 @@ use utoipa::{Modify, OpenApi};
         conversations::Thread, conversations::ThreadDay, conversations::ReadMark,
         crate::store::conversations::ConversationSummary, crate::store::conversations::LastMessage,
         organization::OrganizationView,
+        notes::NoteList, crate::store::notes::NoteRecord,
+        canned_responses::CannedResponseList, crate::store::canned::CannedResponseRecord,
         journeys::JourneyView, journeys::JourneySummary, journeys::JourneyList,
         journeys::VersionView, journeys::VersionList, journeys::AssignmentView,
         users::UserView, users::UserList,
@@ -54,6 +62,7 @@ use utoipa::{Modify, OpenApi};
         (name = "conversations", description = "Conversations and their messages"),
         (name = "organization", description = "Organisation settings"),
         (name = "journeys", description = "Bot journeys: drafts, deployed versions, variables, channel assignment and test chat"),
+        (name = "canned_responses", description = "Saved replies agents insert in the composer, found by shortcut, text or category"),
         (name = "users", description = "Team members and bot identities"),
         (name = "goals", description = "Business outcomes, their milestones and trackers, and the events journeys record"),
     )

@@ -172,13 +172,13 @@ pub async fn upsert_conversation(
     channel_id: ChannelId,
     contact_id: ContactId,
     now: Millis,
-) -> StoreResult<(ConversationId, ConversationStatus)> {
+) -> StoreResult<UpsertedConversation> {
     let row = tx
         .fetch_one(
             "INSERT INTO conversations (id, org_id, channel_id, contact_id, status, created_at, updated_at)
              VALUES ($1, $2, $3, $4, 'bot_handling', $5, $5)
              ON CONFLICT (contact_id) DO UPDATE SET updated_at = conversations.updated_at
-             RETURNING id, status",
+             RETURNING id, status, ai_enabled, archived_at",
             vec![
                 ConversationId::new().to_string().into(),
                 org_id.to_string().into(),
@@ -188,14 +188,65 @@ pub async fn upsert_conversation(
             ],
         )
         .await?;
-    Ok((parsed(&row, "id")?, parsed(&row, "status")?))
+    Ok(UpsertedConversation {
+        id: parsed(&row, "id")?,
+        status: parsed(&row, "status")?,
+        ai_enabled: row.int("ai_enabled")? != 0,
+        archived: row.opt_int("archived_at")?.is_some(),
+    })
+}
+
+/// A conversation as `upsert_conversation` found or created it.
+pub struct UpsertedConversation {
+    pub id: ConversationId,
+    pub status: ConversationStatus,
+    pub ai_enabled: bool,
+    pub archived: bool,
+}
+
+/// Files a closed conversation away (`Some`) or brings it back (`None`).
+pub fn set_archived_into(script: &mut Script, id: ConversationId, at: Option<Millis>, now: Millis) {
+    script.push(
+        "UPDATE conversations SET archived_at = $1, updated_at = $2 WHERE id = $3",
+        vec![at.into(), now.into(), id.to_string().into()],
+    );
+}
+
+/// Lets the bot answer, or makes the conversation humans-only.
+pub fn set_ai_enabled_into(script: &mut Script, id: ConversationId, enabled: bool, now: Millis) {
+    script.push(
+        "UPDATE conversations SET ai_enabled = $1, updated_at = $2 WHERE id = $3",
+        vec![i64::from(enabled).into(), now.into(), id.to_string().into()],
+    );
+}
+
+/// Removes a conversation with its messages, notes, insights, notifications, read marks,
+/// session, timers and pending sends. Goal events stay for the statistics, no longer linked to it; the contact stays.
+pub fn delete_conversation_into(script: &mut Script, id: ConversationId) {
+    let id = id.to_string();
+    for sql in [
+        "DELETE FROM conversation_notes WHERE conversation_id = $1",
+        "DELETE FROM conversation_insights WHERE conversation_id = $1",
+        "DELETE FROM notifications WHERE conversation_id = $1",
+        "DELETE FROM conversation_reads WHERE conversation_id = $1",
+        "DELETE FROM outbox WHERE conversation_id = $1",
+        "DELETE FROM timers WHERE conversation_id = $1",
+        "DELETE FROM journey_sessions WHERE conversation_id = $1",
+        "UPDATE goal_events SET conversation_id = NULL WHERE conversation_id = $1",
+        "DELETE FROM messages WHERE conversation_id = $1",
+        "DELETE FROM conversations WHERE id = $1",
+    ] {
+        script.push(sql, vec![id.clone().into()]);
+    }
 }
 
 /// Records message activity on a conversation (inbound messages also move the 24-hour
 /// window's start).
 pub fn touch_conversation_into(script: &mut Script, id: ConversationId, at: Millis, inbound: bool) {
     let sql = if inbound {
-        "UPDATE conversations SET last_message_at = $1, last_inbound_at = $1, updated_at = $1 WHERE id = $2"
+        // The guest writing brings an archived conversation back to the inbox.
+        "UPDATE conversations SET last_message_at = $1, last_inbound_at = $1, updated_at = $1,
+                archived_at = NULL WHERE id = $2"
     } else {
         "UPDATE conversations SET last_message_at = $1, updated_at = $1 WHERE id = $2"
     };

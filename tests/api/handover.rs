@@ -2,27 +2,12 @@
 //! and hand back, each with its system line; the bot never answers while a human owns the
 //! conversation, and stays quiet for three days after a human reply.
 
-use crate::support::{Options, TestApp, WhatsappChannel, PATIENCE};
+use crate::support::{set_presence, team_member, Options, TestApp, WhatsappChannel, PATIENCE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const GUEST: &str = "351944444444";
-
-/// A team member with an API key: `(user id, key)`.
-async fn team_member(app: &TestApp, email: &str, role: &str) -> (String, String) {
-    let (status, user) = app
-        .post_json(
-            "/api/v1/users",
-            &json!({"email": email, "name": email.split('@').next().unwrap(), "role": role, "with_api_key": true}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{user}");
-    (
-        user["id"].as_str().unwrap().to_owned(),
-        user["api_key"].as_str().unwrap().to_owned(),
-    )
-}
 
 async fn act(
     app: &TestApp,
@@ -360,19 +345,6 @@ async fn front_desk_journey(app: &TestApp, channel: &WhatsappChannel) {
         &json!({"journey_id": journey["id"], "bot_user_id": bot}),
     )
     .await;
-}
-
-async fn set_presence(app: &TestApp, key: &str, presence: &str) {
-    let (status, body) = app
-        .request(
-            reqwest::Method::PATCH,
-            "/api/v1/users/me",
-            key,
-            Some(&json!({"presence": presence})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["presence"], presence);
 }
 
 #[actix_web::test]

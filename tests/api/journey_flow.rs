@@ -288,7 +288,9 @@ async fn a_whatsapp_guest_walks_a_deployed_journey_to_a_human() {
         .unwrap();
     assert_eq!(last["content"]["body"], "Our team will respond shortly.");
     assert!(last["journey_step"].is_null());
-    app.graph.wait_for_accepted(9, Duration::from_secs(10)).await;
+    app.graph
+        .wait_for_accepted(9, Duration::from_secs(10))
+        .await;
 
     // With a human in charge the bot stays quiet.
     app.customer_says(&channel, guest, "wamid.j5", "hello?")

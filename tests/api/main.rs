@@ -10,16 +10,22 @@
 
 mod support;
 
+mod auth;
+mod canned_responses;
 mod channels;
+mod conversation_actions;
 mod crash;
 mod delivery;
 mod goals;
 mod handover;
 mod health;
 mod inbox;
+mod insights;
 mod isolation;
 mod journey_flow;
 mod journeys;
+mod notes;
+mod notifications;
 mod test_chat;
 mod timers;
 mod webchat;

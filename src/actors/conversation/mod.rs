@@ -365,6 +365,8 @@ impl ConversationActor {
             conversation_id: conversation.id,
             status: conversation.status,
             assignee: conversation.assigned_user_id,
+            archived: conversation.archived_at.is_some(),
+            ai_enabled: conversation.ai_enabled,
             session,
         }))
     }
@@ -589,8 +591,19 @@ impl ConversationActor {
                 return Err(error.into());
             }
         };
-        core.store.write_script(script).await?;
-        self.after_turn(channel.org_id, &channel, staff.done);
+        if staff.deleted {
+            core.store.write_script(script).await?;
+            self.known = None;
+            core.bus.publish(
+                channel.org_id,
+                Event::ConversationDeleted { conversation_id },
+            );
+            return Ok(StaffOutcome { reply: None });
+        }
+        let done = self
+            .commit(script, staff.done, (channel.org_id, channel.id), now)
+            .await?;
+        self.after_turn(channel.org_id, &channel, done);
         Ok(StaffOutcome { reply: staff.reply })
     }
 

@@ -46,6 +46,9 @@ pub(super) struct Known {
     pub status: ConversationStatus,
     /// The team member who owns the conversation, while one does.
     pub assignee: Option<crate::domain::UserId>,
+    pub archived: bool,
+    /// Off, the bot never answers: the conversation is for humans only.
+    pub ai_enabled: bool,
     pub session: Option<JourneySession>,
 }
 
@@ -114,6 +117,9 @@ pub(super) struct Escalation {
     pub preferred: Option<crate::domain::UserId>,
     /// Who tells the guest when nobody is available.
     pub bot_user_id: Option<crate::domain::UserId>,
+    /// Whether the guest hears that the team will answer when nobody is available (not when
+    /// the AI is off: then nothing automatic is sent).
+    pub tell_guest: bool,
 }
 
 /// How long an escalation waits to be claimed before it returns to the bot.
@@ -140,7 +146,7 @@ pub(super) async fn first_message(
         work.turn.now,
     )
     .await?;
-    let (conversation_id, status) = conversation_store::upsert_conversation(
+    let conversation = conversation_store::upsert_conversation(
         tx,
         work.turn.org_id,
         work.turn.channel_id,
@@ -148,6 +154,7 @@ pub(super) async fn first_message(
         work.turn.now,
     )
     .await?;
+    let conversation_id = conversation.id;
     let session = parse_session(store::journeys::session_in(tx, conversation_id).await?)?;
     let known = Known {
         contact_id,
@@ -155,8 +162,10 @@ pub(super) async fn first_message(
         contact_name: message.contact_name.clone(),
         contact_phone: message.contact_phone.clone(),
         conversation_id,
-        status,
+        status: conversation.status,
         assignee: None,
+        archived: conversation.archived,
+        ai_enabled: conversation.ai_enabled,
         session,
     };
     let place = (work.turn.org_id, work.turn.channel_id);
@@ -222,6 +231,11 @@ pub(super) fn plan_message(work: MessageWork, known: Known) -> (Script, MessageD
         goals: Vec::new(),
         escalation: None,
     };
+    if known.archived {
+        // `touch_conversation_into` brought it back to the inbox.
+        known.archived = false;
+        done.status_changed = true;
+    }
     if matches!(
         known.status,
         ConversationStatus::Resolved | ConversationStatus::Expired
@@ -237,8 +251,25 @@ pub(super) fn plan_message(work: MessageWork, known: Known) -> (Script, MessageD
         );
     }
     if known.status == ConversationStatus::BotHandling {
-        let input = Input::Message(&message.content);
-        plan_turn(&mut script, &turn, &mut known, &input, &mut done);
+        if known.ai_enabled {
+            let input = Input::Message(&message.content);
+            plan_turn(&mut script, &turn, &mut known, &input, &mut done);
+        } else {
+            // Humans only: the conversation waits for the team, without a word from the bot.
+            known.status = ConversationStatus::AwaitingAgent;
+            done.status_changed = true;
+            conversation_store::set_conversation_status_into(
+                &mut script,
+                known.conversation_id,
+                known.status,
+                turn.now,
+            );
+            done.escalation = Some(Escalation {
+                preferred: None,
+                bot_user_id: None,
+                tell_guest: false,
+            });
+        }
     }
     done.known = known;
     (script, done)
@@ -252,7 +283,7 @@ pub(super) fn plan_journey_input(
     input: &Input<'_>,
 ) -> Option<(Script, MessageDone)> {
     let mut known = known;
-    if known.status != ConversationStatus::BotHandling {
+    if known.status != ConversationStatus::BotHandling || !known.ai_enabled {
         return None;
     }
     let mut script = Script::new();
@@ -434,6 +465,7 @@ fn plan_turn(
                 done.escalation = Some(Escalation {
                     preferred: user.and_then(|id| id.parse().ok()),
                     bot_user_id: run.bot_user_id,
+                    tell_guest: true,
                 });
                 timer_store::set_timer_into(
                     script,
@@ -560,6 +592,8 @@ pub(super) struct StaffDone {
     pub done: MessageDone,
     /// The team member's reply, when the action was one.
     pub reply: Option<MessageRecord>,
+    /// The conversation is gone.
+    pub deleted: bool,
 }
 
 /// Plans a staff action (claim, take over, assign, resolve, hand back, or a reply with its
@@ -579,9 +613,31 @@ pub(super) fn plan_staff_action(
     let from = Handling {
         status: known.status,
         assignee: known.assignee,
+        archived: known.archived,
+        ai_enabled: known.ai_enabled,
     };
     let transition = handover::apply(&from, action, actor)?;
     let mut script = Script::new();
+    if transition.delete {
+        conversation_store::delete_conversation_into(&mut script, known.conversation_id);
+        let done = MessageDone {
+            known,
+            created: Vec::new(),
+            status_changed: false,
+            replies: 0,
+            work: Vec::new(),
+            goals: Vec::new(),
+            escalation: None,
+        };
+        return Ok((
+            script,
+            StaffDone {
+                done,
+                reply: None,
+                deleted: true,
+            },
+        ));
+    }
     let mut done = MessageDone {
         known: known.clone(),
         created: Vec::new(),
@@ -613,6 +669,27 @@ pub(super) fn plan_staff_action(
     if transition.reset_session {
         store::journeys::end_session_into(&mut script, conversation_id);
         known.session = None;
+    }
+    if transition.to.archived != from.archived {
+        let at = transition.to.archived.then_some(now);
+        conversation_store::set_archived_into(&mut script, conversation_id, at, now);
+        done.status_changed = true;
+    }
+    if transition.to.ai_enabled != from.ai_enabled {
+        conversation_store::set_ai_enabled_into(
+            &mut script,
+            conversation_id,
+            transition.to.ai_enabled,
+            now,
+        );
+        done.status_changed = true;
+    }
+    if transition.escalate {
+        done.escalation = Some(Escalation {
+            preferred: None,
+            bot_user_id: None,
+            tell_guest: transition.to.ai_enabled,
+        });
     }
     let silence = NewTimer {
         org_id,
@@ -689,12 +766,15 @@ pub(super) fn plan_staff_action(
     }
     known.status = transition.to.status;
     known.assignee = transition.to.assignee;
+    known.archived = transition.to.archived;
+    known.ai_enabled = transition.to.ai_enabled;
     done.known = known;
     Ok((
         script,
         StaffDone {
             done,
             reply: reply_record,
+            deleted: false,
         },
     ))
 }
@@ -710,7 +790,7 @@ pub(super) fn plan_back_to_bot(
     why: &str,
 ) -> Option<(Script, MessageDone)> {
     let (org_id, channel_id) = place;
-    if known.status != from {
+    if known.status != from || !known.ai_enabled {
         return None;
     }
     let mut known = known;
@@ -774,6 +854,9 @@ pub(super) async fn auto_assign(
     let conversation_id = done.known.conversation_id;
     let picked = store::inbox::pick_agent(tx, org_id, escalation.preferred, now).await?;
     let Some((agent, name)) = picked else {
+        if !escalation.tell_guest {
+            return Ok(());
+        }
         let content = MessageContent::Text {
             body: TEAM_WILL_RESPOND.into(),
         };

@@ -331,6 +331,35 @@ impl TestApp {
     }
 }
 
+/// A team member with an API key: `(user id, key)`.
+pub async fn team_member(app: &TestApp, email: &str, role: &str) -> (String, String) {
+    let (status, user) = app
+        .post_json(
+            "/api/v1/users",
+            &json!({"email": email, "name": email.split('@').next().unwrap(), "role": role, "with_api_key": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    (
+        user["id"].as_str().unwrap().to_owned(),
+        user["api_key"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Sets the presence of the team member whose key this is.
+pub async fn set_presence(app: &TestApp, key: &str, presence: &str) {
+    let (status, body) = app
+        .request(
+            reqwest::Method::PATCH,
+            "/api/v1/users/me",
+            key,
+            Some(&json!({"presence": presence})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["presence"], presence);
+}
+
 /// The database URL for a test: `None` (SQLite in the data dir) unless the Postgres backend
 /// was asked for, in which case a fresh database on the shared throwaway server.
 pub async fn database_url() -> Option<String> {

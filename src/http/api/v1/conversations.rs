@@ -31,7 +31,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/conversations/{id}/take-over", web::post().to(take_over))
         .route("/conversations/{id}/assign", web::post().to(assign))
         .route("/conversations/{id}/resolve", web::post().to(resolve))
-        .route("/conversations/{id}/hand-back", web::post().to(hand_back));
+        .route("/conversations/{id}/hand-back", web::post().to(hand_back))
+        .route("/conversations/{id}/close", web::post().to(close))
+        .route("/conversations/{id}/archive", web::post().to(archive))
+        .route("/conversations/{id}/reopen", web::post().to(reopen))
+        .route("/conversations/{id}", web::patch().to(update))
+        .route("/conversations/{id}", web::delete().to(delete));
 }
 
 /// Longest reply a team member may send, in characters (WhatsApp's text limit).
@@ -561,6 +566,7 @@ async fn act(
         .conversation(caller.0.org_id, conversation_id(id)?)
         .await
         .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    let deleting = action == Action::Delete;
     let outcome = state
         .get_ref()
         .staff_action(&conversation, actor, action, text)
@@ -582,6 +588,9 @@ async fn act(
         })?;
     if let Some(message) = outcome.reply {
         return Ok(HttpResponse::Created().json(message));
+    }
+    if deleting {
+        return Ok(HttpResponse::NoContent().finish());
     }
     let conversation = state
         .store
@@ -740,4 +749,100 @@ pub(crate) async fn hand_back(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     act(&state, &caller, &id, Action::HandBack, None).await
+}
+
+/// Closes the conversation: it ends as `resolved`, and the guest's next message starts a
+/// fresh bot conversation.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/close", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 200, body = ConversationRecord), (status = 409, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn close(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(&state, &caller, &id, Action::Close, None).await
+}
+
+/// Archives a closed (resolved or expired) conversation: it leaves the default inbox list
+/// (`?archived=true` lists it) until the guest writes again or it is reopened.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/archive", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 200, body = ConversationRecord), (status = 409, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn archive(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(&state, &caller, &id, Action::Archive, None).await
+}
+
+/// Opens a closed or archived conversation again, assigned to the caller.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/reopen", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 200, body = ConversationRecord), (status = 409, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn reopen(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(&state, &caller, &id, Action::Reopen, None).await
+}
+
+/// Turns the bot and AI on or off for this conversation. Off, it is for humans only: a
+/// conversation the bot was handling waits for the team (and is auto-assigned), and it cannot
+/// be handed back to the bot until the AI is on again.
+#[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body(content = Object, description = "`{\"ai_enabled\": false}`"),
+    responses((status = 200, body = ConversationRecord), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn update(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body = super::json_body(&body)?;
+    let object = body
+        .as_object()
+        .ok_or_else(|| ApiError::new(Code::MalformedJson, "the body must be a JSON object"))?;
+    if let Some(unknown) = object.keys().find(|key| key.as_str() != "ai_enabled") {
+        return Err(ApiError::field(
+            Code::InvalidField,
+            unknown,
+            format!("`{unknown}` cannot be changed here; only `ai_enabled` can"),
+        ));
+    }
+    let enabled = match object.get("ai_enabled") {
+        Some(serde_json::Value::Bool(enabled)) => *enabled,
+        None | Some(serde_json::Value::Null) => return Err(ApiError::missing("ai_enabled")),
+        Some(_) => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "ai_enabled",
+                "`ai_enabled` must be true or false",
+            ))
+        }
+    };
+    act(&state, &caller, &id, Action::SetAi { enabled }, None).await
+}
+
+/// Deletes the conversation with its messages, notes and pending sends (owners and admins).
+/// The contact stays; their next message starts a new conversation.
+#[utoipa::path(delete, path = "/api/v1/conversations/{id}", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    responses((status = 204, description = "Deleted"), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 404, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn delete(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    act(&state, &caller, &id, Action::Delete, None).await
 }

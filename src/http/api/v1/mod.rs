@@ -1,11 +1,14 @@
 //! `/api/v1`: channels, conversations, journeys, goals, users and the organisation's settings.
 
+pub mod auth;
 pub mod canned_responses;
 pub mod channels;
 pub mod conversations;
 pub mod goals;
+pub mod insights;
 pub mod journeys;
 pub mod notes;
+pub mod notifications;
 pub mod organization;
 pub mod test_sessions;
 pub mod users;
@@ -15,12 +18,15 @@ use actix_web::web;
 pub fn configure(config: &mut web::ServiceConfig) {
     config.service(
         web::scope("/api/v1")
+            .configure(auth::configure)
             .configure(canned_responses::configure)
             .configure(channels::configure)
             .configure(conversations::configure)
             .configure(goals::configure)
+            .configure(insights::configure)
             .configure(journeys::configure)
             .configure(notes::configure)
+            .configure(notifications::configure)
             .configure(organization::configure)
             .configure(test_sessions::configure)
             .configure(users::configure),

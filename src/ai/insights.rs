@@ -1,0 +1,1 @@
+//! Conversation insights from the local engine: lexicon sentiment and an extractive summary.

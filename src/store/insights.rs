@@ -1,0 +1,1 @@
+//! The latest AI insight (sentiment and summary) of a conversation.

@@ -1,0 +1,1 @@
+//! Notifications per team member: escalations, new guest messages, assignments.
