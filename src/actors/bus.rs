@@ -3,8 +3,11 @@
 //! a Redis-backed one can replace it behind the same trait.
 
 use crate::domain::{
-    ChannelId, ChannelStatus, ConversationId, ConversationStatus, DeliveryStatus, MessageId, OrgId,
+    ChannelId, ChannelStatus, ConversationId, ConversationStatus, DeliveryStatus, MessageId,
+    Millis, OrgId, UserId,
 };
+use crate::store::events::{append_events_into, NewEvent};
+use crate::store::script::Script;
 use crate::store::MessageRecord;
 use dashmap::DashMap;
 use serde::Serialize;
@@ -33,11 +36,89 @@ pub enum Event {
     ConversationDeleted {
         conversation_id: ConversationId,
     },
+    PresenceChanged {
+        user_id: UserId,
+        presence: String,
+    },
+    /// A team member is typing in a conversation: shown to the other consoles, never logged.
+    Typing {
+        conversation_id: ConversationId,
+        user_id: UserId,
+        name: String,
+    },
     ChannelUpdated {
         channel_id: ChannelId,
         status: ChannelStatus,
         reason: Option<String>,
     },
+}
+
+impl Event {
+    /// The event's type as consoles see it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::MessageCreated { .. } => "message.created",
+            Event::MessageUpdated { .. } => "message.updated",
+            Event::ConversationUpdated { .. } => "conversation.updated",
+            Event::ConversationDeleted { .. } => "conversation.deleted",
+            Event::PresenceChanged { .. } => "presence.changed",
+            Event::Typing { .. } => "typing",
+            Event::ChannelUpdated { .. } => "channel.updated",
+        }
+    }
+
+    /// The conversation the event concerns.
+    pub fn conversation_id(&self) -> Option<ConversationId> {
+        match self {
+            Event::MessageCreated { message } => Some(message.conversation_id),
+            Event::MessageUpdated {
+                conversation_id, ..
+            }
+            | Event::ConversationUpdated {
+                conversation_id, ..
+            }
+            | Event::ConversationDeleted { conversation_id }
+            | Event::Typing {
+                conversation_id, ..
+            } => Some(*conversation_id),
+            Event::PresenceChanged { .. } | Event::ChannelUpdated { .. } => None,
+        }
+    }
+
+    /// The event as the organisation's log stores it.
+    pub fn to_log(&self) -> NewEvent {
+        let data = match self {
+            Event::MessageCreated { message } => {
+                serde_json::to_value(message).unwrap_or(serde_json::Value::Null)
+            }
+            other => {
+                let mut value = serde_json::to_value(other).unwrap_or(serde_json::Value::Null);
+                if let Some(object) = value.as_object_mut() {
+                    object.remove("type");
+                }
+                value
+            }
+        };
+        NewEvent {
+            kind: self.kind(),
+            conversation_id: self.conversation_id(),
+            data,
+        }
+    }
+}
+
+/// Appends `events` to the organisation's log inside the write of `script`; publish them on
+/// the bus once it commits.
+pub fn log_into(script: &mut Script, org_id: OrgId, events: &[Event], now: Millis) {
+    let logged: Vec<NewEvent> = events.iter().map(Event::to_log).collect();
+    append_events_into(script, org_id, &logged, now);
+}
+
+/// A script that only logs `events`.
+pub fn log_script(org_id: OrgId, events: &[Event], now: Millis) -> Script {
+    let mut script = Script::new();
+    log_into(&mut script, org_id, events, now);
+    script
 }
 
 pub trait EventBus: Send + Sync + 'static {

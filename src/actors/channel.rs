@@ -2,7 +2,7 @@
 //! rate, retrying temporary failures with backoff and marking the rest failed with the
 //! provider's reason. A credentials failure moves the channel to `needs_reconnect`.
 
-use super::bus::Event;
+use super::bus::{log_script, Event};
 use super::core::{ChannelRuntime, ChannelSecrets, Core};
 use crate::adapters::webchat::{ServerFrame, WebchatMessage};
 use crate::adapters::{SendError, Sent};
@@ -169,20 +169,25 @@ async fn deliver(
     match result {
         Ok(sent) => {
             core.metrics.sends.with_label_values(&[kind, "sent"]).inc();
+            let updated = Event::MessageUpdated {
+                conversation_id: row.conversation_id,
+                message_id: row.message_id,
+                delivery_status: DeliveryStatus::Sent,
+                failure_reason: None,
+            };
+            let events = log_script(row.org_id, std::slice::from_ref(&updated), now);
             match core
                 .store
-                .mark_outbox_sent(row.id, row.message_id, &sent.provider_message_id, now)
+                .mark_outbox_sent(
+                    row.id,
+                    row.message_id,
+                    &sent.provider_message_id,
+                    now,
+                    events,
+                )
                 .await
             {
-                Ok(()) => core.bus.publish(
-                    row.org_id,
-                    Event::MessageUpdated {
-                        conversation_id: row.conversation_id,
-                        message_id: row.message_id,
-                        delivery_status: DeliveryStatus::Sent,
-                        failure_reason: None,
-                    },
-                ),
+                Ok(()) => core.bus.publish(row.org_id, updated),
                 Err(error) => {
                     tracing::error!(outbox_id = row.id, error = %error, "failed to record a completed send")
                 }
@@ -216,6 +221,12 @@ async fn deliver(
                 .inc();
             tracing::warn!(channel_id = %runtime.id, reason = %reason, "the provider rejected the channel's credentials");
             runtime.set_status(ChannelStatus::NeedsReconnect, Some(reason.clone()));
+            let updated = Event::ChannelUpdated {
+                channel_id: runtime.id,
+                status: ChannelStatus::NeedsReconnect,
+                reason: Some(reason.clone()),
+            };
+            let events = log_script(runtime.org_id, std::slice::from_ref(&updated), now);
             if let Err(error) = core
                 .store
                 .set_channel_status(
@@ -223,19 +234,13 @@ async fn deliver(
                     ChannelStatus::NeedsReconnect,
                     Some(&reason),
                     now,
+                    events,
                 )
                 .await
             {
                 tracing::error!(channel_id = %runtime.id, error = %error, "failed to record the channel status");
             }
-            core.bus.publish(
-                runtime.org_id,
-                Event::ChannelUpdated {
-                    channel_id: runtime.id,
-                    status: ChannelStatus::NeedsReconnect,
-                    reason: Some(reason.clone()),
-                },
-            );
+            core.bus.publish(runtime.org_id, updated);
             record_failure(&core, &runtime, &row, &reason, true).await;
         }
         Err(SendError::Permanent { reason }) => {
@@ -294,20 +299,20 @@ async fn record_failure(
         .with_label_values(&[runtime.kind.as_str(), "failed"])
         .inc();
     tracing::warn!(outbox_id = row.id, channel_id = %runtime.id, reason = %reason, "message failed");
+    let now = core.clock.now();
+    let updated = Event::MessageUpdated {
+        conversation_id: row.conversation_id,
+        message_id: row.message_id,
+        delivery_status: DeliveryStatus::Failed,
+        failure_reason: Some(reason.to_owned()),
+    };
+    let events = log_script(row.org_id, std::slice::from_ref(&updated), now);
     match core
         .store
-        .fail_outbox(row.id, row.message_id, reason, attempted, core.clock.now())
+        .fail_outbox(row.id, row.message_id, reason, attempted, now, events)
         .await
     {
-        Ok(()) => core.bus.publish(
-            row.org_id,
-            Event::MessageUpdated {
-                conversation_id: row.conversation_id,
-                message_id: row.message_id,
-                delivery_status: DeliveryStatus::Failed,
-                failure_reason: Some(reason.to_owned()),
-            },
-        ),
+        Ok(()) => core.bus.publish(row.org_id, updated),
         Err(error) => {
             tracing::error!(outbox_id = row.id, error = %error, "failed to record a failed send")
         }

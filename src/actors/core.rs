@@ -146,6 +146,8 @@ pub struct Core {
     pub(crate) whatsapp: WhatsappClient,
     pub(crate) conversations: ConversationRegistry,
     pub webchat: WebchatHub,
+    /// Agent consoles connected to this node.
+    pub agents: super::agents::AgentHub,
     /// Test chat sessions: journey drafts run in memory for their builders.
     pub test_chats: super::test_chat::TestChatHub,
     channels: DashMap<ChannelId, Arc<ChannelRuntime>>,
@@ -184,6 +186,7 @@ impl Core {
             whatsapp,
             conversations: ConversationRegistry::default(),
             webchat: WebchatHub::default(),
+            agents: super::agents::AgentHub::default(),
             test_chats: super::test_chat::TestChatHub::default(),
             channels: DashMap::new(),
             journeys: DashMap::new(),

@@ -6,6 +6,7 @@
 //! any of them can be dropped and rebuilt — after an eviction, a panic, or a restart.
 
 pub(crate) mod api_call;
+pub mod agents;
 pub mod bus;
 mod channel;
 mod conversation;

@@ -152,6 +152,17 @@ impl ApiError {
         self
     }
 
+    /// The error as the agent WebSocket reports it: `{"code", "message", "field"?}`.
+    pub fn detail(&self) -> serde_json::Value {
+        serde_json::to_value(ErrorDetail {
+            code: self.code,
+            message: self.message.clone(),
+            field: self.field.clone(),
+            problems: self.problems.clone(),
+        })
+        .unwrap_or(serde_json::Value::Null)
+    }
+
     pub fn missing(field: &str) -> Self {
         Self::field(Code::MissingField, field, format!("`{field}` is required"))
     }

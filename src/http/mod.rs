@@ -10,6 +10,7 @@ pub mod openapi;
 mod pages;
 mod webchat;
 mod webhooks;
+mod ws;
 
 use crate::actors::Core;
 use actix_web::web;
@@ -31,5 +32,6 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .configure(api::v1::configure)
         .configure(webhooks::configure)
         .configure(webchat::configure)
+        .configure(ws::configure)
         .route("/", web::get().to(pages::index));
 }

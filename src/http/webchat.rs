@@ -27,7 +27,7 @@ struct ConnectParams {
 
 /// Whether a browser page on `origin` may open the channel's socket: pages served by Parley
 /// itself, and origins the channel allows.
-fn origin_allowed(request: &HttpRequest, allowed: &[String]) -> bool {
+pub(super) fn origin_allowed(request: &HttpRequest, allowed: &[String]) -> bool {
     let Some(origin) = request
         .headers()
         .get("Origin")

@@ -131,6 +131,7 @@ impl Store {
         status: ChannelStatus,
         reason: Option<&str>,
         now: Millis,
+        events: Script,
     ) -> StoreResult<()> {
         let mut script = Script::new();
         script.push(
@@ -142,6 +143,7 @@ impl Store {
                 id.to_string().into(),
             ],
         );
+        script.append(events);
         self.write_script(script).await
     }
 }

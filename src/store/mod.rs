@@ -11,6 +11,7 @@
 pub mod canned;
 mod channels;
 pub mod conversations;
+pub mod events;
 pub mod goals;
 pub mod inbound;
 pub mod inbox;

@@ -188,6 +188,7 @@ impl Store {
         id: UserId,
         presence: Option<&str>,
         max_active_conversations: Option<i64>,
+        events: Script,
     ) -> StoreResult<()> {
         let values = vec![
             id.to_string().into(),
@@ -197,12 +198,20 @@ impl Store {
         ];
         let changed = self
             .write(move |tx| {
-                Box::pin(tx.execute(
-                    "UPDATE users SET presence = COALESCE($3, presence),
-                        max_active_conversations = COALESCE($4, max_active_conversations)
-                      WHERE id = $1 AND org_id = $2",
-                    values,
-                ))
+                Box::pin(async move {
+                    let changed = tx
+                        .execute(
+                            "UPDATE users SET presence = COALESCE($3, presence),
+                                max_active_conversations = COALESCE($4, max_active_conversations)
+                              WHERE id = $1 AND org_id = $2",
+                            values,
+                        )
+                        .await?;
+                    if changed > 0 {
+                        tx.run(&events).await?;
+                    }
+                    Ok(changed)
+                })
             })
             .await?;
         if changed == 0 {

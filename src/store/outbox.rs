@@ -92,6 +92,7 @@ impl Store {
         message_id: MessageId,
         provider_message_id: &str,
         now: Millis,
+        events: Script,
     ) -> StoreResult<()> {
         let mut script = Script::new();
         script.push(
@@ -111,6 +112,7 @@ impl Store {
                 message_id.to_string().into(),
             ],
         );
+        script.append(events);
         self.write_script(script).await
     }
 
@@ -141,6 +143,7 @@ impl Store {
         reason: &str,
         attempted: bool,
         now: Millis,
+        events: Script,
     ) -> StoreResult<()> {
         let mut script = Script::new();
         script.push(
@@ -153,6 +156,7 @@ impl Store {
                     updated_at = $3 WHERE id = $4",
             vec![DeliveryStatus::Failed.rank().into(), reason.into(), now.into(), message_id.to_string().into()],
         );
+        script.append(events);
         self.write_script(script).await
     }
 

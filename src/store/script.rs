@@ -61,6 +61,15 @@ impl Script {
         self.statements.push((sql, values));
     }
 
+    /// Adds the statements of `other` after these.
+    pub fn append(&mut self, other: Script) {
+        self.statements.extend(other.statements);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.statements.is_empty()
+    }
+
     pub(super) fn statements(&self) -> &[(&'static str, Vec<Value>)] {
         &self.statements
     }

@@ -10,6 +10,7 @@
 
 mod support;
 
+mod agent_ws;
 mod auth;
 mod canned_responses;
 mod channels;

@@ -9,7 +9,7 @@
 
 mod work;
 
-use super::bus::Event;
+use super::bus::{log_into, log_script, Event};
 use super::core::{ChannelRuntime, Core, RunJourney};
 use super::registry::ConversationKey;
 use super::timer_kind;
@@ -592,12 +592,17 @@ impl ConversationActor {
             }
         };
         if staff.deleted {
+            let deleted = Event::ConversationDeleted { conversation_id };
+            let mut script = script;
+            log_into(
+                &mut script,
+                channel.org_id,
+                std::slice::from_ref(&deleted),
+                now,
+            );
             core.store.write_script(script).await?;
             self.known = None;
-            core.bus.publish(
-                channel.org_id,
-                Event::ConversationDeleted { conversation_id },
-            );
+            core.bus.publish(channel.org_id, deleted);
             return Ok(StaffOutcome { reply: None });
         }
         let done = self
@@ -634,7 +639,10 @@ impl ConversationActor {
             work::plan_back_to_bot((channel.org_id, channel.id), now, known, from, why)
         });
         let (script, done) = match planned {
-            Some((script, done)) => (script, Some(done)),
+            Some((mut script, done)) => {
+                log_into(&mut script, channel.org_id, &work::events_of(&done), now);
+                (script, Some(done))
+            }
             None => (Script::new(), None),
         };
         let claimed = core
@@ -712,6 +720,8 @@ impl ConversationActor {
         now: Millis,
     ) -> Result<MessageDone, StoreError> {
         if done.escalation.is_none() {
+            let mut script = script;
+            log_into(&mut script, place.0, &work::events_of(&done), now);
             self.core.store.write_script(script).await?;
             return Ok(done);
         }
@@ -722,6 +732,8 @@ impl ConversationActor {
                     let mut done = done;
                     tx.run(&script).await?;
                     work::auto_assign(tx, &mut done, place, now).await?;
+                    tx.run(&log_script(place.0, &work::events_of(&done), now))
+                        .await?;
                     Ok(done)
                 })
             })
@@ -760,28 +772,37 @@ impl ConversationActor {
         let channel_id = self.key.channel_id;
         let delivery_status = status.status;
         let failure_reason = status.failure_reason.clone();
-        let done = core
+        let (done, updated) = core
             .store
             .write(move |tx| {
-                Box::pin(work::handle_status(
-                    tx, inbound_id, channel_id, status, give_up, now,
-                ))
-            })
-            .await?;
-        match done {
-            StatusDone::Applied {
-                message_id,
-                conversation_id,
-            } => {
-                core.bus.publish(
-                    org_id,
-                    Event::MessageUpdated {
+                Box::pin(async move {
+                    let done =
+                        work::handle_status(tx, inbound_id, channel_id, status, give_up, now)
+                            .await?;
+                    let StatusDone::Applied {
+                        message_id,
+                        conversation_id,
+                    } = done
+                    else {
+                        return Ok((done, None));
+                    };
+                    let updated = Event::MessageUpdated {
                         conversation_id,
                         message_id,
                         delivery_status,
                         failure_reason,
-                    },
-                );
+                    };
+                    tx.run(&log_script(org_id, std::slice::from_ref(&updated), now))
+                        .await?;
+                    Ok((done, Some(updated)))
+                })
+            })
+            .await?;
+        match done {
+            StatusDone::Applied { .. } => {
+                if let Some(updated) = updated {
+                    core.bus.publish(org_id, updated);
+                }
                 Ok(())
             }
             StatusDone::TooEarly => Err(HandlingError::StatusTooEarly),
@@ -808,28 +829,36 @@ impl ConversationActor {
             .filter(|held| work::waits_on_contact(&held.session.waiting))
             .and_then(|held| i64::try_from(held.session.generation).ok());
         let (org_id, conversation_id) = (timer.org_id, timer.conversation_id);
-        let notice = core
-            .store
-            .write(move |tx| Box::pin(work::handle_inactivity(tx, timer, generation, now)))
-            .await?;
-        let Some(notice) = notice else { return Ok(()) };
         let status = crate::domain::ConversationStatus::Expired;
+        let events = core
+            .store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let Some(notice) = work::handle_inactivity(tx, timer, generation, now).await?
+                    else {
+                        return Ok(None);
+                    };
+                    let events = [
+                        Event::ConversationUpdated {
+                            conversation_id,
+                            status,
+                        },
+                        Event::MessageCreated {
+                            message: Box::new(notice),
+                        },
+                    ];
+                    tx.run(&log_script(org_id, &events, now)).await?;
+                    Ok(Some(events))
+                })
+            })
+            .await?;
+        let Some(events) = events else { return Ok(()) };
         if let Some(known) = self.known.as_mut() {
             known.status = status;
         }
-        core.bus.publish(
-            org_id,
-            Event::ConversationUpdated {
-                conversation_id,
-                status,
-            },
-        );
-        core.bus.publish(
-            org_id,
-            Event::MessageCreated {
-                message: Box::new(notice),
-            },
-        );
+        for event in events {
+            core.bus.publish(org_id, event);
+        }
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! `Store::write`) or plans one (a [`Script`]), taking owned inputs and returning what the actor
 //! needs afterwards. A job that returns an error leaves nothing behind.
 
+use super::super::bus::Event;
 use super::super::core::RunJourney;
 use super::super::timer_kind;
 use crate::domain::handover::{
@@ -173,6 +174,12 @@ pub(super) async fn first_message(
     let (script, mut done) = plan_message(work, known);
     tx.run(&script).await?;
     auto_assign(tx, &mut done, place, now).await?;
+    tx.run(&crate::actors::bus::log_script(
+        place.0,
+        &events_of(&done),
+        now,
+    ))
+    .await?;
     Ok(done)
 }
 
@@ -933,6 +940,22 @@ pub(super) async fn auto_assign(
     done.known.assignee = Some(agent);
     done.status_changed = true;
     Ok(())
+}
+
+/// What a turn changed, as consoles see it: the conversation (when its state moved), then
+/// each message in order.
+pub(super) fn events_of(done: &MessageDone) -> Vec<Event> {
+    let mut events = Vec::with_capacity(done.created.len() + 1);
+    if done.status_changed {
+        events.push(Event::ConversationUpdated {
+            conversation_id: done.known.conversation_id,
+            status: done.known.status,
+        });
+    }
+    events.extend(done.created.iter().map(|message| Event::MessageCreated {
+        message: Box::new(message.clone()),
+    }));
+    events
 }
 
 /// Sets the guard timer of an AI call.

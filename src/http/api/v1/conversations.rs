@@ -551,15 +551,24 @@ async fn actor(state: &AppState, caller: &Caller) -> Result<Actor, ApiError> {
     })
 }
 
-/// Runs a staff action through the conversation's actor and answers with the conversation as
-/// it is afterwards (or, for a reply, the message).
-async fn act(
+/// What a staff action produced.
+pub(crate) enum Performed {
+    /// A reply: the message.
+    Message(MessageRecord),
+    /// The conversation as it is afterwards.
+    Conversation(ConversationRecord),
+    Deleted,
+}
+
+/// Runs a staff action through the conversation's actor (the HTTP API and the agent
+/// WebSocket both come here).
+pub(crate) async fn perform(
     state: &AppState,
     caller: &Caller,
     id: &str,
     action: Action,
     text: Option<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<Performed, ApiError> {
     let actor = actor(state, caller).await?;
     let conversation = state
         .store
@@ -587,36 +596,38 @@ async fn act(
             StaffError::Store(error) => ApiError::from_store(error, Code::ConversationNotFound),
         })?;
     if let Some(message) = outcome.reply {
-        return Ok(HttpResponse::Created().json(message));
+        return Ok(Performed::Message(message));
     }
     if deleting {
-        return Ok(HttpResponse::NoContent().finish());
+        return Ok(Performed::Deleted);
     }
     let conversation = state
         .store
         .conversation(caller.0.org_id, conversation.id)
         .await
         .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
-    Ok(HttpResponse::Ok().json(conversation))
+    Ok(Performed::Conversation(conversation))
 }
 
-/// A team member's reply to the guest. It takes the conversation over from the bot (or opens
-/// a closed one again) and keeps the bot quiet for three days unless the conversation is
-/// handed back or resolved first.
-#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations",
-    params(("id" = String, Path, description = "Conversation id")),
-    request_body(content = Object, description = "`{\"text\": \"…\"}`"),
-    responses((status = 201, body = MessageRecord), (status = 403, body = crate::http::error::ErrorBody),
-              (status = 404, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody)),
-    security(("api_key" = [])))]
-pub(crate) async fn reply(
-    state: AppState,
-    caller: Caller,
-    id: web::Path<String>,
-    body: web::Bytes,
+/// Runs a staff action and answers with the conversation as it is afterwards (or, for a
+/// reply, 201 with the message; for a deletion, 204).
+async fn act(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: Action,
+    text: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = super::json_body(&body)?;
-    let text = match body.get("text") {
+    Ok(match perform(state, caller, id, action, text).await? {
+        Performed::Message(message) => HttpResponse::Created().json(message),
+        Performed::Conversation(conversation) => HttpResponse::Ok().json(conversation),
+        Performed::Deleted => HttpResponse::NoContent().finish(),
+    })
+}
+
+/// A reply's text, checked: non-empty after trimming and within the channel's limit.
+pub(crate) fn reply_text(value: Option<&serde_json::Value>) -> Result<String, ApiError> {
+    let text = match value {
         Some(serde_json::Value::String(text)) if !text.trim().is_empty() => text.trim().to_owned(),
         None | Some(serde_json::Value::Null) => return Err(ApiError::missing("text")),
         Some(_) => {
@@ -635,6 +646,72 @@ pub(crate) async fn reply(
             format!("the text has {length} characters; the limit is {REPLY_MAX_CHARS}"),
         ));
     }
+    Ok(text)
+}
+
+/// The assign action for `user_id`: a team member of the caller's organisation (not a bot).
+pub(crate) async fn assign_to(
+    state: &AppState,
+    caller: &Caller,
+    user_id: Option<&serde_json::Value>,
+) -> Result<Action, ApiError> {
+    let user_id = match user_id {
+        Some(serde_json::Value::String(user_id)) => user_id.trim().to_owned(),
+        None | Some(serde_json::Value::Null) => return Err(ApiError::missing("user_id")),
+        Some(_) => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "user_id",
+                "`user_id` must be a string",
+            ))
+        }
+    };
+    let not_found = || {
+        ApiError::field(
+            Code::UserNotFound,
+            "user_id",
+            "no such user in your organisation",
+        )
+    };
+    let to: crate::domain::UserId = user_id.parse().map_err(|_| not_found())?;
+    let user = state
+        .store
+        .user(caller.0.org_id, to)
+        .await
+        .map_err(|error| match error {
+            crate::store::StoreError::NotFound => not_found(),
+            other => ApiError::from_store(other, Code::UserNotFound),
+        })?;
+    if user.role == crate::domain::Role::Bot {
+        return Err(ApiError::field(
+            Code::InvalidField,
+            "user_id",
+            "conversations are assigned to team members, not to the bot identity",
+        ));
+    }
+    Ok(Action::Assign {
+        to,
+        to_name: user.name,
+    })
+}
+
+/// A team member's reply to the guest. It takes the conversation over from the bot (or opens
+/// a closed one again) and keeps the bot quiet for three days unless the conversation is
+/// handed back or resolved first.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body(content = Object, description = "`{\"text\": \"…\"}`"),
+    responses((status = 201, body = MessageRecord), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 404, body = crate::http::error::ErrorBody), (status = 422, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn reply(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body = super::json_body(&body)?;
+    let text = reply_text(body.get("text"))?;
     act(&state, &caller, &id, Action::Reply, Some(text)).await
 }
 
@@ -678,51 +755,8 @@ pub(crate) async fn assign(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let body = super::json_body(&body)?;
-    let user_id = match body.get("user_id") {
-        Some(serde_json::Value::String(user_id)) => user_id.trim().to_owned(),
-        None | Some(serde_json::Value::Null) => return Err(ApiError::missing("user_id")),
-        Some(_) => {
-            return Err(ApiError::field(
-                Code::InvalidField,
-                "user_id",
-                "`user_id` must be a string",
-            ))
-        }
-    };
-    let not_found = || {
-        ApiError::field(
-            Code::UserNotFound,
-            "user_id",
-            "no such user in your organisation",
-        )
-    };
-    let to: crate::domain::UserId = user_id.parse().map_err(|_| not_found())?;
-    let user = state
-        .store
-        .user(caller.0.org_id, to)
-        .await
-        .map_err(|error| match error {
-            crate::store::StoreError::NotFound => not_found(),
-            other => ApiError::from_store(other, Code::UserNotFound),
-        })?;
-    if user.role == crate::domain::Role::Bot {
-        return Err(ApiError::field(
-            Code::InvalidField,
-            "user_id",
-            "conversations are assigned to team members, not to the bot identity",
-        ));
-    }
-    act(
-        &state,
-        &caller,
-        &id,
-        Action::Assign {
-            to,
-            to_name: user.name,
-        },
-        None,
-    )
-    .await
+    let action = assign_to(&state, &caller, body.get("user_id")).await?;
+    act(&state, &caller, &id, action, None).await
 }
 
 /// Marks the conversation resolved: the guest's next message starts a fresh bot conversation.

@@ -1,6 +1,7 @@
 //! `/api/v1/users`: the organisation's team members, bot identities included. Owners and
 //! admins add members; everyone but the bot identity may list them.
 
+use crate::actors::bus::{log_script, Event};
 use crate::crypto::{generate_token, hash_token};
 use crate::domain::{Millis, Role, UserId};
 use crate::http::auth::Caller;
@@ -292,15 +293,36 @@ pub(crate) async fn update(
             }
         },
     };
+    let user = set_availability(&state, caller.0.org_id, id, presence, max_active).await?;
+    Ok(HttpResponse::Ok().json(view(user)))
+}
+
+/// Records a team member's presence and capacity, and tells the consoles of a presence
+/// change; answers the member as they are now.
+pub(crate) async fn set_availability(
+    state: &AppState,
+    org_id: crate::domain::OrgId,
+    id: UserId,
+    presence: Option<String>,
+    max_active: Option<i64>,
+) -> Result<crate::store::UserRecord, ApiError> {
+    let event = presence.clone().map(|presence| Event::PresenceChanged {
+        user_id: id,
+        presence,
+    });
+    let now = state.clock.now();
+    let events = log_script(org_id, event.as_slice(), now);
     state
         .store
-        .update_user_availability(caller.0.org_id, id, presence.as_deref(), max_active)
+        .update_user_availability(org_id, id, presence.as_deref(), max_active, events)
         .await
         .map_err(|error| ApiError::from_store(error, Code::UserNotFound))?;
-    let user = state
+    if let Some(event) = event {
+        state.bus.publish(org_id, event);
+    }
+    state
         .store
-        .user(caller.0.org_id, id)
+        .user(org_id, id)
         .await
-        .map_err(|error| ApiError::from_store(error, Code::UserNotFound))?;
-    Ok(HttpResponse::Ok().json(view(user)))
+        .map_err(|error| ApiError::from_store(error, Code::UserNotFound))
 }

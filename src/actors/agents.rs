@@ -1,0 +1,339 @@
+//! The agent hub: fans the organisation's event log out to the agent consoles connected to
+//! this node.
+//!
+//! One task per organisation that has had consoles here reads new events from the log whenever the
+//! bus says something happened (a local change, or a poke from another node through Redis,
+//! or, as a safety net, every second while consoles are connected), serialises each event once
+//! and offers the frame to every console. A console that joins with the last sequence number it
+//! saw gets the events it missed from the log first, inside the same task, so nothing falls
+//! between the replay and the live stream and nothing arrives twice.
+//!
+//! Each console has a bounded buffer. A console that stops reading fills it and, given half a
+//! second to make room, is cut off; the others wait for it at most that once.
+
+use super::bus::Event;
+use super::core::Core;
+use crate::domain::{OrgId, UserId};
+use crate::store::events::EventRecord;
+use dashmap::DashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// Frames a console may have waiting before it is cut off as a slow consumer.
+pub const CONSOLE_BUFFER: usize = 256;
+/// How long a console with a full buffer has to make room before it is cut off.
+const SLOW_GRACE: Duration = Duration::from_millis(500);
+/// Events read from the log at a time.
+const PAGE: i64 = 500;
+/// Most events replayed to a joining console; further behind, it is told to reload.
+const MAX_REPLAY: i64 = 10_000;
+/// How often the log is checked with nobody poking, while consoles are connected.
+const SAFETY_POLL: Duration = Duration::from_secs(1);
+
+/// A console's end of the hub: where its frames go.
+pub struct Console {
+    pub user_id: UserId,
+    pub frames: mpsc::Sender<Arc<str>>,
+}
+
+/// Why a console could not join.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("the event log could not be read: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("the hub is shutting down")]
+    Closed,
+}
+
+/// Where a joined console starts.
+#[derive(Clone, Copy, Debug)]
+pub struct Joined {
+    pub id: u64,
+    /// The sequence number the console is now at.
+    pub seq: i64,
+    /// The console asked for events the log no longer holds: it must reload through REST.
+    pub resync: bool,
+}
+
+enum Command {
+    Join {
+        console: Console,
+        since: Option<i64>,
+        reply: oneshot::Sender<Result<Joined, JoinError>>,
+    },
+    Leave(u64),
+}
+
+#[derive(Default)]
+pub struct AgentHub {
+    orgs: DashMap<OrgId, mpsc::UnboundedSender<Command>>,
+    next_id: AtomicU64,
+}
+
+impl AgentHub {
+    /// Adds a console: replays what it missed after `since` (or starts at the latest event),
+    /// then streams live events to it.
+    pub async fn join(
+        &self,
+        core: &Arc<Core>,
+        org_id: OrgId,
+        console: Console,
+        since: Option<i64>,
+    ) -> Result<Joined, JoinError> {
+        let (reply, answer) = oneshot::channel();
+        let mut command = Command::Join {
+            console,
+            since,
+            reply,
+        };
+        // A task that ended (it panicked) is replaced.
+        for _ in 0..2 {
+            let sender = self
+                .orgs
+                .entry(org_id)
+                .or_insert_with(|| spawn_org(Arc::clone(core), org_id))
+                .clone();
+            match sender.send(command) {
+                Ok(()) => return answer.await.map_err(|_| JoinError::Closed)?,
+                Err(mpsc::error::SendError(returned)) => {
+                    self.orgs
+                        .remove_if(&org_id, |_, current| current.same_channel(&sender));
+                    command = returned;
+                }
+            }
+        }
+        Err(JoinError::Closed)
+    }
+
+    pub fn leave(&self, org_id: OrgId, id: u64) {
+        if let Some(sender) = self.orgs.get(&org_id) {
+            let _ = sender.send(Command::Leave(id));
+        }
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+fn spawn_org(core: Arc<Core>, org_id: OrgId) -> mpsc::UnboundedSender<Command> {
+    let (sender, commands) = mpsc::unbounded_channel();
+    let events = core.bus.subscribe(org_id);
+    tokio::spawn(run_org(core, org_id, commands, events));
+    sender
+}
+
+struct Live {
+    id: u64,
+    console: Console,
+}
+
+async fn run_org(
+    core: Arc<Core>,
+    org_id: OrgId,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut events: broadcast::Receiver<Arc<Event>>,
+) {
+    let mut last = match core.store.last_event_seq(org_id).await {
+        Ok(seq) => seq,
+        Err(error) => {
+            tracing::error!(org_id = %org_id, error = %error, "agent hub could not read the event log");
+            0
+        }
+    };
+    let mut consoles: Vec<Live> = Vec::new();
+    let mut poll = tokio::time::interval(SAFETY_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(Command::Join { console, since, reply }) => {
+                    // Catch up first, so the joining console starts where the others are.
+                    deliver_new(&core, org_id, &mut last, &mut consoles).await;
+                    let id = core.agents.next_id();
+                    let joined = replay(&core, org_id, &console, since, last, id).await;
+                    if matches!(joined, Ok(_)) {
+                        consoles.push(Live { id, console });
+                    }
+                    let _ = reply.send(joined);
+                }
+                Some(Command::Leave(id)) => consoles.retain(|live| live.id != id),
+                None => return,
+            },
+            event = events.recv() => match event {
+                Ok(event) => match ephemeral_frame(&event) {
+                    Some((frame, from)) => {
+                        offer(&mut consoles, &frame, |live| live.console.user_id != from).await
+                    }
+                    None => deliver_new(&core, org_id, &mut last, &mut consoles).await,
+                },
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    deliver_new(&core, org_id, &mut last, &mut consoles).await
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = poll.tick(), if !consoles.is_empty() => {
+                deliver_new(&core, org_id, &mut last, &mut consoles).await;
+            }
+        }
+    }
+}
+
+/// Sends a joining console the events after `since` up to `last`, directly (it is not live
+/// yet, so it waits for room rather than being cut off).
+async fn replay(
+    core: &Core,
+    org_id: OrgId,
+    console: &Console,
+    since: Option<i64>,
+    last: i64,
+    id: u64,
+) -> Result<Joined, JoinError> {
+    let Some(since) = since.filter(|since| *since < last) else {
+        return Ok(Joined {
+            id,
+            seq: last,
+            resync: false,
+        });
+    };
+    let first = core.store.first_event_seq(org_id).await?;
+    let pruned = first.is_some_and(|first| since + 1 < first);
+    if since < 0 || pruned || last - since > MAX_REPLAY {
+        return Ok(Joined {
+            id,
+            seq: last,
+            resync: true,
+        });
+    }
+    let mut at = since;
+    while at < last {
+        let page = core
+            .store
+            .events_after(org_id, at, PAGE.min(last - at))
+            .await?;
+        if page.is_empty() {
+            break;
+        }
+        for event in &page {
+            if let Some(frame) = frame_for(event, console.user_id) {
+                if console.frames.send(frame).await.is_err() {
+                    return Err(JoinError::Closed);
+                }
+            }
+            at = event.seq;
+        }
+    }
+    Ok(Joined {
+        id,
+        seq: last,
+        resync: false,
+    })
+}
+
+/// Reads the events after `last` and offers them to every console.
+async fn deliver_new(core: &Core, org_id: OrgId, last: &mut i64, consoles: &mut Vec<Live>) {
+    loop {
+        let page = match core.store.events_after(org_id, *last, PAGE).await {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::error!(org_id = %org_id, error = %error, "agent hub could not read the event log");
+                return;
+            }
+        };
+        let full = page.len() as i64 == PAGE;
+        for event in &page {
+            let frame: Arc<str> = frame_json(event).into();
+            let only = addressee(event);
+            offer(consoles, &frame, |live| {
+                only.is_none_or(|user| live.console.user_id == user)
+            })
+            .await;
+            *last = event.seq;
+        }
+        if !full {
+            return;
+        }
+    }
+}
+
+/// Offers a frame to the consoles `to` selects. A console whose buffer is full gets
+/// [`SLOW_GRACE`] to make room (a burst can fill a healthy console's buffer before its socket
+/// task runs) and is cut off if it does not.
+async fn offer(consoles: &mut Vec<Live>, frame: &Arc<str>, to: impl Fn(&Live) -> bool) {
+    let mut index = 0;
+    while index < consoles.len() {
+        let live = &consoles[index];
+        let kept = if !to(live) {
+            true
+        } else {
+            match live.console.frames.try_send(Arc::clone(frame)) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(frame)) => {
+                    let sent =
+                        tokio::time::timeout(SLOW_GRACE, live.console.frames.send(frame)).await;
+                    match sent {
+                        Ok(Ok(())) => true,
+                        Ok(Err(_)) => false,
+                        Err(_) => {
+                            tracing::warn!(
+                                console = live.id,
+                                "console cut off: it stopped reading"
+                            );
+                            false
+                        }
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        };
+        if kept {
+            index += 1;
+        } else {
+            // Dropping its sender ends the console's stream: its socket closes as too slow.
+            consoles.swap_remove(index);
+        }
+    }
+}
+
+/// `{"seq": …, "type": …, "data": …}`.
+fn frame_json(event: &EventRecord) -> String {
+    serde_json::json!({"seq": event.seq, "type": event.kind, "data": event.data}).to_string()
+}
+
+/// The frame of a logged event for one console, or `None` if it is meant for someone else.
+fn frame_for(event: &EventRecord, user_id: UserId) -> Option<Arc<str>> {
+    match addressee(event) {
+        Some(user) if user != user_id => None,
+        _ => Some(frame_json(event).into()),
+    }
+}
+
+/// Events for one team member only (their notifications) name them in `data.user_id`.
+fn addressee(event: &EventRecord) -> Option<UserId> {
+    if !event.kind.starts_with("notification.") {
+        return None;
+    }
+    event.data.get("user_id")?.as_str()?.parse().ok()
+}
+
+/// Events that are not logged (typing) go straight to the other consoles, without a sequence
+/// number; answers the frame and who caused it.
+fn ephemeral_frame(event: &Event) -> Option<(Arc<str>, UserId)> {
+    match event {
+        Event::Typing {
+            conversation_id,
+            user_id,
+            name,
+        } => Some((
+            serde_json::json!({"type": "typing", "data": {
+                "conversation_id": conversation_id, "user_id": user_id, "name": name
+            }})
+            .to_string()
+            .into(),
+            *user_id,
+        )),
+        _ => None,
+    }
+}

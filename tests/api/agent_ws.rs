@@ -1,0 +1,383 @@
+//! The agent console's WebSocket: live events with per-organisation sequence numbers, replay
+//! of exactly what a reconnecting console missed, commands with acknowledgements, typing, the
+//! Origin check, and a console that stops reading cut off without slowing the others.
+
+use crate::support::{team_member, TestApp, PATIENCE};
+use futures::{SinkExt, StreamExt};
+use parley::actors::bus::{log_script, Event};
+use parley::domain::{ConversationId, UserId};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// Opens `/ws` (with `?since=`) as the holder of `key`, from `origin` if given.
+async fn open(
+    app: &TestApp,
+    key: &str,
+    query: &str,
+    origin: Option<&str>,
+) -> Result<Socket, StatusCode> {
+    connect(app, key, query, origin, None).await
+}
+
+/// Opens `/ws` with a socket receive buffer of `receive_buffer` bytes (a small one makes a
+/// console that does not read fall behind quickly).
+async fn connect(
+    app: &TestApp,
+    key: &str,
+    query: &str,
+    origin: Option<&str>,
+    receive_buffer: Option<u32>,
+) -> Result<Socket, StatusCode> {
+    let url = format!("{}/ws{query}", app.address.replace("http://", "ws://"));
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", format!("Bearer {key}").parse().unwrap());
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert("Origin", origin.parse().unwrap());
+    }
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    if let Some(size) = receive_buffer {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    let stream = socket.connect(address.parse().unwrap()).await.unwrap();
+    match tokio_tungstenite::client_async(request, stream).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(StatusCode::from_u16(response.status().as_u16()).unwrap())
+        }
+        Err(other) => panic!("{other}"),
+    }
+}
+
+/// The next JSON frame (pings and pongs skipped).
+async fn next(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(PATIENCE, socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("the socket is open")
+            .unwrap();
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// Frames until one satisfies `done`; answers them all, that one last.
+async fn until(socket: &mut Socket, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut frames = Vec::new();
+    loop {
+        let frame = next(socket).await;
+        let found = done(&frame);
+        frames.push(frame);
+        if found {
+            return frames;
+        }
+    }
+}
+
+async fn send(socket: &mut Socket, command: Value) {
+    socket
+        .send(Message::Text(command.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The answer to the command with this `id` (events in between are skipped).
+async fn answer(socket: &mut Socket, id: &str) -> Value {
+    until(socket, |frame| {
+        matches!(frame["type"].as_str(), Some("ack" | "error")) && frame["id"] == id
+    })
+    .await
+    .pop()
+    .unwrap()
+}
+
+fn seqs(frames: &[Value]) -> Vec<i64> {
+    frames
+        .iter()
+        .filter_map(|frame| frame["seq"].as_i64())
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_console_sees_the_guest_and_the_bot_live_and_gets_exactly_what_it_missed_on_reconnect() {
+    let app = TestApp::spawn().await;
+    let channel = app.create_whatsapp_channel().await;
+    let mut console = open(&app, &app.api_key, "", None).await.unwrap();
+    let hello = next(&mut console).await;
+    assert_eq!(hello["type"], "hello");
+    let start = hello["seq"].as_i64().unwrap();
+
+    app.customer_says(&channel, "447700900123", "wamid.w1", "hello")
+        .await;
+    let frames = until(&mut console, |frame| {
+        frame["type"] == "message.created" && frame["data"]["sender_kind"] == "bot"
+    })
+    .await;
+    let inbound = frames
+        .iter()
+        .find(|frame| {
+            frame["type"] == "message.created" && frame["data"]["sender_kind"] == "contact"
+        })
+        .expect("the guest's message");
+    assert_eq!(inbound["data"]["content"]["body"], "hello");
+    // Sequence numbers run on from the hello, one by one.
+    let numbers = seqs(&frames);
+    let expected: Vec<i64> = (start + 1..=start + numbers.len() as i64).collect();
+    assert_eq!(numbers, expected);
+    // The send is confirmed as a delivery update.
+    let sent = until(&mut console, |frame| frame["type"] == "message.updated").await;
+    let last_seen = *seqs(&sent).last().unwrap();
+    assert_eq!(sent.last().unwrap()["data"]["delivery_status"], "sent");
+    drop(console);
+
+    // While the console is away, the guest writes twice more and the bot answers.
+    app.customer_says(&channel, "447700900123", "wamid.w2", "are you there?")
+        .await;
+    app.customer_says(&channel, "447700900123", "wamid.w3", "hello??")
+        .await;
+    app.graph.wait_for_accepted(3, PATIENCE).await;
+    let conversation = app.conversation_with("447700900123").await;
+    let id = conversation["id"].as_str().unwrap();
+    let messages = app.messages_until(id, |messages| messages.len() >= 6).await;
+    // Give the delivery updates time to be recorded too.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut probe = open(&app, &app.api_key, "", None).await.unwrap();
+    let log_end = next(&mut probe).await["seq"].as_i64().unwrap();
+    assert!(log_end > last_seen);
+
+    // Back with `since`: every missed event once, in order, then live ones.
+    let mut console = open(&app, &app.api_key, &format!("?since={last_seen}"), None)
+        .await
+        .unwrap();
+    let hello = next(&mut console).await;
+    assert_eq!(hello["type"], "hello");
+    assert_eq!(hello["seq"], log_end);
+    let mut missed = Vec::new();
+    while missed.len() < (log_end - last_seen) as usize {
+        missed.push(next(&mut console).await);
+    }
+    let expected: Vec<i64> = (last_seen + 1..=log_end).collect();
+    assert_eq!(seqs(&missed), expected);
+    let created: Vec<&Value> = missed
+        .iter()
+        .filter(|frame| frame["type"] == "message.created")
+        .map(|frame| &frame["data"]["id"])
+        .collect();
+    let stored: Vec<&Value> = messages[2..].iter().map(|m| &m["id"]).collect();
+    assert_eq!(created, stored);
+    app.customer_says(&channel, "447700900123", "wamid.w4", "ok")
+        .await;
+    let live = next(&mut console).await;
+    assert_eq!(live["seq"], log_end + 1);
+    assert_eq!(live["type"], "message.created");
+    assert_eq!(live["data"]["content"]["body"], "ok");
+}
+
+#[actix_web::test]
+async fn commands_are_acknowledged_or_refused_with_a_code_and_typing_reaches_the_others() {
+    let app = TestApp::spawn().await;
+    let channel = app.create_whatsapp_channel().await;
+    let (maria, maria_key) = team_member(&app, "maria@casa-azul.example", "user").await;
+    let mut owner = open(&app, &app.api_key, "", None).await.unwrap();
+    let mut agent = open(&app, &maria_key, "", None).await.unwrap();
+    next(&mut owner).await;
+    next(&mut agent).await;
+    app.customer_says(&channel, "447700900456", "wamid.c1", "hi")
+        .await;
+    app.graph.wait_for_accepted(1, PATIENCE).await;
+    let conversation = app.conversation_with("447700900456").await;
+    let id = conversation["id"].as_str().unwrap();
+
+    send(
+        &mut agent,
+        json!({"id": "1", "type": "take_over", "conversation_id": id}),
+    )
+    .await;
+    let ack = answer(&mut agent, "1").await;
+    assert_eq!(ack["type"], "ack", "{ack}");
+    assert_eq!(ack["data"]["conversation"]["status"], "agent_assigned");
+    assert_eq!(
+        ack["data"]["conversation"]["assigned_user_id"],
+        maria.as_str()
+    );
+
+    send(
+        &mut agent,
+        json!({"id": "2", "type": "send_message", "conversation_id": id, "text": "Maria here"}),
+    )
+    .await;
+    let ack = answer(&mut agent, "2").await;
+    assert_eq!(ack["data"]["message"]["sender_kind"], "agent", "{ack}");
+    let sends = app.graph.wait_for_accepted(2, PATIENCE).await;
+    assert_eq!(sends[1].body["text"]["body"], "Maria here");
+    // The owner's console saw both changes.
+    let seen = until(&mut owner, |frame| {
+        frame["type"] == "message.created" && frame["data"]["sender_kind"] == "agent"
+    })
+    .await;
+    assert!(seen
+        .iter()
+        .any(|frame| frame["type"] == "conversation.updated"
+            && frame["data"]["status"] == "agent_assigned"));
+
+    // Refusals carry the request's id and a stable code.
+    send(
+        &mut agent,
+        json!({"id": "3", "type": "claim", "conversation_id": id}),
+    )
+    .await;
+    let refused = answer(&mut agent, "3").await;
+    assert_eq!(refused["type"], "error");
+    assert_eq!(refused["error"]["code"], "invalid_transition");
+    send(
+        &mut agent,
+        json!({"id": "4", "type": "assign", "conversation_id": id, "user_id": maria}),
+    )
+    .await;
+    assert_eq!(answer(&mut agent, "4").await["error"]["code"], "forbidden");
+    send(&mut agent, json!({"id": "5", "type": "dance"})).await;
+    let unknown = answer(&mut agent, "5").await;
+    assert_eq!(unknown["error"]["code"], "invalid_field");
+    assert_eq!(unknown["error"]["field"], "type");
+    send(
+        &mut agent,
+        json!({"id": "6", "type": "send_message", "conversation_id": id}),
+    )
+    .await;
+    assert_eq!(
+        answer(&mut agent, "6").await["error"]["code"],
+        "missing_field"
+    );
+    agent.send(Message::Text("not json".into())).await.unwrap();
+    let malformed = next(&mut agent).await;
+    assert_eq!(malformed["error"]["code"], "malformed_json");
+
+    // Presence and typing reach the other console; typing is not echoed to its author.
+    send(
+        &mut agent,
+        json!({"id": "7", "type": "set_presence", "presence": "online"}),
+    )
+    .await;
+    assert_eq!(answer(&mut agent, "7").await["data"]["presence"], "online");
+    let presence = until(&mut owner, |frame| frame["type"] == "presence.changed").await;
+    let presence = presence.last().unwrap();
+    assert_eq!(presence["data"]["user_id"], maria.as_str());
+    assert_eq!(presence["data"]["presence"], "online");
+    send(
+        &mut agent,
+        json!({"id": "8", "type": "typing", "conversation_id": id}),
+    )
+    .await;
+    assert_eq!(answer(&mut agent, "8").await["type"], "ack");
+    let typing = until(&mut owner, |frame| frame["type"] == "typing").await;
+    let typing = typing.last().unwrap();
+    assert_eq!(typing["data"]["name"], "maria");
+    assert!(typing.get("seq").is_none(), "typing is not logged");
+    send(
+        &mut agent,
+        json!({"id": "9", "type": "mark_read", "conversation_id": id}),
+    )
+    .await;
+    let read = until(&mut agent, |frame| {
+        frame["id"] == "9" || frame["type"] == "typing"
+    })
+    .await;
+    assert_eq!(
+        read.last().unwrap()["type"],
+        "ack",
+        "the author does not see their own typing"
+    );
+}
+
+#[actix_web::test]
+async fn only_authenticated_staff_from_the_servers_own_origin_may_connect() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        open(&app, "pk_wrong", "", None).await.err(),
+        Some(StatusCode::UNAUTHORIZED)
+    );
+    let foreign = open(&app, &app.api_key, "", Some("https://evil.example")).await;
+    assert_eq!(foreign.err(), Some(StatusCode::FORBIDDEN));
+    let own = format!("http://{}", app.address.trim_start_matches("http://"));
+    assert!(open(&app, &app.api_key, "", Some(&own)).await.is_ok());
+    let (_, bot_key) = team_member(&app, "bot@casa-azul.example", "bot").await;
+    assert_eq!(
+        open(&app, &bot_key, "", None).await.err(),
+        Some(StatusCode::FORBIDDEN)
+    );
+}
+
+#[actix_web::test]
+async fn a_console_that_stops_reading_is_cut_off_and_the_others_get_everything() {
+    let app = TestApp::spawn().await;
+    let mut reader = open(&app, &app.api_key, "", None).await.unwrap();
+    let mut stalled = connect(&app, &app.api_key, "", None, Some(4096))
+        .await
+        .unwrap();
+    let start = next(&mut reader).await["seq"].as_i64().unwrap();
+    next(&mut stalled).await;
+    // The reading console reads all along.
+    let reading = tokio::spawn(async move {
+        let mut numbers = Vec::new();
+        while numbers.len() < 3_000 {
+            let frame = next(&mut reader).await;
+            if let Some(seq) = frame["seq"].as_i64() {
+                numbers.push(seq);
+            }
+        }
+        numbers
+    });
+
+    // Far more than the stalled console's buffers hold: 3,000 events of 4 KiB.
+    let org_id = app.credentials.organization_id;
+    let conversation_id = ConversationId::new();
+    let padding = "x".repeat(4 * 1024);
+    for _ in 0..30 {
+        let events: Vec<Event> = (0..100)
+            .map(|_| Event::Typing {
+                conversation_id,
+                user_id: UserId::new(),
+                name: padding.clone(),
+            })
+            .collect();
+        let script = log_script(org_id, &events, 1_780_000_000_000);
+        app.app.store.write_script(script).await.unwrap();
+        app.app
+            .bus
+            .publish(org_id, Event::ConversationDeleted { conversation_id });
+    }
+
+    // The reading console gets all 3,000, in order.
+    let numbers = reading.await.unwrap();
+    assert_eq!(numbers, (start + 1..=start + 3_000).collect::<Vec<_>>());
+
+    // The stalled one, read at last, gets what was buffered and then a close for being slow.
+    let mut received = 0;
+    let close = loop {
+        match tokio::time::timeout(PATIENCE, stalled.next())
+            .await
+            .expect("in time")
+        {
+            Some(Ok(Message::Text(_))) => received += 1,
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let close = close.expect("a close reason");
+    assert_eq!(u16::from(close.code), 1008, "{close:?}");
+    assert!(received < 3_000, "cut off before the end, after {received}");
+}
