@@ -154,7 +154,7 @@ async fn run_org(
                     deliver_new(&core, org_id, &mut last, &mut consoles).await;
                     let id = core.agents.next_id();
                     let joined = replay(&core, org_id, &console, since, last, id).await;
-                    if matches!(joined, Ok(_)) {
+                    if joined.is_ok() {
                         consoles.push(Live { id, console });
                     }
                     let _ = reply.send(joined);

@@ -1,7 +1,7 @@
 //! The OpenAPI document of the partner API, served at `GET /api/v1/openapi.json`.
 
 use super::api::v1::{
-    canned_responses, channels, conversations, goals, journeys, notes, organization, test_sessions,
+    canned_responses, channels, conversations, goals, insights, journeys, notes, organization, test_sessions,
     users,
 };
 use actix_web::HttpResponse;
@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         conversations::archive, conversations::reopen, conversations::update,
         conversations::delete,
         notes::create, notes::list, notes::update, notes::delete,
+        insights::generate, insights::read,
         canned_responses::create, canned_responses::list, canned_responses::read,
         canned_responses::update, canned_responses::delete,
         organization::read, organization::update,
@@ -43,6 +44,8 @@ use utoipa::{Modify, OpenApi};
         crate::store::conversations::ConversationSummary, crate::store::conversations::LastMessage,
         organization::OrganizationView,
         notes::NoteList, crate::store::notes::NoteRecord,
+        insights::InsightAnswer, crate::store::insights::InsightRecord,
+        crate::ai::insights::SentimentLabel,
         canned_responses::CannedResponseList, crate::store::canned::CannedResponseRecord,
         journeys::JourneyView, journeys::JourneySummary, journeys::JourneyList,
         journeys::VersionView, journeys::VersionList, journeys::AssignmentView,

@@ -89,7 +89,7 @@ async fn until(socket: &mut Socket, done: impl Fn(&Value) -> bool) -> Vec<Value>
 
 async fn send(socket: &mut Socket, command: Value) {
     socket
-        .send(Message::Text(command.to_string().into()))
+        .send(Message::Text(command.to_string()))
         .await
         .unwrap();
 }

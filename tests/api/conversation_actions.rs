@@ -74,6 +74,15 @@ async fn a_closed_conversation_is_archived_out_of_the_inbox_and_comes_back_when_
     assert_eq!(status, StatusCode::OK, "{closed}");
     assert_eq!(closed["status"], "resolved");
     last_system_line(&app, &conversation, "maria closed the conversation").await;
+    // Closing draws the conversation's sentiment and summary.
+    let insight = app
+        .get_until(
+            &format!("/api/v1/conversations/{conversation}/insights"),
+            |body| !body["insight"].is_null(),
+        )
+        .await;
+    assert_eq!(insight["insight"]["conversation_id"], conversation.as_str());
+    assert!(insight["insight"]["sentiment"].is_string(), "{insight}");
     let (status, _) = act(&app, &maria_key, &conversation, "close").await;
     assert_eq!(status, StatusCode::CONFLICT);
 

@@ -576,6 +576,7 @@ pub(crate) async fn perform(
         .await
         .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
     let deleting = action == Action::Delete;
+    let closing = matches!(action, Action::Resolve | Action::Close);
     let outcome = state
         .get_ref()
         .staff_action(&conversation, actor, action, text)
@@ -600,6 +601,19 @@ pub(crate) async fn perform(
     }
     if deleting {
         return Ok(Performed::Deleted);
+    }
+    if closing {
+        // A resolved conversation gets its sentiment and summary, off the request's path.
+        let core = std::sync::Arc::clone(state.get_ref());
+        let (org_id, id) = (caller.0.org_id, conversation.id);
+        tokio::spawn(async move {
+            let now = core.clock.now();
+            if let Err(error) =
+                crate::store::insights::refresh_insight(&core.store, org_id, id, now).await
+            {
+                tracing::warn!(conversation_id = %id, error = %error, "no insight for a resolved conversation");
+            }
+        });
     }
     let conversation = state
         .store
