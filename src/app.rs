@@ -89,14 +89,15 @@ impl Application {
             .context("invalid PARLEY_API_STEP_ALLOW")?;
         let api_caller = crate::actors::api_call::ApiCaller::new(egress)
             .context("failed to build the HTTP client of API steps")?;
+        let bus: Arc<dyn crate::actors::bus::EventBus> =
+            match config.redis_url.as_deref().filter(|url| !url.is_empty()) {
+                Some(url) => crate::actors::redis_bus::RedisBus::connect(url)
+                    .await
+                    .context("failed to connect to Redis (REDIS_URL)")?,
+                None => Arc::new(InProcessBus::default()),
+            };
         let core = Core::start(
-            store,
-            clock,
-            Arc::new(InProcessBus::default()),
-            master_key,
-            whatsapp,
-            api_caller,
-            settings,
+            store, clock, bus, master_key, whatsapp, api_caller, settings,
         )
         .await
         .context("failed to start the live system")?;

@@ -120,6 +120,11 @@ pub struct Config {
     #[arg(long, env = "PARLEY_API_STEP_ALLOW", default_value = "")]
     pub api_step_allow: String,
 
+    /// Redis for running several nodes: agent consoles on any node see the events of every
+    /// node. Empty: events stay inside this process (one node).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
     /// Database connections in the pool.
     #[arg(long, env = "PARLEY_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
@@ -162,6 +167,7 @@ impl Config {
             conversation_idle_secs: 300,
             sweep_interval_ms: 10_000,
             api_step_allow: String::new(),
+            redis_url: None,
             db_max_connections: 8,
             test_hold_outbox: false,
             test_panic_on_text: None,

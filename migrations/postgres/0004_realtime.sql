@@ -56,3 +56,8 @@ CREATE TABLE conversation_insights (
     message_count BIGINT NOT NULL,
     generated_at BIGINT NOT NULL
 );
+
+-- The bot stepping aside on its own: an offer of the team standing, and messages in a row the
+-- bot could not understand (three hand the conversation over).
+ALTER TABLE conversations ADD COLUMN escalation_offered_at BIGINT;
+ALTER TABLE conversations ADD COLUMN misunderstood BIGINT NOT NULL DEFAULT 0;

@@ -40,6 +40,13 @@ pub enum Event {
         user_id: UserId,
         presence: String,
     },
+    /// A notification for one team member (only their consoles receive it).
+    NotificationCreated {
+        user_id: UserId,
+        notification: Box<crate::store::notifications::NotificationRecord>,
+    },
+    /// Another node logged events of the organisation (through Redis): read the log.
+    LogAdvanced,
     /// A team member is typing in a conversation: shown to the other consoles, never logged.
     Typing {
         conversation_id: ConversationId,
@@ -63,6 +70,8 @@ impl Event {
             Event::ConversationDeleted { .. } => "conversation.deleted",
             Event::PresenceChanged { .. } => "presence.changed",
             Event::Typing { .. } => "typing",
+            Event::LogAdvanced => "log.advanced",
+            Event::NotificationCreated { .. } => "notification.created",
             Event::ChannelUpdated { .. } => "channel.updated",
         }
     }
@@ -81,7 +90,10 @@ impl Event {
             | Event::Typing {
                 conversation_id, ..
             } => Some(*conversation_id),
-            Event::PresenceChanged { .. } | Event::ChannelUpdated { .. } => None,
+            Event::NotificationCreated { notification, .. } => notification.conversation_id,
+            Event::PresenceChanged { .. } | Event::ChannelUpdated { .. } | Event::LogAdvanced => {
+                None
+            }
         }
     }
 

@@ -5,13 +5,14 @@
 //! Actors are caches over the store: all state they act on is persisted before they act, so
 //! any of them can be dropped and rebuilt — after an eviction, a panic, or a restart.
 
-pub(crate) mod api_call;
 pub mod agents;
+pub(crate) mod api_call;
 pub mod bus;
 mod channel;
 mod conversation;
 mod core;
 mod ingress;
+pub mod redis_bus;
 mod registry;
 mod scheduler;
 pub mod test_chat;

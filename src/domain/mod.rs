@@ -2,6 +2,7 @@
 //! messages and inbound events. Nothing here performs I/O or reads the clock.
 
 pub mod channel;
+pub mod escalation;
 pub mod handover;
 pub mod ids;
 pub mod inbound;

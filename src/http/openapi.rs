@@ -1,8 +1,8 @@
 //! The OpenAPI document of the partner API, served at `GET /api/v1/openapi.json`.
 
 use super::api::v1::{
-    canned_responses, channels, conversations, goals, insights, journeys, notes, organization, test_sessions,
-    users,
+    auth, canned_responses, channels, conversations, goals, insights, journeys, notes,
+    notifications, organization, test_sessions, users,
 };
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -21,6 +21,8 @@ use utoipa::{Modify, OpenApi};
         conversations::delete,
         notes::create, notes::list, notes::update, notes::delete,
         insights::generate, insights::read,
+        auth::login, auth::logout, auth::me,
+        notifications::list, notifications::read, notifications::read_all,
         canned_responses::create, canned_responses::list, canned_responses::read,
         canned_responses::update, canned_responses::delete,
         organization::read, organization::update,
@@ -46,6 +48,8 @@ use utoipa::{Modify, OpenApi};
         notes::NoteList, crate::store::notes::NoteRecord,
         insights::InsightAnswer, crate::store::insights::InsightRecord,
         crate::ai::insights::SentimentLabel,
+        auth::LoginView, auth::CurrentUser, notifications::NotificationList,
+        notifications::MarkedRead, crate::store::notifications::NotificationRecord,
         canned_responses::CannedResponseList, crate::store::canned::CannedResponseRecord,
         journeys::JourneyView, journeys::JourneySummary, journeys::JourneyList,
         journeys::VersionView, journeys::VersionList, journeys::AssignmentView,
@@ -65,6 +69,8 @@ use utoipa::{Modify, OpenApi};
         (name = "conversations", description = "Conversations and their messages"),
         (name = "organization", description = "Organisation settings"),
         (name = "journeys", description = "Bot journeys: drafts, deployed versions, variables, channel assignment and test chat"),
+        (name = "auth", description = "Console log-in sessions"),
+        (name = "notifications", description = "The caller's notifications"),
         (name = "canned_responses", description = "Saved replies agents insert in the composer, found by shortcut, text or category"),
         (name = "users", description = "Team members and bot identities"),
         (name = "goals", description = "Business outcomes, their milestones and trackers, and the events journeys record"),

@@ -178,7 +178,7 @@ pub async fn upsert_conversation(
             "INSERT INTO conversations (id, org_id, channel_id, contact_id, status, created_at, updated_at)
              VALUES ($1, $2, $3, $4, 'bot_handling', $5, $5)
              ON CONFLICT (contact_id) DO UPDATE SET updated_at = conversations.updated_at
-             RETURNING id, status, ai_enabled, archived_at",
+             RETURNING id, status, ai_enabled, archived_at, escalation_offered_at, misunderstood",
             vec![
                 ConversationId::new().to_string().into(),
                 org_id.to_string().into(),
@@ -193,6 +193,8 @@ pub async fn upsert_conversation(
         status: parsed(&row, "status")?,
         ai_enabled: row.int("ai_enabled")? != 0,
         archived: row.opt_int("archived_at")?.is_some(),
+        offer_pending: row.opt_int("escalation_offered_at")?.is_some(),
+        misunderstood: row.int("misunderstood")?,
     })
 }
 
@@ -202,6 +204,26 @@ pub struct UpsertedConversation {
     pub status: ConversationStatus,
     pub ai_enabled: bool,
     pub archived: bool,
+    pub offer_pending: bool,
+    pub misunderstood: i64,
+}
+
+/// Records whether the guest has an offer of the team standing and how many messages in a
+/// row the bot could not understand.
+pub fn set_escalation_state_into(
+    script: &mut Script,
+    id: ConversationId,
+    offered_at: Option<Millis>,
+    misunderstood: i64,
+) {
+    script.push(
+        "UPDATE conversations SET escalation_offered_at = $1, misunderstood = $2 WHERE id = $3",
+        vec![
+            offered_at.into(),
+            misunderstood.into(),
+            id.to_string().into(),
+        ],
+    );
 }
 
 /// Files a closed conversation away (`Some`) or brings it back (`None`).
@@ -393,7 +415,7 @@ pub async fn apply_delivery_status(
 
 const CONVERSATION_COLUMNS: &str = "c.id, c.org_id, c.channel_id, c.status, c.last_message_at, \
     c.last_inbound_at, c.created_at, c.assigned_user_id, c.assigned_team_id, c.ai_enabled, \
-    c.archived_at, ch.kind AS channel_kind, \
+    c.archived_at, c.escalation_offered_at, c.misunderstood, ch.kind AS channel_kind, \
     k.id AS contact_id, k.external_id, k.name, k.phone";
 
 const CONVERSATION_FROM: &str = "conversations c JOIN contacts k ON k.id = c.contact_id \
@@ -426,6 +448,8 @@ fn conversation_from_row(row: &AnyRow) -> StoreResult<ConversationRecord> {
         channel_kind: parsed(row, "channel_kind")?,
         ai_enabled: row.try_get::<i64, _>("ai_enabled")? != 0,
         archived_at: row.try_get("archived_at")?,
+        escalation_offered_at: row.try_get("escalation_offered_at")?,
+        misunderstood: row.try_get("misunderstood")?,
     })
 }
 

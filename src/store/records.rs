@@ -56,6 +56,12 @@ pub struct ConversationRecord {
     pub ai_enabled: bool,
     /// When a closed conversation was archived; archived conversations leave the default inbox.
     pub archived_at: Option<Millis>,
+    /// When the guest was offered the team, while the offer stands.
+    #[serde(skip)]
+    pub escalation_offered_at: Option<Millis>,
+    /// Messages in a row the bot could not understand.
+    #[serde(skip)]
+    pub misunderstood: i64,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 type Socket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 /// Opens `/ws` (with `?since=`) as the holder of `key`, from `origin` if given.
-async fn open(
+pub(crate) async fn open(
     app: &TestApp,
     key: &str,
     query: &str,
@@ -59,7 +59,7 @@ async fn connect(
 }
 
 /// The next JSON frame (pings and pongs skipped).
-async fn next(socket: &mut Socket) -> Value {
+pub(crate) async fn next(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(PATIENCE, socket.next())
             .await
@@ -75,7 +75,7 @@ async fn next(socket: &mut Socket) -> Value {
 }
 
 /// Frames until one satisfies `done`; answers them all, that one last.
-async fn until(socket: &mut Socket, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+pub(crate) async fn until(socket: &mut Socket, done: impl Fn(&Value) -> bool) -> Vec<Value> {
     let mut frames = Vec::new();
     loop {
         let frame = next(socket).await;
@@ -380,4 +380,51 @@ async fn a_console_that_stops_reading_is_cut_off_and_the_others_get_everything()
     let close = close.expect("a close reason");
     assert_eq!(u16::from(close.code), 1008, "{close:?}");
     assert!(received < 3_000, "cut off before the end, after {received}");
+}
+
+#[actix_web::test]
+async fn through_redis_a_webhook_into_one_node_reaches_a_console_on_another() {
+    // Two nodes share one Postgres and one Redis (both throwaway servers, whatever the
+    // backend of the rest of the suite).
+    let redis_url = crate::support::redis::url().await;
+    let node_a = TestApp::spawn_with(crate::support::Options {
+        redis_url: Some(redis_url.clone()),
+        database_url: Some(crate::support::postgres::fresh_database().await),
+        ..Default::default()
+    })
+    .await;
+    let node_b = TestApp::spawn_with(crate::support::Options {
+        redis_url: Some(redis_url),
+        node_of: Some(node_a.node()),
+        ..Default::default()
+    })
+    .await;
+    let channel = node_a.create_whatsapp_channel().await;
+    let mut console = open(&node_b, &node_b.api_key, "", None).await.unwrap();
+    let start = next(&mut console).await["seq"].as_i64().unwrap();
+
+    node_a
+        .customer_says(&channel, "447700900777", "wamid.r1", "hello from node A")
+        .await;
+    let frames = until(&mut console, |frame| {
+        frame["type"] == "message.created" && frame["data"]["sender_kind"] == "bot"
+    })
+    .await;
+    assert_eq!(seqs(&frames)[0], start + 1, "no gap: {frames:#?}");
+    assert!(frames.iter().any(|frame| {
+        frame["type"] == "message.created"
+            && frame["data"]["content"]["body"] == "hello from node A"
+    }));
+    // Typing crosses nodes too.
+    let (maria_id, maria_key) = team_member(&node_a, "maria@casa-azul.example", "user").await;
+    let conversation = node_a.conversation_with("447700900777").await;
+    let mut on_a = open(&node_a, &maria_key, "", None).await.unwrap();
+    next(&mut on_a).await;
+    send(
+        &mut on_a,
+        json!({"id": "t", "type": "typing", "conversation_id": conversation["id"]}),
+    )
+    .await;
+    let typing = until(&mut console, |frame| frame["type"] == "typing").await;
+    assert_eq!(typing.last().unwrap()["data"]["user_id"], maria_id.as_str());
 }

@@ -17,6 +17,7 @@ mod channels;
 mod conversation_actions;
 mod crash;
 mod delivery;
+mod escalation;
 mod goals;
 mod handover;
 mod health;

@@ -367,6 +367,8 @@ impl ConversationActor {
             assignee: conversation.assigned_user_id,
             archived: conversation.archived_at.is_some(),
             ai_enabled: conversation.ai_enabled,
+            offer_pending: conversation.escalation_offered_at.is_some(),
+            misunderstood: conversation.misunderstood,
             session,
         }))
     }

@@ -5,6 +5,7 @@
 use super::super::bus::Event;
 use super::super::core::RunJourney;
 use super::super::timer_kind;
+use crate::domain::escalation::{self, OfferAnswer};
 use crate::domain::handover::{
     self, Action, Actor, Handling, HandoverError, HUMAN_REPLY_SILENCE_MS,
 };
@@ -15,6 +16,7 @@ use crate::domain::{
 use crate::journey::model::TransferTarget;
 use crate::journey::{self, Effect, Input, Session, Waiting};
 use crate::store::conversations::{self as conversation_store, DeliveryUpdate};
+use crate::store::notifications::{kind as notification_kind, NotificationRecord};
 use crate::store::script::Script;
 use crate::store::timers::{self as timer_store, NewTimer};
 use crate::store::{self, MessageRecord, NewMessage, StoreError, StoredSession, TimerRecord, Tx};
@@ -50,6 +52,10 @@ pub(super) struct Known {
     pub archived: bool,
     /// Off, the bot never answers: the conversation is for humans only.
     pub ai_enabled: bool,
+    /// The guest was offered the team and has not answered yet.
+    pub offer_pending: bool,
+    /// Messages in a row the journey could not understand.
+    pub misunderstood: i64,
     pub session: Option<JourneySession>,
 }
 
@@ -109,6 +115,8 @@ pub(super) struct MessageDone {
     pub goals: Vec<String>,
     /// The journey handed the conversation to the team: someone is to be assigned.
     pub escalation: Option<Escalation>,
+    /// Notifications written for team members, for their consoles.
+    pub notifications: Vec<(crate::domain::UserId, NotificationRecord)>,
 }
 
 /// A hand-off to the team waiting for its assignee.
@@ -167,6 +175,8 @@ pub(super) async fn first_message(
         assignee: None,
         archived: conversation.archived,
         ai_enabled: conversation.ai_enabled,
+        offer_pending: conversation.offer_pending,
+        misunderstood: conversation.misunderstood,
         session,
     };
     let place = (work.turn.org_id, work.turn.channel_id);
@@ -237,7 +247,20 @@ pub(super) fn plan_message(work: MessageWork, known: Known) -> (Script, MessageD
         work: Vec::new(),
         goals: Vec::new(),
         escalation: None,
+        notifications: Vec::new(),
     };
+    if let (ConversationStatus::AgentAssigned, Some(assignee)) = (known.status, known.assignee) {
+        let title = format!("New message from {}", contact_label(&known));
+        notify(
+            &mut script,
+            &mut done,
+            (turn.org_id, turn.now),
+            assignee,
+            notification_kind::NEW_MESSAGE,
+            &title,
+            &message.content.preview(),
+        );
+    }
     if known.archived {
         // `touch_conversation_into` brought it back to the inbox.
         known.archived = false;
@@ -259,8 +282,12 @@ pub(super) fn plan_message(work: MessageWork, known: Known) -> (Script, MessageD
     }
     if known.status == ConversationStatus::BotHandling {
         if known.ai_enabled {
-            let input = Input::Message(&message.content);
-            plan_turn(&mut script, &turn, &mut known, &input, &mut done);
+            if !plan_escalation_rules(&mut script, &turn, &mut known, &message.content, &mut done) {
+                let failures = reply_failures(&known);
+                let input = Input::Message(&message.content);
+                plan_turn(&mut script, &turn, &mut known, &input, &mut done);
+                plan_understanding(&mut script, &turn, &mut known, failures, &mut done);
+            }
         } else {
             // Humans only: the conversation waits for the team, without a word from the bot.
             known.status = ConversationStatus::AwaitingAgent;
@@ -280,6 +307,228 @@ pub(super) fn plan_message(work: MessageWork, known: Known) -> (Script, MessageD
     }
     done.known = known;
     (script, done)
+}
+
+/// The rules by which the bot steps aside on its own, before the journey sees a guest's
+/// message: an answer to a standing offer of the team, or free text asking for a person
+/// (offered the team, unless the journey waits for free text). Whether they handled the
+/// message (the journey then does not run).
+fn plan_escalation_rules(
+    script: &mut Script,
+    turn: &TurnContext,
+    known: &mut Known,
+    content: &MessageContent,
+    done: &mut MessageDone,
+) -> bool {
+    if known.offer_pending {
+        known.offer_pending = false;
+        conversation_store::set_escalation_state_into(
+            script,
+            known.conversation_id,
+            None,
+            known.misunderstood,
+        );
+        match escalation::answer_to_offer(content) {
+            OfferAnswer::TalkToTeam => {
+                escalate_to_team(script, turn, known, done, "The guest asked for the team.");
+                return true;
+            }
+            OfferAnswer::ContinueWithAssistant => {
+                let carry_on = MessageContent::Text {
+                    body: escalation::CARRY_ON.into(),
+                };
+                send_bot(script, turn, known, done, &carry_on);
+                return true;
+            }
+            OfferAnswer::Other => {}
+        }
+    }
+    let MessageContent::Text { body } = content else {
+        return false;
+    };
+    if !escalation::asks_for_a_person(body) || waits_for_free_text(turn, known) {
+        return false;
+    }
+    known.offer_pending = true;
+    conversation_store::set_escalation_state_into(
+        script,
+        known.conversation_id,
+        Some(turn.now),
+        known.misunderstood,
+    );
+    send_bot(script, turn, known, done, &escalation::offer());
+    true
+}
+
+/// Whether the journey waits on a Prompt or Prompt Date step, whose answer is free text.
+fn waits_for_free_text(turn: &TurnContext, known: &Known) -> bool {
+    let Some(held) = known.session.as_ref() else {
+        return false;
+    };
+    if !matches!(held.session.waiting, Waiting::Reply { .. }) {
+        return false;
+    }
+    held.session
+        .current_step
+        .as_deref()
+        .and_then(|id| turn.journey.journey.step(id))
+        .is_some_and(|step| {
+            matches!(
+                step.kind,
+                journey::model::StepKind::Prompt(_) | journey::model::StepKind::PromptDate(_)
+            )
+        })
+}
+
+/// Answers the journey refused so far on the step it waits on.
+fn reply_failures(known: &Known) -> Option<u32> {
+    match known.session.as_ref().map(|held| &held.session.waiting) {
+        Some(Waiting::Reply { failures, .. }) => Some(*failures),
+        _ => None,
+    }
+}
+
+/// Counts messages in a row the journey refused; at [`MISUNDERSTOOD_LIMIT`] the team takes
+/// over without asking.
+fn plan_understanding(
+    script: &mut Script,
+    turn: &TurnContext,
+    known: &mut Known,
+    failures_before: Option<u32>,
+    done: &mut MessageDone,
+) {
+    let failures_after = reply_failures(known);
+    let refused = matches!(
+        (failures_before, failures_after),
+        (Some(before), Some(after)) if after > before
+    ) || matches!((failures_before, failures_after), (None, Some(after)) if after > 0);
+    let misunderstood = if refused { known.misunderstood + 1 } else { 0 };
+    if known.status != ConversationStatus::BotHandling {
+        // The journey handed over by itself.
+        if known.misunderstood != 0 {
+            known.misunderstood = 0;
+            conversation_store::set_escalation_state_into(script, known.conversation_id, None, 0);
+        }
+        return;
+    }
+    if misunderstood >= escalation::MISUNDERSTOOD_LIMIT {
+        known.misunderstood = 0;
+        conversation_store::set_escalation_state_into(script, known.conversation_id, None, 0);
+        escalate_to_team(
+            script,
+            turn,
+            known,
+            done,
+            "The bot could not understand 3 messages in a row; the team takes over.",
+        );
+        return;
+    }
+    if misunderstood != known.misunderstood {
+        known.misunderstood = misunderstood;
+        conversation_store::set_escalation_state_into(
+            script,
+            known.conversation_id,
+            None,
+            misunderstood,
+        );
+    }
+}
+
+/// Hands the conversation to the team outside the journey: it waits for an agent (and is
+/// auto-assigned), the bot's run ends, and it returns to the bot if nobody claims it in 30
+/// minutes.
+fn escalate_to_team(
+    script: &mut Script,
+    turn: &TurnContext,
+    known: &mut Known,
+    done: &mut MessageDone,
+    notice: &str,
+) {
+    let conversation_id = known.conversation_id;
+    known.status = ConversationStatus::AwaitingAgent;
+    done.status_changed = true;
+    conversation_store::set_conversation_status_into(
+        script,
+        conversation_id,
+        known.status,
+        turn.now,
+    );
+    store::journeys::end_session_into(script, conversation_id);
+    known.session = None;
+    let notice = MessageContent::System {
+        body: notice.into(),
+    };
+    let system = NewMessage {
+        id: MessageId::new(),
+        org_id: turn.org_id,
+        conversation_id,
+        channel_id: turn.channel_id,
+        direction: Direction::Outbound,
+        sender_kind: SenderKind::System,
+        sender_id: None,
+        content: &notice,
+        journey_step: None,
+        provider_message_id: None,
+        reply_to_provider_message_id: None,
+        delivery_status: DeliveryStatus::Received,
+        provider_timestamp: None,
+        received_at: turn.now,
+    };
+    conversation_store::insert_message_into(script, &system);
+    done.created.push(record_of(&system));
+    let awaiting = NewTimer {
+        org_id: turn.org_id,
+        conversation_id,
+        channel_id: turn.channel_id,
+        contact_external_id: &known.contact_external_id,
+        kind: timer_kind::AWAITING_AGENT,
+        due_at: turn.now.saturating_add(AWAITING_AGENT_PATIENCE_MS),
+        generation: 0,
+    };
+    timer_store::set_timer_into(script, &awaiting, turn.now);
+    done.escalation = Some(Escalation {
+        preferred: None,
+        bot_user_id: turn.journey.bot_user_id,
+        tell_guest: true,
+    });
+}
+
+/// A bot message outside the journey, with its outbox row.
+fn send_bot(
+    script: &mut Script,
+    turn: &TurnContext,
+    known: &Known,
+    done: &mut MessageDone,
+    content: &MessageContent,
+) {
+    let message = NewMessage {
+        id: MessageId::new(),
+        org_id: turn.org_id,
+        conversation_id: known.conversation_id,
+        channel_id: turn.channel_id,
+        direction: Direction::Outbound,
+        sender_kind: SenderKind::Bot,
+        sender_id: turn.journey.bot_user_id,
+        content,
+        journey_step: None,
+        provider_message_id: None,
+        reply_to_provider_message_id: None,
+        delivery_status: DeliveryStatus::Pending,
+        provider_timestamp: None,
+        received_at: turn.now,
+    };
+    conversation_store::insert_message_into(script, &message);
+    store::outbox::insert_outbox_into(
+        script,
+        turn.org_id,
+        turn.channel_id,
+        known.conversation_id,
+        message.id,
+        &known.contact_external_id,
+        turn.now,
+    );
+    done.created.push(record_of(&message));
+    done.replies += 1;
 }
 
 /// Plans a journey input that is not a message (a timer, an event, a result of handed-out
@@ -302,6 +551,7 @@ pub(super) fn plan_journey_input(
         work: Vec::new(),
         goals: Vec::new(),
         escalation: None,
+        notifications: Vec::new(),
     };
     let before = known.session.as_ref().map(|held| held.session.generation);
     plan_turn(&mut script, turn, &mut known, input, &mut done);
@@ -635,6 +885,7 @@ pub(super) fn plan_staff_action(
             work: Vec::new(),
             goals: Vec::new(),
             escalation: None,
+            notifications: Vec::new(),
         };
         return Ok((
             script,
@@ -653,6 +904,7 @@ pub(super) fn plan_staff_action(
         work: Vec::new(),
         goals: Vec::new(),
         escalation: None,
+        notifications: Vec::new(),
     };
     let conversation_id = known.conversation_id;
     if transition.to.status != from.status {
@@ -771,6 +1023,20 @@ pub(super) fn plan_staff_action(
         done.replies = 1;
         reply_record = Some(record);
     }
+    if let (Action::Assign { to, .. }, true) = (action, transition.to.assignee != from.assignee) {
+        if *to != actor.id {
+            let guest = contact_label(&known);
+            notify(
+                &mut script,
+                &mut done,
+                (org_id, now),
+                *to,
+                notification_kind::ASSIGNED,
+                "A conversation was assigned to you",
+                &format!("{} assigned {guest} to you.", actor.name),
+            );
+        }
+    }
     known.status = transition.to.status;
     known.assignee = transition.to.assignee;
     known.archived = transition.to.archived;
@@ -840,6 +1106,7 @@ pub(super) fn plan_back_to_bot(
         work: Vec::new(),
         goals: Vec::new(),
         escalation: None,
+        notifications: Vec::new(),
     };
     Some((script, done))
 }
@@ -861,6 +1128,20 @@ pub(super) async fn auto_assign(
     let conversation_id = done.known.conversation_id;
     let picked = store::inbox::pick_agent(tx, org_id, escalation.preferred, now).await?;
     let Some((agent, name)) = picked else {
+        let mut script = Script::new();
+        let guest = contact_label(&done.known);
+        for member in store::notifications::staff_to_notify(tx, org_id).await? {
+            notify(
+                &mut script,
+                done,
+                (org_id, now),
+                member,
+                notification_kind::ESCALATION,
+                "A guest is waiting for the team",
+                &format!("{guest} is waiting; nobody online could take the conversation."),
+            );
+        }
+        tx.run(&script).await?;
         if !escalation.tell_guest {
             return Ok(());
         }
@@ -934,6 +1215,16 @@ pub(super) async fn auto_assign(
         received_at: now,
     };
     conversation_store::insert_message_into(&mut script, &system);
+    let guest = contact_label(&done.known);
+    notify(
+        &mut script,
+        done,
+        (org_id, now),
+        agent,
+        notification_kind::ASSIGNED,
+        "A conversation was assigned to you",
+        &format!("{guest} was handed to you automatically."),
+    );
     tx.run(&script).await?;
     done.created.push(record_of(&system));
     done.known.status = ConversationStatus::AgentAssigned;
@@ -955,7 +1246,47 @@ pub(super) fn events_of(done: &MessageDone) -> Vec<Event> {
     events.extend(done.created.iter().map(|message| Event::MessageCreated {
         message: Box::new(message.clone()),
     }));
+    events.extend(done.notifications.iter().map(|(user_id, notification)| {
+        Event::NotificationCreated {
+            user_id: *user_id,
+            notification: Box::new(notification.clone()),
+        }
+    }));
     events
+}
+
+/// Writes a notification for `user_id` about the conversation, for their console too.
+fn notify(
+    script: &mut Script,
+    done: &mut MessageDone,
+    place: (OrgId, Millis),
+    user_id: crate::domain::UserId,
+    kind: &str,
+    title: &str,
+    body: &str,
+) {
+    let (org_id, now) = place;
+    let conversation_id = Some(done.known.conversation_id);
+    let record = store::notifications::notify_into(
+        script,
+        org_id,
+        user_id,
+        kind,
+        conversation_id,
+        title,
+        body,
+        now,
+    );
+    done.notifications.push((user_id, record));
+}
+
+/// How the team sees the contact: their name, else their phone, else their id on the channel.
+fn contact_label(known: &Known) -> String {
+    known
+        .contact_name
+        .clone()
+        .or_else(|| known.contact_phone.clone())
+        .unwrap_or_else(|| known.contact_external_id.clone())
 }
 
 /// Sets the guard timer of an AI call.

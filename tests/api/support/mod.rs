@@ -2,6 +2,7 @@
 //! directory and database, with the mock Graph API as its provider.
 
 pub mod postgres;
+pub mod redis;
 
 use parley::app::Application;
 use parley::bootstrap::Credentials;
@@ -52,6 +53,28 @@ pub struct Options {
     pub panic_on_text: Option<String>,
     /// `PARLEY_API_STEP_ALLOW`: targets the journey API step may call (e.g. `127.0.0.0/8`).
     pub api_step_allow: Option<String>,
+    /// `REDIS_URL`: events fan out across nodes.
+    pub redis_url: Option<String>,
+    /// This database instead of the suite's backend.
+    pub database_url: Option<String>,
+    /// Another node of the same deployment: share its database, master key and credentials.
+    pub node_of: Option<Node>,
+}
+
+/// What a second node takes from the first.
+pub struct Node {
+    pub database_url: String,
+    pub data_dir: std::path::PathBuf,
+}
+
+impl TestApp {
+    /// How a second node joins this one's deployment.
+    pub fn node(&self) -> Node {
+        Node {
+            database_url: self.database_url.clone(),
+            data_dir: self.data_dir.path().to_path_buf(),
+        }
+    }
 }
 
 impl TestApp {
@@ -74,7 +97,19 @@ impl TestApp {
         if let Some(allow) = options.api_step_allow {
             config.api_step_allow = allow;
         }
-        config.database.database_url = database_url().await.map(Into::into);
+        config.redis_url = options.redis_url;
+        config.database.database_url = match &options.node_of {
+            Some(node) => {
+                for file in ["master.key", parley::bootstrap::BOOTSTRAP_FILE] {
+                    std::fs::copy(node.data_dir.join(file), data_dir.path().join(file)).unwrap();
+                }
+                Some(node.database_url.clone().into())
+            }
+            None => match options.database_url {
+                Some(url) => Some(url.into()),
+                None => database_url().await.map(Into::into),
+            },
+        };
         let effective_database_url = config.database.effective_url();
         let manual = options
             .manual_clock
