@@ -455,27 +455,15 @@ fn escalate_to_team(
     );
     store::journeys::end_session_into(script, conversation_id);
     known.session = None;
-    let notice = MessageContent::System {
-        body: notice.into(),
-    };
-    let system = NewMessage {
-        id: MessageId::new(),
-        org_id: turn.org_id,
-        conversation_id,
-        channel_id: turn.channel_id,
-        direction: Direction::Outbound,
-        sender_kind: SenderKind::System,
-        sender_id: None,
-        content: &notice,
-        journey_step: None,
-        provider_message_id: None,
-        reply_to_provider_message_id: None,
-        delivery_status: DeliveryStatus::Received,
-        provider_timestamp: None,
-        received_at: turn.now,
-    };
-    conversation_store::insert_message_into(script, &system);
-    done.created.push(record_of(&system));
+    let system = system_line(
+        script,
+        (turn.org_id, turn.channel_id, conversation_id),
+        None,
+        None,
+        notice.to_owned(),
+        turn.now,
+    );
+    done.created.push(system);
     let awaiting = NewTimer {
         org_id: turn.org_id,
         conversation_id,
@@ -755,25 +743,15 @@ fn plan_turn(
                     }
                     None => "The bot handed the conversation to the team.".to_owned(),
                 };
-                let notice = MessageContent::System { body };
-                let system = NewMessage {
-                    id: MessageId::new(),
-                    org_id: turn.org_id,
-                    conversation_id,
-                    channel_id: turn.channel_id,
-                    direction: Direction::Outbound,
-                    sender_kind: SenderKind::System,
-                    sender_id: None,
-                    content: &notice,
-                    journey_step: Some(&step_id),
-                    provider_message_id: None,
-                    reply_to_provider_message_id: None,
-                    delivery_status: DeliveryStatus::Received,
-                    provider_timestamp: None,
-                    received_at: turn.now,
-                };
-                conversation_store::insert_message_into(script, &system);
-                done.created.push(record_of(&system));
+                let system = system_line(
+                    script,
+                    (turn.org_id, turn.channel_id, conversation_id),
+                    None,
+                    Some(&step_id),
+                    body,
+                    turn.now,
+                );
+                done.created.push(system);
             }
             Effect::Goal {
                 goal_id,
@@ -964,25 +942,15 @@ pub(super) fn plan_staff_action(
         timer_store::cancel_timer_into(&mut script, conversation_id, timer_kind::HUMAN_SILENCE, 0);
     }
     if let Some(body) = transition.notice.clone() {
-        let notice = MessageContent::System { body };
-        let system = NewMessage {
-            id: MessageId::new(),
-            org_id,
-            conversation_id,
-            channel_id,
-            direction: Direction::Outbound,
-            sender_kind: SenderKind::System,
-            sender_id: Some(actor.id),
-            content: &notice,
-            journey_step: None,
-            provider_message_id: None,
-            reply_to_provider_message_id: None,
-            delivery_status: DeliveryStatus::Received,
-            provider_timestamp: None,
-            received_at: now,
-        };
-        conversation_store::insert_message_into(&mut script, &system);
-        done.created.push(record_of(&system));
+        let system = system_line(
+            &mut script,
+            (org_id, channel_id, conversation_id),
+            Some(actor.id),
+            None,
+            body,
+            now,
+        );
+        done.created.push(system);
     }
     let mut reply_record = None;
     if let (Action::Reply, Some(body)) = (action, text) {
@@ -1077,30 +1045,20 @@ pub(super) fn plan_back_to_bot(
     );
     conversation_store::assign_conversation_into(&mut script, conversation_id, None, None, now);
     store::journeys::end_session_into(&mut script, conversation_id);
-    let notice = MessageContent::System { body: why.into() };
-    let system = NewMessage {
-        id: MessageId::new(),
-        org_id,
-        conversation_id,
-        channel_id,
-        direction: Direction::Outbound,
-        sender_kind: SenderKind::System,
-        sender_id: None,
-        content: &notice,
-        journey_step: None,
-        provider_message_id: None,
-        reply_to_provider_message_id: None,
-        delivery_status: DeliveryStatus::Received,
-        provider_timestamp: None,
-        received_at: now,
-    };
-    conversation_store::insert_message_into(&mut script, &system);
+    let system = system_line(
+        &mut script,
+        (org_id, channel_id, conversation_id),
+        None,
+        None,
+        why.to_owned(),
+        now,
+    );
     known.status = ConversationStatus::BotHandling;
     known.assignee = None;
     known.session = None;
     let done = MessageDone {
         known,
-        created: vec![record_of(&system)],
+        created: vec![system],
         status_changed: true,
         replies: 0,
         work: Vec::new(),
@@ -1195,26 +1153,14 @@ pub(super) async fn auto_assign(
         None,
         now,
     );
-    let notice = MessageContent::System {
-        body: format!("Assigned to {name} automatically"),
-    };
-    let system = NewMessage {
-        id: MessageId::new(),
-        org_id,
-        conversation_id,
-        channel_id,
-        direction: Direction::Outbound,
-        sender_kind: SenderKind::System,
-        sender_id: None,
-        content: &notice,
-        journey_step: None,
-        provider_message_id: None,
-        reply_to_provider_message_id: None,
-        delivery_status: DeliveryStatus::Received,
-        provider_timestamp: None,
-        received_at: now,
-    };
-    conversation_store::insert_message_into(&mut script, &system);
+    let system = system_line(
+        &mut script,
+        (org_id, channel_id, conversation_id),
+        None,
+        None,
+        format!("Assigned to {name} automatically"),
+        now,
+    );
     let guest = contact_label(&done.known);
     notify(
         &mut script,
@@ -1226,7 +1172,7 @@ pub(super) async fn auto_assign(
         &format!("{guest} was handed to you automatically."),
     );
     tx.run(&script).await?;
-    done.created.push(record_of(&system));
+    done.created.push(system);
     done.known.status = ConversationStatus::AgentAssigned;
     done.known.assignee = Some(agent);
     done.status_changed = true;
@@ -1287,6 +1233,36 @@ fn contact_label(known: &Known) -> String {
         .clone()
         .or_else(|| known.contact_phone.clone())
         .unwrap_or_else(|| known.contact_external_id.clone())
+}
+
+/// Writes a system line (a status change, an assignment) into the thread and answers it.
+fn system_line(
+    script: &mut Script,
+    (org_id, channel_id, conversation_id): (OrgId, ChannelId, ConversationId),
+    sender_id: Option<crate::domain::UserId>,
+    journey_step: Option<&str>,
+    body: String,
+    at: Millis,
+) -> MessageRecord {
+    let notice = MessageContent::System { body };
+    let system = NewMessage {
+        id: MessageId::new(),
+        org_id,
+        conversation_id,
+        channel_id,
+        direction: Direction::Outbound,
+        sender_kind: SenderKind::System,
+        sender_id,
+        content: &notice,
+        journey_step,
+        provider_message_id: None,
+        reply_to_provider_message_id: None,
+        delivery_status: DeliveryStatus::Received,
+        provider_timestamp: None,
+        received_at: at,
+    };
+    conversation_store::insert_message_into(script, &system);
+    record_of(&system)
 }
 
 /// Sets the guard timer of an AI call.
@@ -1382,27 +1358,17 @@ pub(super) async fn handle_inactivity(
         now,
     )
     .await?;
-    let notice = MessageContent::System {
-        body: "The conversation expired after a period without messages.".into(),
-    };
-    let system = NewMessage {
-        id: MessageId::new(),
-        org_id: timer.org_id,
-        conversation_id: timer.conversation_id,
-        channel_id: timer.channel_id,
-        direction: Direction::Outbound,
-        sender_kind: SenderKind::System,
-        sender_id: None,
-        content: &notice,
-        journey_step: None,
-        provider_message_id: None,
-        reply_to_provider_message_id: None,
-        delivery_status: DeliveryStatus::Received,
-        provider_timestamp: None,
-        received_at: now,
-    };
-    conversation_store::insert_message(tx, &system).await?;
-    Ok(Some(record_of(&system)))
+    let mut script = Script::new();
+    let system = system_line(
+        &mut script,
+        (timer.org_id, timer.channel_id, timer.conversation_id),
+        None,
+        None,
+        "The conversation expired after a period without messages.".to_owned(),
+        now,
+    );
+    tx.run(&script).await?;
+    Ok(Some(system))
 }
 
 pub(super) fn parse_session(
