@@ -8,8 +8,8 @@
 //! saw gets the events it missed from the log first, inside the same task, so nothing falls
 //! between the replay and the live stream and nothing arrives twice.
 //!
-//! Each console has a bounded buffer. A console that stops reading fills it and, given half a
-//! second to make room, is cut off; the others wait for it at most that once.
+//! Each console has a bounded buffer. A console that stops reading fills it and is cut off at
+//! once; the others never wait for it, and it loses nothing: it reconnects with `since`.
 
 use super::bus::Event;
 use super::core::Core;
@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-/// Frames a console may have waiting before it is cut off as a slow consumer.
-pub const CONSOLE_BUFFER: usize = 256;
-/// How long a console with a full buffer has to make room before it is cut off.
-const SLOW_GRACE: Duration = Duration::from_millis(500);
+/// Frames a console may have waiting before it is cut off as a slow consumer. Frames are
+/// shared (`Arc<str>`), so a full buffer costs a pointer per frame; the channel allocates as it
+/// fills, so an idle console costs next to nothing.
+pub const CONSOLE_BUFFER: usize = 4_096;
 /// Events read from the log at a time.
 const PAGE: i64 = 500;
 /// Most events replayed to a joining console; further behind, it is told to reload.
@@ -165,7 +165,7 @@ async fn run_org(
             event = events.recv() => match event {
                 Ok(event) => match ephemeral_frame(&event) {
                     Some((frame, from)) => {
-                        offer(&mut consoles, &frame, |live| live.console.user_id != from).await
+                        offer(&mut consoles, &frame, |live| live.console.user_id != from)
                     }
                     None => deliver_new(&core, org_id, &mut last, &mut consoles).await,
                 },
@@ -248,8 +248,7 @@ async fn deliver_new(core: &Core, org_id: OrgId, last: &mut i64, consoles: &mut 
             let only = addressee(event);
             offer(consoles, &frame, |live| {
                 only.is_none_or(|user| live.console.user_id == user)
-            })
-            .await;
+            });
             *last = event.seq;
         }
         if !full {
@@ -258,43 +257,22 @@ async fn deliver_new(core: &Core, org_id: OrgId, last: &mut i64, consoles: &mut 
     }
 }
 
-/// Offers a frame to the consoles `to` selects. A console whose buffer is full gets
-/// [`SLOW_GRACE`] to make room (a burst can fill a healthy console's buffer before its socket
-/// task runs) and is cut off if it does not.
-async fn offer(consoles: &mut Vec<Live>, frame: &Arc<str>, to: impl Fn(&Live) -> bool) {
-    let mut index = 0;
-    while index < consoles.len() {
-        let live = &consoles[index];
-        let kept = if !to(live) {
-            true
-        } else {
-            match live.console.frames.try_send(Arc::clone(frame)) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(frame)) => {
-                    let sent =
-                        tokio::time::timeout(SLOW_GRACE, live.console.frames.send(frame)).await;
-                    match sent {
-                        Ok(Ok(())) => true,
-                        Ok(Err(_)) => false,
-                        Err(_) => {
-                            tracing::warn!(
-                                console = live.id,
-                                "console cut off: it stopped reading"
-                            );
-                            false
-                        }
-                    }
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            }
-        };
-        if kept {
-            index += 1;
-        } else {
-            // Dropping its sender ends the console's stream: its socket closes as too slow.
-            consoles.swap_remove(index);
+/// Offers a frame to the consoles `to` selects; a console whose buffer is full is cut off
+/// at once (it reconnects with `since` and loses nothing), so nobody else ever waits for it.
+fn offer(consoles: &mut Vec<Live>, frame: &Arc<str>, to: impl Fn(&Live) -> bool) {
+    consoles.retain(|live| {
+        if !to(live) {
+            return true;
         }
-    }
+        match live.console.frames.try_send(Arc::clone(frame)) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(console = live.id, "console cut off: it stopped reading");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    });
 }
 
 /// `{"seq": …, "type": …, "data": …}`.

@@ -332,7 +332,7 @@ async fn a_console_that_stops_reading_is_cut_off_and_the_others_get_everything()
     // The reading console reads all along.
     let reading = tokio::spawn(async move {
         let mut numbers = Vec::new();
-        while numbers.len() < 3_000 {
+        while numbers.len() < 12_000 {
             let frame = next(&mut reader).await;
             if let Some(seq) = frame["seq"].as_i64() {
                 numbers.push(seq);
@@ -341,12 +341,12 @@ async fn a_console_that_stops_reading_is_cut_off_and_the_others_get_everything()
         numbers
     });
 
-    // Far more than the stalled console's buffers hold: 3,000 events of 4 KiB.
+    // Far more than the stalled console's buffers hold: 12,000 events of 1 KiB.
     let org_id = app.credentials.organization_id;
     let conversation_id = ConversationId::new();
-    let padding = "x".repeat(4 * 1024);
-    for _ in 0..30 {
-        let events: Vec<Event> = (0..100)
+    let padding = "x".repeat(1024);
+    for _ in 0..60 {
+        let events: Vec<Event> = (0..200)
             .map(|_| Event::Typing {
                 conversation_id,
                 user_id: UserId::new(),
@@ -362,7 +362,7 @@ async fn a_console_that_stops_reading_is_cut_off_and_the_others_get_everything()
 
     // The reading console gets all 3,000, in order.
     let numbers = reading.await.unwrap();
-    assert_eq!(numbers, (start + 1..=start + 3_000).collect::<Vec<_>>());
+    assert_eq!(numbers, (start + 1..=start + 12_000).collect::<Vec<_>>());
 
     // The stalled one, read at last, gets what was buffered and then a close for being slow.
     let mut received = 0;
@@ -379,7 +379,10 @@ async fn a_console_that_stops_reading_is_cut_off_and_the_others_get_everything()
     };
     let close = close.expect("a close reason");
     assert_eq!(u16::from(close.code), 1008, "{close:?}");
-    assert!(received < 3_000, "cut off before the end, after {received}");
+    assert!(
+        received < 12_000,
+        "cut off before the end, after {received}"
+    );
 }
 
 #[actix_web::test]

@@ -15,6 +15,7 @@
 //! and the server, create channels, send, drain replies, stop everything, print the report.
 
 mod channel;
+mod consoles;
 mod drain;
 mod options;
 mod print;
@@ -67,9 +68,11 @@ async fn load(options: &Options) -> anyhow::Result<()> {
     mock.set_latency(Duration::from_millis(options.graph_latency_ms));
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_uppercase();
     let mut spawned = None;
+    let mut server_pid = None;
     let target = if options.spawn_server {
         let server = SpawnedServer::start(mock.url(), &run_id).await?;
         let target = server.target()?;
+        server_pid = server.pid();
         spawned = Some(server);
         target
     } else {
@@ -83,7 +86,7 @@ async fn load(options: &Options) -> anyhow::Result<()> {
             api_key: external_api_key(options)?,
         }
     };
-    let result = run(options, &mock, &target, &run_id).await;
+    let result = run(options, &mock, &target, &run_id, server_pid).await;
     let server_log = match spawned {
         Some(server) => Some(server.stop().await),
         None => None,
@@ -110,6 +113,7 @@ async fn run(
     mock: &MockGraph,
     target: &Target,
     run_id: &str,
+    server_pid: Option<u32>,
 ) -> anyhow::Result<Report> {
     let client = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
@@ -121,6 +125,10 @@ async fn run(
     for index in 0..options.channels {
         channels.push(create_channel(&client, target, mock, run_id, index).await?);
     }
+    let consoles = match options.consoles {
+        0 => None,
+        count => Some(consoles::open(target, count, server_pid).await?),
+    };
     tracing::info!(
         rate = options.rate,
         duration_secs = options.duration,
@@ -148,5 +156,9 @@ async fn run(
         }
         None
     };
-    Ok(Report::of(options, mock.url(), &sent, replies))
+    let mut report = Report::of(options, mock.url(), &sent, replies);
+    if let Some(consoles) = consoles {
+        report.consoles = Some(consoles.finish().await);
+    }
+    Ok(report)
 }

@@ -98,6 +98,11 @@ pub(crate) struct Options {
     #[arg(long, env = "PARLEY_LOAD_SEED", default_value_t = 1)]
     pub(crate) seed: u64,
 
+    /// Agent consoles to connect over `/ws` before sending (each receives every event), to
+    /// measure fan-out: deliveries per second, delivery latency and memory per idle console.
+    #[arg(long, env = "PARLEY_LOAD_CONSOLES", default_value_t = 0)]
+    pub(crate) consoles: u32,
+
     /// Print the report as JSON too, after the table.
     #[arg(long)]
     pub(crate) json: bool,

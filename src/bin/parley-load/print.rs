@@ -94,6 +94,26 @@ fn print_table(report: &Report) {
             run.mock_graph_url
         ),
     }
+    if let Some(consoles) = &report.consoles {
+        println!("\nagent consoles (/ws; each receives every event)");
+        row("connected", &consoles.consoles.to_string());
+        row("frames read", &consoles.frames.to_string());
+        row(
+            "guest messages",
+            &format!("{:.1} deliveries/s", consoles.deliveries_per_sec),
+        );
+        row(
+            "delivery latency (ms)",
+            &percentiles(consoles.delivery_latency_ms.as_ref()),
+        );
+        row("cut off by the server", &consoles.cut_off.to_string());
+        row(
+            "server RSS per idle one",
+            &consoles
+                .idle_rss_per_console_kib
+                .map_or("not measured".to_owned(), |kib| format!("{kib:.1} KiB")),
+        );
+    }
     if let Some(log) = &report.server_log {
         println!(
             "\nserver log: {} errors, {} warnings",

@@ -20,6 +20,8 @@ pub(crate) struct Report {
     pub(crate) webhooks: WebhookReport,
     /// `None` when the server was not spawned, so its replies could not be seen.
     pub(crate) replies: Option<ReplyReport>,
+    /// `None` without `--consoles`.
+    pub(crate) consoles: Option<crate::consoles::ConsoleReport>,
     pub(crate) server_log: Option<LogSummary>,
 }
 
@@ -86,7 +88,7 @@ pub(crate) fn record(histogram: &mut Histogram<u64>, latency: Duration) {
 }
 
 impl Percentiles {
-    fn of(histogram: &Histogram<u64>) -> Option<Self> {
+    pub(crate) fn of(histogram: &Histogram<u64>) -> Option<Self> {
         let millis = |micros: u64| micros as f64 / 1_000.0;
         (!histogram.is_empty()).then(|| Self {
             count: histogram.len(),
@@ -184,6 +186,7 @@ impl Report {
                 ack_latency_ms: Percentiles::of(&tally.ack_latency),
             },
             replies,
+            consoles: None,
             server_log: None,
         }
     }

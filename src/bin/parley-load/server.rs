@@ -99,6 +99,11 @@ impl SpawnedServer {
         Ok(server)
     }
 
+    /// The spawned server's process id.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The spawned server's URL, with the API key its first run wrote to `bootstrap.json`.
     pub(crate) fn target(&self) -> anyhow::Result<Target> {
         Ok(Target {

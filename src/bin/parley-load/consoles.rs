@@ -1,0 +1,197 @@
+//! Agent consoles under load: `--consoles N` opens N agent WebSockets (`/ws`) before the
+//! webhooks start and keeps them reading. Every console receives every event of the
+//! organisation, so the fan-out is N deliveries per event.
+//!
+//! Latency is measured per delivery of a guest's message (`message.created` from a contact),
+//! from `received_at` (when the server took the webhook's message in, on this machine's clock)
+//! to the moment the console read the frame. The report also gives the deliveries per second
+//! and the server's resident memory per idle console (RSS before and after the consoles
+//! connected, divided by their number; Linux only).
+
+use crate::report::{new_histogram, record, Percentiles};
+use crate::server::Target;
+use anyhow::Context;
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Consoles connected at once while opening them.
+const CONNECT_BATCH: usize = 50;
+/// How long the server gets to settle before its idle memory is read.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// What one console saw.
+struct Tally {
+    frames: u64,
+    guest_messages: Histogram<u64>,
+    /// The server closed it (a slow console is cut off) before the run ended.
+    cut_off: bool,
+}
+
+/// The open consoles of a run. They read on a runtime of their own, so the webhook sender and
+/// the mock Graph API do not slow them down (a console that reads slowly is cut off).
+pub(crate) struct Consoles {
+    runtime: tokio::runtime::Runtime,
+    tasks: Vec<JoinHandle<Tally>>,
+    stop: watch::Sender<bool>,
+    idle_rss_per_console_kib: Option<f64>,
+    started: Instant,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ConsoleReport {
+    pub(crate) consoles: usize,
+    pub(crate) frames: u64,
+    /// Guest messages delivered to consoles, per second of the run.
+    pub(crate) deliveries_per_sec: f64,
+    /// From the server's receipt of a guest's message to a console reading it.
+    pub(crate) delivery_latency_ms: Option<Percentiles>,
+    pub(crate) cut_off: usize,
+    /// The server's resident memory per idle console, KiB (Linux, spawned server only).
+    pub(crate) idle_rss_per_console_kib: Option<f64>,
+}
+
+/// Opens `count` consoles on the target as its API key's owner and starts them reading.
+pub(crate) async fn open(
+    target: &Target,
+    count: u32,
+    server_pid: Option<u32>,
+) -> anyhow::Result<Consoles> {
+    let rss_before = server_pid.and_then(rss_kib);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("consoles")
+        .enable_all()
+        .build()
+        .context("failed to start the consoles' runtime")?;
+    let (stop, stopped) = watch::channel(false);
+    let mut url = target.base.join("ws").context("a /ws URL")?;
+    url.set_scheme(if url.scheme() == "https" { "wss" } else { "ws" })
+        .map_err(|()| anyhow::anyhow!("not a WebSocket URL: {url}"))?;
+    let mut tasks = Vec::with_capacity(count as usize);
+    let indices: Vec<u32> = (0..count).collect();
+    for batch in indices.chunks(CONNECT_BATCH) {
+        let mut connecting = Vec::with_capacity(batch.len());
+        for _ in batch {
+            let mut request = url.as_str().into_client_request()?;
+            request.headers_mut().insert(
+                "Authorization",
+                format!("Bearer {}", target.api_key).parse()?,
+            );
+            connecting.push(runtime.spawn(tokio_tungstenite::connect_async(request)));
+        }
+        for connected in futures::future::join_all(connecting).await {
+            let (socket, _) = connected
+                .context("a console's task failed")?
+                .context("a console could not connect to /ws")?;
+            tasks.push(runtime.spawn(read(socket, stopped.clone())));
+        }
+    }
+    tokio::time::sleep(SETTLE).await;
+    let rss_after = server_pid.and_then(rss_kib);
+    let idle_rss_per_console_kib = match (rss_before, rss_after) {
+        (Some(before), Some(after)) if count > 0 => {
+            Some(after.saturating_sub(before) as f64 / f64::from(count))
+        }
+        _ => None,
+    };
+    tracing::info!(consoles = count, "consoles connected");
+    Ok(Consoles {
+        runtime,
+        tasks,
+        stop,
+        idle_rss_per_console_kib,
+        started: Instant::now(),
+    })
+}
+
+impl Consoles {
+    /// Stops the consoles and sums up what they saw.
+    pub(crate) async fn finish(self) -> ConsoleReport {
+        let _ = self.stop.send(true);
+        let seconds = self.started.elapsed().as_secs_f64().max(f64::EPSILON);
+        let mut latency = new_histogram();
+        let (mut frames, mut cut_off) = (0, 0);
+        let consoles = self.tasks.len();
+        for task in self.tasks {
+            if let Ok(tally) = task.await {
+                frames += tally.frames;
+                cut_off += usize::from(tally.cut_off);
+                let _ = latency.add(&tally.guest_messages);
+            }
+        }
+        self.runtime.shutdown_background();
+        ConsoleReport {
+            consoles,
+            frames,
+            deliveries_per_sec: latency.len() as f64 / seconds,
+            delivery_latency_ms: Percentiles::of(&latency),
+            cut_off,
+            idle_rss_per_console_kib: self.idle_rss_per_console_kib,
+        }
+    }
+}
+
+async fn read(
+    mut socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    mut stopped: watch::Receiver<bool>,
+) -> Tally {
+    let mut tally = Tally {
+        frames: 0,
+        guest_messages: new_histogram(),
+        cut_off: false,
+    };
+    loop {
+        tokio::select! {
+            message = socket.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    tally.frames += 1;
+                    if let Some(received_at) = guest_message_received_at(&text) {
+                        // The server's clock: the same system clock, read the same way.
+                        let now = parley::clock::Clock::now(&parley::clock::SystemClock);
+                        let waited = u64::try_from(now.saturating_sub(received_at)).unwrap_or(0);
+                        record(&mut tally.guest_messages, Duration::from_millis(waited));
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    tally.cut_off = !*stopped.borrow();
+                    return tally;
+                }
+                Some(Ok(_)) => {}
+            },
+            _ = stopped.changed() => {
+                let _ = socket.close(None).await;
+                return tally;
+            }
+        }
+    }
+}
+
+/// `received_at` of a `message.created` frame for a guest's message.
+fn guest_message_received_at(text: &str) -> Option<i64> {
+    // Cheap filter before parsing: most frames are something else.
+    if !text.contains("\"message.created\"") || !text.contains("\"contact\"") {
+        return None;
+    }
+    let frame: serde_json::Value = serde_json::from_str(text).ok()?;
+    let data = &frame["data"];
+    (frame["type"] == "message.created" && data["sender_kind"] == "contact")
+        .then(|| data["received_at"].as_i64())
+        .flatten()
+}
+
+/// Resident memory of a process, KiB, from `/proc` (Linux).
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+}
