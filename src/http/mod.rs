@@ -33,5 +33,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .configure(webhooks::configure)
         .configure(webchat::configure)
         .configure(ws::configure)
-        .route("/", web::get().to(pages::index));
+        .route("/", web::get().to(pages::index))
+        .route("/console.js", web::get().to(pages::console_js))
+        .route("/console.css", web::get().to(pages::console_css));
 }

@@ -796,6 +796,12 @@ impl Store {
     ) -> StoreResult<Millis> {
         self.write(move |tx| {
             Box::pin(async move {
+                // Deleted meanwhile: not found, rather than a foreign-key failure.
+                tx.fetch_one(
+                    "SELECT id FROM conversations WHERE id = $1 AND org_id = $2",
+                    vec![conversation_id.to_string().into(), org_id.to_string().into()],
+                )
+                .await?;
                 let row = tx
                     .fetch_one(
                         "SELECT COALESCE(MAX(received_at), 0) AS up_to FROM messages

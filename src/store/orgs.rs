@@ -141,8 +141,8 @@ impl Store {
     pub async fn create_user(&self, user: NewUser, now: Millis) -> StoreResult<()> {
         let mut script = Script::new();
         script.push(
-            "INSERT INTO users (id, org_id, email, name, role, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO users (id, org_id, email, name, role, created_at, password_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
             vec![
                 user.id.to_string().into(),
                 user.org_id.to_string().into(),
@@ -150,6 +150,7 @@ impl Store {
                 user.name.as_str().into(),
                 user.role.as_str().into(),
                 now.into(),
+                user.password_hash.clone().into(),
             ],
         );
         if let Some(hash) = &user.api_key_hash {
@@ -242,6 +243,8 @@ pub struct NewUser {
     pub name: String,
     pub role: Role,
     pub api_key_hash: Option<String>,
+    /// An argon2 hash: the member may log in to the console.
+    pub password_hash: Option<String>,
 }
 
 #[derive(Clone, Debug)]

@@ -445,3 +445,45 @@ async fn a_cookie_never_carries_an_api_key() {
 
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }
+
+#[actix_web::test]
+async fn a_member_created_with_a_password_logs_in_to_the_console() {
+    let app = spawn().await;
+    let (status, member) = app
+        .post_json(
+            "/api/v1/users",
+            &serde_json::json!({"email": "ines@hotel.test", "name": "Inês", "role": "user",
+                                "password": "sea view 2026"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{member}");
+    assert!(member.get("password").is_none() && member.get("password_hash").is_none());
+    let (status, _, body) = log_in(&app, "ines@hotel.test", "sea view 2026").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user"]["name"], "Inês");
+
+    for (body, why) in [
+        (
+            serde_json::json!({"email": "a@hotel.test", "role": "user", "password": "short"}),
+            "too short",
+        ),
+        (
+            serde_json::json!({"email": "b@hotel.test", "role": "user", "password": 12345678}),
+            "not a string",
+        ),
+        (
+            serde_json::json!({"email": "c@hotel.test", "role": "bot", "password": "beep boop beep"}),
+            "a bot",
+        ),
+    ] {
+        let (status, answer) = app.post_json("/api/v1/users", &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{why}: {answer}");
+        assert_eq!(answer["error"]["field"], "password", "{why}");
+    }
+    let (_, users) = app.get("/api/v1/users").await;
+    assert_eq!(
+        users["data"].as_array().unwrap().len(),
+        2,
+        "nothing half-written: {users}"
+    );
+}

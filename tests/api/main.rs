@@ -14,6 +14,7 @@ mod agent_ws;
 mod auth;
 mod canned_responses;
 mod channels;
+mod console;
 mod conversation_actions;
 mod crash;
 mod delivery;

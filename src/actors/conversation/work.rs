@@ -877,7 +877,9 @@ pub(super) fn plan_staff_action(
     let mut done = MessageDone {
         known: known.clone(),
         created: Vec::new(),
-        status_changed: transition.to.status != from.status,
+        // Consoles refresh the conversation on any change they can see: status or owner.
+        status_changed: transition.to.status != from.status
+            || transition.to.assignee != from.assignee,
         replies: 0,
         work: Vec::new(),
         goals: Vec::new(),

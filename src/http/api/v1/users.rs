@@ -57,8 +57,12 @@ fn view(user: UserRecord) -> UserView {
     }
 }
 
+/// Length of a console password, in characters.
+const PASSWORD_MIN_CHARS: usize = 8;
+const PASSWORD_MAX_CHARS: usize = 256;
+
 #[utoipa::path(post, path = "/api/v1/users", tag = "users",
-    request_body(content = Object, description = "`{\"email\", \"name\"?, \"role\": \"owner|admin|user|bot\", \"with_api_key\"?: bool}`"),
+    request_body(content = Object, description = "`{\"email\", \"name\"?, \"role\": \"owner|admin|user|bot\", \"with_api_key\"?: bool, \"password\"?: \"8 to 256 characters, to log in to the console\"}`"),
     responses((status = 201, body = UserView), (status = 409, body = crate::http::error::ErrorBody),
               (status = 422, body = crate::http::error::ErrorBody)),
     security(("api_key" = [])))]
@@ -145,6 +149,39 @@ pub(crate) async fn create(
             ))
         }
     };
+    let password = match object.get("password") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(_)) if role == Role::Bot => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "password",
+                "the bot identity does not log in; it has no password",
+            ));
+        }
+        Some(Value::String(password))
+            if (PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&password.chars().count()) =>
+        {
+            Some(password.clone())
+        }
+        Some(_) => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "password",
+                format!(
+                    "`password` must be a string of {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters"
+                ),
+            ))
+        }
+    };
+    let password_hash = match password {
+        // Argon2 is slow on purpose: off the request worker.
+        Some(password) => Some(
+            web::block(move || crate::crypto::hash_password(&password))
+                .await
+                .map_err(|_| ApiError::new(Code::Internal, "failed to hash the password"))?,
+        ),
+        None => None,
+    };
     let api_key = with_key.then(|| generate_token("pk"));
     let id = UserId::new();
     let now = state.clock.now();
@@ -158,6 +195,7 @@ pub(crate) async fn create(
                 name,
                 role,
                 api_key_hash: api_key.as_deref().map(hash_token),
+                password_hash,
             },
             now,
         )
