@@ -15,7 +15,7 @@ CREATE TABLE events (
     payload TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (org_id, seq)
-);
+) WITHOUT ROWID;
 CREATE INDEX events_by_time ON events(created_at);
 
 -- Console sessions from `POST /api/v1/auth/login`; only the token's hash is stored.

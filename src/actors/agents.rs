@@ -199,7 +199,8 @@ async fn replay(
         });
     };
     let first = core.store.first_event_seq(org_id).await?;
-    let pruned = first.is_some_and(|first| since + 1 < first);
+    // Events after `since` are gone when the log starts later, or holds nothing at all.
+    let pruned = first.is_none_or(|first| since + 1 < first);
     if since < 0 || pruned || last - since > MAX_REPLAY {
         return Ok(Joined {
             id,

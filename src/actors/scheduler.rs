@@ -21,6 +21,8 @@ const REPLAY_PAGE: i64 = 1_000;
 /// recognised as a duplicate.
 const RETENTION_MARGIN: Duration = Duration::from_secs(24 * 60 * 60);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// How long the event log keeps events for consoles to replay; one further behind reloads.
+const EVENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 pub(crate) async fn run(core: Arc<Core>) {
     let mut shutdown = core.shutdown_signal();
@@ -71,6 +73,13 @@ pub(crate) async fn run(core: Arc<Core>) {
                     "pruned inbound rows past the redelivery horizon"
                 ),
                 Err(error) => tracing::warn!(error = %error, "failed to prune inbound rows"),
+            }
+            let horizon =
+                now.saturating_sub(i64::try_from(EVENT_RETENTION.as_millis()).unwrap_or(i64::MAX));
+            match core.store.prune_events(horizon).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(rows = pruned, "pruned console events past a week"),
+                Err(error) => tracing::warn!(error = %error, "failed to prune console events"),
             }
         }
         if let Ok(depth) = core.store.outbox_depth().await {

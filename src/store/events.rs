@@ -108,12 +108,14 @@ impl Store {
     }
 
     /// Forgets events older than `before`; a console further behind reloads instead.
-    pub async fn prune_events(&self, before: Millis) -> StoreResult<()> {
-        let mut script = Script::new();
-        script.push(
-            "DELETE FROM events WHERE created_at < $1",
-            vec![before.into()],
-        );
-        self.write_script(script).await
+    /// Answers how many were removed.
+    pub async fn prune_events(&self, before: Millis) -> StoreResult<u64> {
+        self.write(move |tx| {
+            Box::pin(tx.execute(
+                "DELETE FROM events WHERE created_at < $1",
+                vec![before.into()],
+            ))
+        })
+        .await
     }
 }

@@ -431,3 +431,42 @@ async fn through_redis_a_webhook_into_one_node_reaches_a_console_on_another() {
     let typing = until(&mut console, |frame| frame["type"] == "typing").await;
     assert_eq!(typing.last().unwrap()["data"]["user_id"], maria_id.as_str());
 }
+
+#[actix_web::test]
+async fn a_console_asking_for_events_the_log_no_longer_keeps_is_told_to_reload() {
+    let app = TestApp::spawn().await;
+    let org_id = app.credentials.organization_id;
+    let conversation_id = ConversationId::new();
+    let old: Vec<Event> = (0..5)
+        .map(|_| Event::ConversationDeleted { conversation_id })
+        .collect();
+    // Logged long ago, then pruned.
+    app.app
+        .store
+        .write_script(log_script(org_id, &old, 1_000))
+        .await
+        .unwrap();
+    assert_eq!(app.app.store.prune_events(1_000_000).await.unwrap(), 5);
+
+    let mut console = open(&app, &app.api_key, "?since=2", None).await.unwrap();
+    let hello = next(&mut console).await;
+    assert_eq!(hello["seq"], 5);
+    assert_eq!(next(&mut console).await["type"], "resync");
+
+    // Up to date, it is not.
+    let mut current = open(&app, &app.api_key, "?since=5", None).await.unwrap();
+    assert_eq!(next(&mut current).await["seq"], 5);
+    app.app
+        .store
+        .write_script(log_script(org_id, &old[..1], 2_000_000))
+        .await
+        .unwrap();
+    app.app
+        .bus
+        .publish(org_id, Event::ConversationDeleted { conversation_id });
+    let live = next(&mut current).await;
+    assert_eq!(
+        (live["seq"].as_i64(), live["type"].as_str()),
+        (Some(6), Some("conversation.deleted"))
+    );
+}
