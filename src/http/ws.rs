@@ -16,7 +16,9 @@
 //! `close`, `archive`, `reopen`, `hand_back`, `set_ai` (`enabled`), `mark_read`, `typing`
 //! (all with `conversation_id`), and `set_presence` (`presence`).
 
-use super::api::v1::conversations::{assign_to, perform, reply_text, Performed};
+use super::api::v1::conversations::{
+    assign_to, conversation_id, perform, read_mark, reply_text, Performed,
+};
 use super::auth::Caller;
 use super::error::{ApiError, Code};
 use super::AppState;
@@ -242,7 +244,10 @@ async fn run(
                 ))
             }
         },
-        "mark_read" => return mark_read(state, caller, conversation()?).await,
+        "mark_read" => {
+            let mark = read_mark(state, caller, conversation()?).await?;
+            return Ok(serde_json::to_value(mark).unwrap_or(Value::Null));
+        }
         "typing" => return typing(state, caller, conversation()?).await,
         "set_presence" => {
             let presence = match command.get("presence").and_then(Value::as_str) {
@@ -282,30 +287,6 @@ fn performed(outcome: Performed) -> Result<Value, ApiError> {
         Performed::Conversation(conversation) => json!({"conversation": conversation}),
         Performed::Deleted => json!({"deleted": true}),
     })
-}
-
-fn conversation_id(raw: &str) -> Result<crate::domain::ConversationId, ApiError> {
-    raw.parse().map_err(|_| {
-        ApiError::new(
-            Code::ConversationNotFound,
-            "no such conversation in your organisation",
-        )
-    })
-}
-
-async fn mark_read(state: &AppState, caller: &Caller, raw: &str) -> Result<Value, ApiError> {
-    let id = conversation_id(raw)?;
-    state
-        .store
-        .conversation(caller.0.org_id, id)
-        .await
-        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
-    let read_up_to = state
-        .store
-        .mark_read(id, caller.0.org_id, caller.0.user_id)
-        .await
-        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
-    Ok(json!({"conversation_id": id, "read_up_to": read_up_to, "unread_count": 0}))
 }
 
 async fn typing(state: &AppState, caller: &Caller, raw: &str) -> Result<Value, ApiError> {

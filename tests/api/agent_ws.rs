@@ -470,3 +470,60 @@ async fn a_console_asking_for_events_the_log_no_longer_keeps_is_told_to_reload()
         (Some(6), Some("conversation.deleted"))
     );
 }
+
+#[actix_web::test]
+async fn what_a_journey_timer_makes_the_bot_say_reaches_the_console() {
+    let app = TestApp::spawn_with(crate::support::Options {
+        manual_clock: true,
+        ..Default::default()
+    })
+    .await;
+    let clock = app.clock.clone().unwrap();
+    let channel = app.create_whatsapp_channel().await;
+    let (bot, _) = team_member(&app, "timer-bot@casa-azul.example", "bot").await;
+    let (_, journey) = app
+        .post_json("/api/v1/journeys", &json!({"name": "Nights"}))
+        .await;
+    let path = format!("/api/v1/journeys/{}", journey["id"].as_str().unwrap());
+    let graph = json!({
+        "steps": [
+            {"id": "start", "name": "Start", "kind": "start"},
+            {"id": "nights", "name": "Nights", "kind": "prompt", "config": {
+                "question": "How many nights?", "validation": {"mode": "number"},
+                "timeout_secs": 60}},
+            {"id": "later", "name": "Later", "kind": "text",
+             "config": {"text": "No rush, write when you are ready."}}
+        ],
+        "connections": [
+            {"from": "start", "to": "nights"},
+            {"from": "nights", "to": "later", "label": "timeout"}
+        ]
+    });
+    assert_eq!(app.put_json(&path, &graph).await.0, StatusCode::OK);
+    let (status, body) = app.post_json(&format!("{path}/deploy"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app
+        .put_json(
+            &format!("/api/v1/channels/{}/journey", channel.id),
+            &json!({"journey_id": journey["id"], "bot_user_id": bot}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut console = open(&app, &app.api_key, "", None).await.unwrap();
+    next(&mut console).await;
+    app.customer_says(&channel, "447700900555", "wamid.t1", "hi")
+        .await;
+    until(&mut console, |frame| {
+        frame["data"]["content"]["body"] == "How many nights?"
+    })
+    .await;
+
+    // The prompt times out: the timer's turn is logged and pushed like any other.
+    clock.advance(Duration::from_secs(61));
+    let frames = until(&mut console, |frame| {
+        frame["type"] == "message.created"
+            && frame["data"]["content"]["body"] == "No rush, write when you are ready."
+    })
+    .await;
+    assert!(frames.last().unwrap()["seq"].is_i64());
+}

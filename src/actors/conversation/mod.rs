@@ -429,27 +429,13 @@ impl ConversationActor {
     fn after_turn(&mut self, org_id: OrgId, channel: &ChannelRuntime, done: MessageDone) {
         let core = Arc::clone(&self.core);
         let conversation_id = done.known.conversation_id;
-        let status = done.known.status;
         self.known = Some(done.known);
         if done.replies > 0 {
             channel.wake();
         }
-        if done.status_changed {
-            core.bus.publish(
-                org_id,
-                Event::ConversationUpdated {
-                    conversation_id,
-                    status,
-                },
-            );
-        }
-        for message in done.created {
-            core.bus.publish(
-                org_id,
-                Event::MessageCreated {
-                    message: Box::new(message),
-                },
-            );
+        // What `work::seal` logged in the turn's write.
+        for event in done.events {
+            core.bus.publish(org_id, event);
         }
         for work in done.work {
             tokio::spawn(perform(
@@ -521,6 +507,7 @@ impl ConversationActor {
                     let mut done = done;
                     if let Some(done) = done.as_mut() {
                         work::auto_assign(tx, done, (org_id, channel_id), now).await?;
+                        tx.run(&work::seal(done, org_id, now)).await?;
                     }
                     Ok((true, done))
                 })
@@ -641,8 +628,8 @@ impl ConversationActor {
             work::plan_back_to_bot((channel.org_id, channel.id), now, known, from, why)
         });
         let (script, done) = match planned {
-            Some((mut script, done)) => {
-                log_into(&mut script, channel.org_id, &work::events_of(&done), now);
+            Some((mut script, mut done)) => {
+                script.append(work::seal(&mut done, channel.org_id, now));
                 (script, Some(done))
             }
             None => (Script::new(), None),
@@ -722,8 +709,8 @@ impl ConversationActor {
         now: Millis,
     ) -> Result<MessageDone, StoreError> {
         if done.escalation.is_none() {
-            let mut script = script;
-            log_into(&mut script, place.0, &work::events_of(&done), now);
+            let (mut script, mut done) = (script, done);
+            script.append(work::seal(&mut done, place.0, now));
             self.core.store.write_script(script).await?;
             return Ok(done);
         }
@@ -734,8 +721,7 @@ impl ConversationActor {
                     let mut done = done;
                     tx.run(&script).await?;
                     work::auto_assign(tx, &mut done, place, now).await?;
-                    tx.run(&log_script(place.0, &work::events_of(&done), now))
-                        .await?;
+                    tx.run(&work::seal(&mut done, place.0, now)).await?;
                     Ok(done)
                 })
             })

@@ -117,6 +117,8 @@ pub(super) struct MessageDone {
     pub escalation: Option<Escalation>,
     /// Notifications written for team members, for their consoles.
     pub notifications: Vec<(crate::domain::UserId, NotificationRecord)>,
+    /// What the turn logged for consoles (`seal`), published once it commits.
+    pub events: Vec<Event>,
 }
 
 /// A hand-off to the team waiting for its assignee.
@@ -184,12 +186,7 @@ pub(super) async fn first_message(
     let (script, mut done) = plan_message(work, known);
     tx.run(&script).await?;
     auto_assign(tx, &mut done, place, now).await?;
-    tx.run(&crate::actors::bus::log_script(
-        place.0,
-        &events_of(&done),
-        now,
-    ))
-    .await?;
+    tx.run(&seal(&mut done, place.0, now)).await?;
     Ok(done)
 }
 
@@ -248,6 +245,7 @@ pub(super) fn plan_message(work: MessageWork, known: Known) -> (Script, MessageD
         goals: Vec::new(),
         escalation: None,
         notifications: Vec::new(),
+        events: Vec::new(),
     };
     if let (ConversationStatus::AgentAssigned, Some(assignee)) = (known.status, known.assignee) {
         let title = format!("New message from {}", contact_label(&known));
@@ -540,6 +538,7 @@ pub(super) fn plan_journey_input(
         goals: Vec::new(),
         escalation: None,
         notifications: Vec::new(),
+        events: Vec::new(),
     };
     let before = known.session.as_ref().map(|held| held.session.generation);
     plan_turn(&mut script, turn, &mut known, input, &mut done);
@@ -864,6 +863,7 @@ pub(super) fn plan_staff_action(
             goals: Vec::new(),
             escalation: None,
             notifications: Vec::new(),
+            events: Vec::new(),
         };
         return Ok((
             script,
@@ -885,6 +885,7 @@ pub(super) fn plan_staff_action(
         goals: Vec::new(),
         escalation: None,
         notifications: Vec::new(),
+        events: Vec::new(),
     };
     let conversation_id = known.conversation_id;
     if transition.to.status != from.status {
@@ -1067,6 +1068,7 @@ pub(super) fn plan_back_to_bot(
         goals: Vec::new(),
         escalation: None,
         notifications: Vec::new(),
+        events: Vec::new(),
     };
     Some((script, done))
 }
@@ -1181,9 +1183,17 @@ pub(super) async fn auto_assign(
     Ok(())
 }
 
+/// Logs what a turn changed for the consoles: the events go into `done.events`, to be
+/// published after the commit, and their log rows into the returned script, which must run in
+/// the turn's own write (after `auto_assign`, which may add to the turn).
+pub(super) fn seal(done: &mut MessageDone, org_id: OrgId, now: Millis) -> Script {
+    done.events = events_of(done);
+    crate::actors::bus::log_script(org_id, &done.events, now)
+}
+
 /// What a turn changed, as consoles see it: the conversation (when its state moved), then
-/// each message in order.
-pub(super) fn events_of(done: &MessageDone) -> Vec<Event> {
+/// each message in order, then the notifications it wrote.
+fn events_of(done: &MessageDone) -> Vec<Event> {
     let mut events = Vec::with_capacity(done.created.len() + 1);
     if done.status_changed {
         events.push(Event::ConversationUpdated {

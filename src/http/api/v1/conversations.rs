@@ -131,7 +131,7 @@ fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
+pub(crate) fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
     raw.parse().map_err(|_| {
         ApiError::new(
             Code::ConversationNotFound,
@@ -441,22 +441,27 @@ pub(crate) async fn mark_read(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     require_reader(&caller)?;
-    let id = conversation_id(&id)?;
-    state
-        .store
-        .conversation(caller.0.org_id, id)
-        .await
-        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    Ok(HttpResponse::Ok().json(read_mark(&state, &caller, &id).await?))
+}
+
+/// Marks the conversation read by the caller (REST and the agent WebSocket). Another
+/// organisation's conversation, or one deleted meanwhile, is not found.
+pub(crate) async fn read_mark(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+) -> Result<ReadMark, ApiError> {
+    let id = conversation_id(raw)?;
     let read_up_to = state
         .store
         .mark_read(id, caller.0.org_id, caller.0.user_id)
         .await
         .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
-    Ok(HttpResponse::Ok().json(ReadMark {
+    Ok(ReadMark {
         conversation_id: id,
         read_up_to,
         unread_count: 0,
-    }))
+    })
 }
 
 /// Delivers a named event to the conversation's journey: a session paused on a Wait for
