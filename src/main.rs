@@ -5,6 +5,11 @@ use parley::app::Application;
 use parley::config::{Cli, Command, LogFormat};
 use parley::store::Store;
 
+/// The server allocates and frees small buffers on every request and every turn, from many
+/// threads: mimalloc does that with less work and less contention than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

@@ -6,11 +6,12 @@ use super::bus::{log_script, Event};
 use super::core::{ChannelRuntime, ChannelSecrets, Core};
 use crate::adapters::webchat::{ServerFrame, WebchatMessage};
 use crate::adapters::{SendError, Sent};
-use crate::domain::{ChannelStatus, ConversationId, DeliveryStatus, Millis};
-use crate::store::OutboxRecord;
+use crate::domain::{ChannelStatus, ConversationId, DeliveryStatus, MessageId, Millis};
+use crate::store::{OutboxRecord, StoreError};
 use governor::{Quota, RateLimiter};
 use rand::Rng;
-use std::collections::{HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,15 +24,19 @@ const MAX_IN_FLIGHT: usize = 64;
 const FETCH_LIMIT: i64 = 256;
 /// Longest wait between two attempts of one message.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
-/// Below this many queued rows the outbox is read again after a send completes.
+/// Below this many queued rows a channel that is catching up reads the outbox again.
 const LOW_WATER: usize = 64;
-/// How often the outbox is read while rows wait behind their conversation's send.
-const BUSY_LOOK_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the outbox is read when nothing else makes the actor look: a safety net for
+/// rows that were neither handed over nor rescheduled by this actor.
+const SAFETY_LOOK_INTERVAL: Duration = Duration::from_secs(30);
+/// Finished sends remembered, so a late hand-over or a racing read cannot send one again.
+const FINISHED_MEMORY: usize = 4_096;
 /// How long to wait before looking again after the store failed.
 const STORE_FAILURE_PAUSE: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub(crate) enum ChannelCommand {
+    /// Rows were handed over (see `ChannelRuntime::deliver`).
     Wake,
     Stop,
 }
@@ -59,79 +64,122 @@ pub(crate) async fn run(
     let rate =
         NonZeroU32::new(runtime.kind.default_send_rate_per_second()).unwrap_or(NonZeroU32::MIN);
     let limiter = RateLimiter::direct(Quota::per_second(rate));
-    // Rows read from the outbox and not yet handed to a send, oldest first.
-    let mut queue: VecDeque<OutboxRecord> = VecDeque::new();
-    // Ids of rows queued or in flight, so a fresh read does not take them twice.
-    let mut taken: HashSet<i64> = HashSet::new();
-    let mut in_flight: JoinSet<(i64, ConversationId)> = JoinSet::new();
+    let mut outbox = Outbox::default();
+    let mut in_flight: JoinSet<Delivered> = JoinSet::new();
     let mut busy_conversations: HashSet<ConversationId> = HashSet::new();
+    // Whether to read the outbox on this turn of the loop: at start (rows left by an earlier
+    // run), when a retry falls due, after a store failure and while catching up.
     let mut look = true;
+    // Whether `retries` knows when every row waiting in the outbox falls due: not at start,
+    // when rows rescheduled by an earlier run may be waiting.
+    let mut retries_known = false;
     let gauge = core.metrics.live_actors.with_label_values(&["channel"]);
     gauge.inc();
     loop {
         let mut wait: Option<Duration> = None;
-        if look && !core.settings.hold_outbox {
-            let now = core.clock.now();
-            match core.store.due_outbox(runtime.id, now, FETCH_LIMIT).await {
-                Ok(rows) => {
-                    for row in rows {
-                        if taken.insert(row.id) {
-                            queue.push_back(row);
-                        }
-                    }
-                }
+        let hold = core.settings.hold_outbox;
+        let (handed, overflow) = {
+            let mut handed = runtime.handed();
+            (std::mem::take(&mut handed.rows), handed.overflow)
+        };
+        if overflow && !outbox.catching_up {
+            outbox.catching_up = true;
+            look = true;
+        }
+        if !hold {
+            for row in handed {
+                outbox.take(row);
+            }
+        }
+        if look && !hold {
+            look = false;
+            match outbox.read(&core, &runtime).await {
+                Ok(()) => {}
                 Err(error) => {
                     tracing::warn!(channel_id = %runtime.id, error = %error, "failed to read the outbox");
                     wait = Some(STORE_FAILURE_PAUSE);
                 }
             }
+            let now = core.clock.now();
+            while outbox
+                .retries
+                .peek()
+                .is_some_and(|Reverse(due)| *due <= now)
+            {
+                outbox.retries.pop();
+            }
         }
         // Hand queued rows to sends, oldest first, one per conversation at a time so replies
         // keep their order.
         let mut index = 0;
-        while index < queue.len() && in_flight.len() < MAX_IN_FLIGHT {
-            if busy_conversations.contains(&queue[index].conversation_id) {
+        while index < outbox.queue.len() && in_flight.len() < MAX_IN_FLIGHT {
+            if busy_conversations.contains(&outbox.queue[index].conversation_id) {
                 index += 1;
                 continue;
             }
-            let row = queue.remove(index).expect("the index is within the queue");
+            let row = outbox
+                .queue
+                .remove(index)
+                .expect("the index is within the queue");
             limiter.until_ready().await;
             busy_conversations.insert(row.conversation_id);
             in_flight.spawn(deliver(Arc::clone(&core), Arc::clone(&runtime), row));
         }
-        if wait.is_none() && queue.is_empty() && in_flight.is_empty() && !core.settings.hold_outbox
+        if wait.is_none()
+            && !retries_known
+            && outbox.queue.is_empty()
+            && in_flight.is_empty()
+            && !hold
         {
-            // Idle: sleep until the next retry is due, or until woken.
-            wait = match core.store.next_outbox_due(runtime.id).await {
-                Ok(Some(due)) => Some(until(due, core.clock.now())),
-                Ok(None) => None,
-                Err(_) => Some(STORE_FAILURE_PAUSE),
-            };
-        } else if wait.is_none() && !queue.is_empty() {
-            // Rows wait behind their conversation's send; retries that fall due meanwhile are
-            // picked up on the next periodic look.
-            wait = Some(BUSY_LOOK_INTERVAL);
+            // Idle for the first time: learn when rows an earlier run rescheduled fall due.
+            match core.store.next_outbox_due(runtime.id).await {
+                Ok(due) => {
+                    outbox.retries.extend(due.map(Reverse));
+                    retries_known = true;
+                }
+                Err(_) => wait = Some(STORE_FAILURE_PAUSE),
+            }
         }
-        let sleep = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600)));
+        if wait.is_none() {
+            if outbox.catching_up && outbox.queue.len() < LOW_WATER && !hold {
+                // Behind: read the next rows in commit order.
+                look = true;
+                continue;
+            }
+            let now = core.clock.now();
+            wait = Some(match outbox.retries.peek() {
+                Some(Reverse(due)) => until(*due, now).min(SAFETY_LOOK_INTERVAL),
+                None => SAFETY_LOOK_INTERVAL,
+            });
+        }
+        let sleep = tokio::time::sleep(wait.unwrap_or(SAFETY_LOOK_INTERVAL));
         tokio::select! {
             command = commands.recv() => match command {
-                Some(ChannelCommand::Wake) => look = true,
+                // Handed rows are taken at the top of the loop.
+                Some(ChannelCommand::Wake) => {}
                 Some(ChannelCommand::Stop) | None => break,
             },
-            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
-                if let Ok((row_id, conversation_id)) = done {
-                    taken.remove(&row_id);
-                    busy_conversations.remove(&conversation_id);
-                } else {
+            Some(done) = in_flight.join_next(), if !in_flight.is_empty() => match done {
+                Ok(delivered) => {
+                    busy_conversations.remove(&delivered.conversation_id);
+                    match delivered.retry_at {
+                        // Rescheduled: a read takes it again once it is due.
+                        Some(due) => {
+                            outbox.taken.remove(&delivered.message_id);
+                            outbox.retries.push(Reverse(due));
+                        }
+                        None => outbox.finish(delivered.message_id),
+                    }
+                }
+                Err(_) => {
                     // A send task panicked, leaving its markers behind: rebuild them from what
                     // is still queued and read the outbox again.
                     busy_conversations.clear();
-                    taken = queue.iter().map(|row| row.id).collect();
+                    outbox.taken = outbox.queue.iter().map(|row| row.message_id).collect();
+                    look = true;
                 }
-                // Read again when the queue runs low, to keep sends flowing.
-                look = queue.len() < LOW_WATER;
-            }
-            _ = sleep, if wait.is_some() => look = true,
+            },
+            _ = sleep => look = true,
         }
     }
     // Let the sends in flight finish so their results are recorded.
@@ -139,17 +187,95 @@ pub(crate) async fn run(
     gauge.dec();
 }
 
+/// The channel actor's view of its outbox: rows queued for a send, rows taken (queued or in
+/// flight), rows finished lately, and when rescheduled rows fall due.
+#[derive(Default)]
+struct Outbox {
+    /// Rows not yet handed to a send, oldest first.
+    queue: VecDeque<OutboxRecord>,
+    /// Messages queued or in flight, so neither a read nor a hand-over takes them twice.
+    taken: HashSet<MessageId>,
+    /// Messages whose send ended lately, oldest first: a read that raced with the end of a
+    /// send, or a hand-over that arrived after a read took the row, must not send it again.
+    finished: VecDeque<MessageId>,
+    finished_set: HashSet<MessageId>,
+    /// When rescheduled rows fall due, soonest first.
+    retries: BinaryHeap<Reverse<Millis>>,
+    /// The hand-over overflowed: rows are read from the outbox, in commit order, until a read
+    /// comes back short.
+    catching_up: bool,
+}
+
+impl Outbox {
+    fn take(&mut self, row: OutboxRecord) {
+        if !self.finished_set.contains(&row.message_id) && self.taken.insert(row.message_id) {
+            self.queue.push_back(row);
+        }
+    }
+
+    fn finish(&mut self, message_id: MessageId) {
+        self.taken.remove(&message_id);
+        if self.finished_set.insert(message_id) {
+            self.finished.push_back(message_id);
+        }
+        while self.finished.len() > FINISHED_MEMORY {
+            if let Some(oldest) = self.finished.pop_front() {
+                self.finished_set.remove(&oldest);
+            }
+        }
+    }
+
+    /// Reads the due rows. A full read means more may wait: the actor is behind, and takes
+    /// no hand-over until it has caught up, so it never sends a newer reply of a conversation
+    /// before an older one still unread. Once a read comes back short, the hand-over opens
+    /// again, and one more read picks up whatever was committed (and dropped) meanwhile.
+    async fn read(&mut self, core: &Core, runtime: &ChannelRuntime) -> Result<(), StoreError> {
+        loop {
+            let rows = core
+                .store
+                .due_outbox(runtime.id, core.clock.now(), FETCH_LIMIT)
+                .await?;
+            let full = rows.len() >= usize::try_from(FETCH_LIMIT).unwrap_or(usize::MAX);
+            for row in rows {
+                self.take(row);
+            }
+            if full {
+                if !self.catching_up {
+                    self.catching_up = true;
+                    let mut handed = runtime.handed();
+                    handed.overflow = true;
+                    handed.rows.clear();
+                }
+                return Ok(());
+            }
+            if !self.catching_up {
+                return Ok(());
+            }
+            self.catching_up = false;
+            runtime.handed().overflow = false;
+        }
+    }
+}
+
+/// What became of one send.
+struct Delivered {
+    message_id: MessageId,
+    conversation_id: ConversationId,
+    /// When the row is due again, if it was rescheduled.
+    retry_at: Option<Millis>,
+}
+
 fn until(due: Millis, now: Millis) -> Duration {
     Duration::from_millis(u64::try_from(due.saturating_sub(now)).unwrap_or(0))
 }
 
 /// Sends one outbox row and records the result.
-async fn deliver(
-    core: Arc<Core>,
-    runtime: Arc<ChannelRuntime>,
-    row: OutboxRecord,
-) -> (i64, ConversationId) {
-    let done = (row.id, row.conversation_id);
+async fn deliver(core: Arc<Core>, runtime: Arc<ChannelRuntime>, row: OutboxRecord) -> Delivered {
+    let mut done = Delivered {
+        message_id: row.message_id,
+        conversation_id: row.conversation_id,
+        retry_at: None,
+    };
     let (status, reason) = runtime.status();
     if !status.can_send() {
         let reason = format!(
@@ -178,18 +304,12 @@ async fn deliver(
             let events = log_script(row.org_id, std::slice::from_ref(&updated), now);
             match core
                 .store
-                .mark_outbox_sent(
-                    row.id,
-                    row.message_id,
-                    &sent.provider_message_id,
-                    now,
-                    events,
-                )
+                .mark_outbox_sent(row.message_id, &sent.provider_message_id, now, events)
                 .await
             {
                 Ok(()) => core.bus.publish(row.org_id, updated),
                 Err(error) => {
-                    tracing::error!(outbox_id = row.id, error = %error, "failed to record a completed send")
+                    tracing::error!(message_id = %row.message_id, error = %error, "failed to record a completed send")
                 }
             }
         }
@@ -201,13 +321,16 @@ async fn deliver(
             let jitter = rand::thread_rng().gen::<f64>();
             let delay = retry_delay(attempt, core.settings.send_retry_base, retry_after, jitter);
             let next = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-            tracing::info!(outbox_id = row.id, attempt, delay_ms = delay.as_millis() as u64, reason = %reason, "send failed, will retry");
-            if let Err(error) = core
+            tracing::info!(message_id = %row.message_id, attempt, delay_ms = delay.as_millis() as u64, reason = %reason, "send failed, will retry");
+            match core
                 .store
-                .reschedule_outbox(row.id, next, &reason, now)
+                .reschedule_outbox(row.message_id, next, &reason, now)
                 .await
             {
-                tracing::error!(outbox_id = row.id, error = %error, "failed to reschedule a send");
+                Ok(()) => done.retry_at = Some(next),
+                Err(error) => {
+                    tracing::error!(message_id = %row.message_id, error = %error, "failed to reschedule a send")
+                }
             }
         }
         Err(SendError::Retryable { reason, .. }) => {
@@ -298,7 +421,7 @@ async fn record_failure(
         .sends
         .with_label_values(&[runtime.kind.as_str(), "failed"])
         .inc();
-    tracing::warn!(outbox_id = row.id, channel_id = %runtime.id, reason = %reason, "message failed");
+    tracing::warn!(message_id = %row.message_id, channel_id = %runtime.id, reason = %reason, "message failed");
     let now = core.clock.now();
     let updated = Event::MessageUpdated {
         conversation_id: row.conversation_id,
@@ -309,12 +432,12 @@ async fn record_failure(
     let events = log_script(row.org_id, std::slice::from_ref(&updated), now);
     match core
         .store
-        .fail_outbox(row.id, row.message_id, reason, attempted, now, events)
+        .fail_outbox(row.message_id, reason, attempted, now, events)
         .await
     {
         Ok(()) => core.bus.publish(row.org_id, updated),
         Err(error) => {
-            tracing::error!(outbox_id = row.id, error = %error, "failed to record a failed send")
+            tracing::error!(message_id = %row.message_id, error = %error, "failed to record a failed send")
         }
     }
 }
@@ -322,6 +445,61 @@ async fn record_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{ChannelId, MessageContent, OrgId};
+
+    fn row(conversation_id: ConversationId) -> OutboxRecord {
+        OutboxRecord {
+            org_id: OrgId::new(),
+            channel_id: ChannelId::new(),
+            conversation_id,
+            message_id: MessageId::new(),
+            recipient: "15550001111".into(),
+            content: MessageContent::Text { body: "hi".into() },
+            reply_to_provider_message_id: None,
+            attempts: 0,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_row_is_queued_once_however_often_it_is_read_or_handed_over() {
+        let mut outbox = Outbox::default();
+        let first = row(ConversationId::new());
+        let second = row(first.conversation_id);
+        outbox.take(first.clone());
+        outbox.take(second.clone());
+        outbox.take(first.clone());
+        let queued: Vec<_> = outbox.queue.iter().map(|row| row.message_id).collect();
+        assert_eq!(queued, [first.message_id, second.message_id]);
+    }
+
+    #[test]
+    fn a_finished_row_is_not_sent_again_when_it_comes_back() {
+        let mut outbox = Outbox::default();
+        let sent = row(ConversationId::new());
+        outbox.take(sent.clone());
+        outbox.queue.clear();
+        outbox.finish(sent.message_id);
+        // A hand-over that arrives late, or a read that raced with the send's end.
+        outbox.take(sent.clone());
+        assert!(outbox.queue.is_empty());
+        assert!(!outbox.taken.contains(&sent.message_id));
+    }
+
+    #[test]
+    fn finished_sends_are_remembered_up_to_a_bound() {
+        let mut outbox = Outbox::default();
+        let ids: Vec<MessageId> = (0..FINISHED_MEMORY + 10)
+            .map(|_| MessageId::new())
+            .collect();
+        for id in &ids {
+            outbox.finish(*id);
+        }
+        assert_eq!(outbox.finished.len(), FINISHED_MEMORY);
+        assert_eq!(outbox.finished_set.len(), FINISHED_MEMORY);
+        assert!(!outbox.finished_set.contains(&ids[0]));
+        assert!(outbox.finished_set.contains(&ids[ids.len() - 1]));
+    }
 
     const BASE: Duration = Duration::from_secs(1);
 

@@ -13,9 +13,9 @@ use crate::crypto::{CryptoError, MasterKey};
 use crate::domain::{ChannelId, ChannelKind, ChannelStatus, OrgId};
 use crate::journey::Journey;
 use crate::metrics::Metrics;
-use crate::store::{ChannelRecord, Store, StoreError};
+use crate::store::{ChannelRecord, OutboxRecord, Store, StoreError};
 use dashmap::DashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -62,7 +62,20 @@ pub struct ChannelRuntime {
     pub secrets: ChannelSecrets,
     status: RwLock<(ChannelStatus, Option<String>)>,
     commands: mpsc::Sender<ChannelCommand>,
+    handed: Mutex<Handed>,
 }
+
+/// Outbox rows their writers handed over after the commit, waiting for the channel actor.
+#[derive(Debug, Default)]
+pub(crate) struct Handed {
+    pub rows: Vec<OutboxRecord>,
+    /// Rows were dropped because the actor is behind: until it has caught up by reading the
+    /// outbox (in commit order), it takes none, so replies of one conversation keep their order.
+    pub overflow: bool,
+}
+
+/// Rows waiting in a channel's hand-over before the channel reads its outbox instead.
+const MAX_HANDED: usize = 4_096;
 
 impl ChannelRuntime {
     pub fn status(&self) -> (ChannelStatus, Option<String>) {
@@ -82,6 +95,33 @@ impl ChannelRuntime {
     /// Asks the channel actor to look at its outbox. Wakes coalesce: one pending is enough.
     pub fn wake(&self) {
         let _ = self.commands.try_send(ChannelCommand::Wake);
+    }
+
+    /// Hands the channel actor outbox rows that were just committed, so it sends them without
+    /// reading them back. Rows that do not fit stay where they are, in the outbox, and the
+    /// actor reads them from there.
+    pub(crate) fn deliver(&self, rows: Vec<OutboxRecord>) {
+        if rows.is_empty() {
+            return;
+        }
+        {
+            let mut handed = self.handed();
+            if !handed.overflow {
+                if handed.rows.len() + rows.len() > MAX_HANDED {
+                    handed.overflow = true;
+                    handed.rows.clear();
+                } else {
+                    handed.rows.extend(rows);
+                }
+            }
+        }
+        self.wake();
+    }
+
+    pub(crate) fn handed(&self) -> std::sync::MutexGuard<'_, Handed> {
+        self.handed
+            .lock()
+            .expect("the channel hand-over lock is never poisoned")
     }
 }
 
@@ -277,6 +317,7 @@ impl Core {
             secrets,
             status: RwLock::new((record.status, record.status_reason.clone())),
             commands,
+            handed: Mutex::new(Handed::default()),
         });
         if let Some(previous) = self.channels.insert(record.id, Arc::clone(&runtime)) {
             let _ = previous.commands.try_send(ChannelCommand::Stop);

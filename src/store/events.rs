@@ -61,7 +61,9 @@ pub fn append_events_into(script: &mut Script, org_id: OrgId, events: &[NewEvent
 }
 
 impl Store {
-    /// Events of the organisation after `after`, oldest first, at most `limit`.
+    /// Events of the organisation after `after`, oldest first, at most `limit`, once they
+    /// are durable (a console must never see an event a power cut could take back: its
+    /// sequence number would be given to another).
     pub async fn events_after(
         &self,
         org_id: OrgId,
@@ -77,6 +79,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
+        self.durable().await;
         rows.iter()
             .map(|row| {
                 Ok(EventRecord {
@@ -89,12 +92,13 @@ impl Store {
             .collect()
     }
 
-    /// The organisation's latest sequence number (0 before its first event).
+    /// The organisation's latest durable sequence number (0 before its first event).
     pub async fn last_event_seq(&self, org_id: OrgId) -> StoreResult<i64> {
         let row = sqlx::query("SELECT event_seq FROM organizations WHERE id = $1")
             .bind(org_id.to_string())
             .fetch_one(self.reader())
             .await?;
+        self.durable().await;
         Ok(row.try_get("event_seq")?)
     }
 

@@ -268,6 +268,17 @@ impl Store {
         &self.read
     }
 
+    /// Waits until every write committed so far is durable. A read that something outside the
+    /// database acts on (a send to a provider, an event to a console) calls this before
+    /// answering: on SQLite a commit is visible a moment before the syncer has synced it (see
+    /// `writer`), and a power cut in that moment would take back what was read. On Postgres
+    /// a commit is durable by the time it is visible.
+    pub(crate) async fn durable(&self) {
+        if let Some(writer) = &self.writer {
+            writer.durable().await;
+        }
+    }
+
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;

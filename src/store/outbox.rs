@@ -1,40 +1,52 @@
 //! The outbox: one row per outbound message, written in the same transaction as the message,
 //! and drained by the channel actor.
 
+use super::conversations::NewMessage;
 use super::records::{parsed, parsed_json, OutboxRecord};
 use super::script::Script;
 use super::{Store, StoreResult};
-use crate::domain::{ChannelId, ConversationId, DeliveryStatus, MessageId, Millis, OrgId};
+use crate::domain::{ChannelId, DeliveryStatus, MessageId, Millis};
 use sqlx::Row;
 
+/// Plans the outbox row of an outbound `message` for `recipient`, and answers the row as the
+/// channel actor takes it, to be handed over once the write commits.
 pub fn insert_outbox_into(
     script: &mut Script,
-    org_id: OrgId,
-    channel_id: ChannelId,
-    conversation_id: ConversationId,
-    message_id: MessageId,
+    message: &NewMessage<'_>,
     recipient: &str,
-    now: Millis,
-) {
+) -> OutboxRecord {
+    let now = message.received_at;
     script.push(
         "INSERT INTO outbox (org_id, channel_id, conversation_id, message_id, recipient, status,
                              next_attempt_at, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6)",
         vec![
-            org_id.to_string().into(),
-            channel_id.to_string().into(),
-            conversation_id.to_string().into(),
-            message_id.to_string().into(),
+            message.org_id.to_string().into(),
+            message.channel_id.to_string().into(),
+            message.conversation_id.to_string().into(),
+            message.id.to_string().into(),
             recipient.into(),
             now.into(),
         ],
     );
+    OutboxRecord {
+        org_id: message.org_id,
+        channel_id: message.channel_id,
+        conversation_id: message.conversation_id,
+        message_id: message.id,
+        recipient: recipient.to_owned(),
+        content: message.content.clone(),
+        reply_to_provider_message_id: message.reply_to_provider_message_id.map(str::to_owned),
+        attempts: 0,
+        created_at: now,
+    }
 }
 
 impl Store {
-    /// Rows of a channel whose send is due, oldest first. A row stays `pending` until the
-    /// provider's answer is recorded, so a send cut short by a crash is due again (it may or
-    /// may not have reached the provider: the one window for a duplicate).
+    /// Rows of a channel whose send is due, oldest first, once they are durable. A row stays
+    /// `pending` until the provider's answer is recorded, so a send cut short by a crash is
+    /// due again (it may or may not have reached the provider: the one window for a
+    /// duplicate).
     pub async fn due_outbox(
         &self,
         channel_id: ChannelId,
@@ -42,7 +54,7 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<OutboxRecord>> {
         let rows = sqlx::query(
-            "SELECT o.id, o.org_id, o.channel_id, o.conversation_id, o.message_id, o.recipient,
+            "SELECT o.org_id, o.channel_id, o.conversation_id, o.message_id, o.recipient,
                     o.attempts, o.created_at, m.content,
                     m.reply_to_provider_message_id
                FROM outbox o JOIN messages m ON m.id = o.message_id
@@ -54,10 +66,10 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
+        self.durable().await;
         rows.iter()
             .map(|row| {
                 Ok(OutboxRecord {
-                    id: row.try_get("id")?,
                     org_id: parsed(row, "org_id")?,
                     channel_id: parsed(row, "channel_id")?,
                     conversation_id: parsed(row, "conversation_id")?,
@@ -88,7 +100,6 @@ impl Store {
     /// (unless a status webhook already moved it further).
     pub async fn mark_outbox_sent(
         &self,
-        id: i64,
         message_id: MessageId,
         provider_message_id: &str,
         now: Millis,
@@ -97,8 +108,8 @@ impl Store {
         let mut script = Script::new();
         script.push(
             "UPDATE outbox SET status = 'sent', attempts = attempts + 1, last_error = NULL, updated_at = $1
-              WHERE id = $2",
-            vec![now.into(), id.into()],
+              WHERE message_id = $2",
+            vec![now.into(), message_id.to_string().into()],
         );
         script.push(
             "UPDATE messages SET provider_message_id = $1, updated_at = $2,
@@ -119,7 +130,7 @@ impl Store {
     /// A temporary failure: try again at `next_attempt_at`.
     pub async fn reschedule_outbox(
         &self,
-        id: i64,
+        message_id: MessageId,
         next_attempt_at: Millis,
         error: &str,
         now: Millis,
@@ -128,8 +139,13 @@ impl Store {
         script.push(
             "UPDATE outbox SET status = 'pending', attempts = attempts + 1, next_attempt_at = $1,
                     last_error = $2, updated_at = $3
-              WHERE id = $4",
-            vec![next_attempt_at.into(), error.into(), now.into(), id.into()],
+              WHERE message_id = $4",
+            vec![
+                next_attempt_at.into(),
+                error.into(),
+                now.into(),
+                message_id.to_string().into(),
+            ],
         );
         self.write_script(script).await
     }
@@ -138,7 +154,6 @@ impl Store {
     /// says whether the provider was called (and the attempt counts).
     pub async fn fail_outbox(
         &self,
-        id: i64,
         message_id: MessageId,
         reason: &str,
         attempted: bool,
@@ -148,8 +163,13 @@ impl Store {
         let mut script = Script::new();
         script.push(
             "UPDATE outbox SET status = 'failed', attempts = attempts + $1, last_error = $2, updated_at = $3
-              WHERE id = $4",
-            vec![i64::from(attempted).into(), reason.into(), now.into(), id.into()],
+              WHERE message_id = $4",
+            vec![
+                i64::from(attempted).into(),
+                reason.into(),
+                now.into(),
+                message_id.to_string().into(),
+            ],
         );
         script.push(
             "UPDATE messages SET delivery_status = 'failed', delivery_rank = $1, failure_reason = $2,

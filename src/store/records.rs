@@ -104,7 +104,6 @@ pub struct InboundRecord {
 /// An outbox row with the content it must send.
 #[derive(Clone, Debug)]
 pub struct OutboxRecord {
-    pub id: i64,
     pub org_id: OrgId,
     pub channel_id: ChannelId,
     pub conversation_id: ConversationId,

@@ -424,15 +424,13 @@ impl ConversationActor {
         })
     }
 
-    /// After a committed turn: remember the state, wake the channel for replies, publish the
+    /// After a committed turn: remember the state, hand the replies to the channel, publish the
     /// changes, start the work the journey handed out, and announce goals reached.
     fn after_turn(&mut self, org_id: OrgId, channel: &ChannelRuntime, done: MessageDone) {
         let core = Arc::clone(&self.core);
         let conversation_id = done.known.conversation_id;
         self.known = Some(done.known);
-        if done.replies > 0 {
-            channel.wake();
-        }
+        channel.deliver(done.outbox);
         // What `work::seal` logged in the turn's write.
         for event in done.events {
             core.bus.publish(org_id, event);

@@ -109,7 +109,8 @@ pub(super) struct MessageDone {
     /// The stored inbound message, the replies and system notices, in order, for the bus.
     pub created: Vec<MessageRecord>,
     pub status_changed: bool,
-    pub replies: usize,
+    /// The outbox rows written, handed to the channel actor once the write commits.
+    pub outbox: Vec<store::OutboxRecord>,
     pub work: Vec<JourneyWork>,
     /// Goal milestones reached, as events other sessions may wait for.
     pub goals: Vec<String>,
@@ -240,7 +241,7 @@ pub(super) fn plan_message(work: MessageWork, known: Known) -> (Script, MessageD
         known: known.clone(),
         created: vec![record_of(&inbound)],
         status_changed: false,
-        replies: 0,
+        outbox: Vec::new(),
         work: Vec::new(),
         goals: Vec::new(),
         escalation: None,
@@ -504,17 +505,9 @@ fn send_bot(
         received_at: turn.now,
     };
     conversation_store::insert_message_into(script, &message);
-    store::outbox::insert_outbox_into(
-        script,
-        turn.org_id,
-        turn.channel_id,
-        known.conversation_id,
-        message.id,
-        &known.contact_external_id,
-        turn.now,
-    );
+    let row = store::outbox::insert_outbox_into(script, &message, &known.contact_external_id);
+    done.outbox.push(row);
     done.created.push(record_of(&message));
-    done.replies += 1;
 }
 
 /// Plans a journey input that is not a message (a timer, an event, a result of handed-out
@@ -533,7 +526,7 @@ pub(super) fn plan_journey_input(
         known: known.clone(),
         created: Vec::new(),
         status_changed: false,
-        replies: 0,
+        outbox: Vec::new(),
         work: Vec::new(),
         goals: Vec::new(),
         escalation: None,
@@ -618,17 +611,10 @@ fn plan_turn(
                     received_at: turn.now,
                 };
                 conversation_store::insert_message_into(script, &reply);
-                store::outbox::insert_outbox_into(
-                    script,
-                    turn.org_id,
-                    turn.channel_id,
-                    conversation_id,
-                    reply.id,
-                    &known.contact_external_id,
-                    turn.now,
-                );
+                let row =
+                    store::outbox::insert_outbox_into(script, &reply, &known.contact_external_id);
+                done.outbox.push(row);
                 done.created.push(record_of(&reply));
-                done.replies += 1;
             }
             Effect::StartTimer { token, due_at, .. } => {
                 timer_store::set_timer_into(
@@ -858,7 +844,7 @@ pub(super) fn plan_staff_action(
             known,
             created: Vec::new(),
             status_changed: false,
-            replies: 0,
+            outbox: Vec::new(),
             work: Vec::new(),
             goals: Vec::new(),
             escalation: None,
@@ -880,7 +866,7 @@ pub(super) fn plan_staff_action(
         // Consoles refresh the conversation on any change they can see: status or owner.
         status_changed: transition.to.status != from.status
             || transition.to.assignee != from.assignee,
-        replies: 0,
+        outbox: Vec::new(),
         work: Vec::new(),
         goals: Vec::new(),
         escalation: None,
@@ -977,21 +963,14 @@ pub(super) fn plan_staff_action(
             received_at: now,
         };
         conversation_store::insert_message_into(&mut script, &reply);
-        store::outbox::insert_outbox_into(
-            &mut script,
-            org_id,
-            channel_id,
-            conversation_id,
-            reply.id,
-            &known.contact_external_id,
-            now,
-        );
+        let row =
+            store::outbox::insert_outbox_into(&mut script, &reply, &known.contact_external_id);
+        done.outbox.push(row);
         conversation_store::touch_conversation_into(&mut script, conversation_id, now, false);
         // The bot stays quiet for three days after a human reply, unless handed back sooner.
         timer_store::set_timer_into(&mut script, &silence, now);
         let record = record_of(&reply);
         done.created.push(record.clone());
-        done.replies = 1;
         reply_record = Some(record);
     }
     if let (Action::Assign { to, .. }, true) = (action, transition.to.assignee != from.assignee) {
@@ -1063,7 +1042,7 @@ pub(super) fn plan_back_to_bot(
         known,
         created: vec![system],
         status_changed: true,
-        replies: 0,
+        outbox: Vec::new(),
         work: Vec::new(),
         goals: Vec::new(),
         escalation: None,
@@ -1128,18 +1107,14 @@ pub(super) async fn auto_assign(
         };
         let mut script = Script::new();
         conversation_store::insert_message_into(&mut script, &message);
-        store::outbox::insert_outbox_into(
+        let row = store::outbox::insert_outbox_into(
             &mut script,
-            org_id,
-            channel_id,
-            conversation_id,
-            message.id,
+            &message,
             &done.known.contact_external_id,
-            now,
         );
+        done.outbox.push(row);
         tx.run(&script).await?;
         done.created.push(record_of(&message));
-        done.replies += 1;
         return Ok(());
     };
     let mut script = Script::new();
