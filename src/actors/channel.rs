@@ -93,20 +93,22 @@ pub(crate) async fn run(
         }
         if look && !hold {
             look = false;
+            let now = core.clock.now();
             match outbox.read(&core, &runtime).await {
-                Ok(()) => {}
+                // The read took every row due by `now`, retries included.
+                Ok(()) => {
+                    while outbox
+                        .retries
+                        .peek()
+                        .is_some_and(|Reverse(due)| *due <= now)
+                    {
+                        outbox.retries.pop();
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(channel_id = %runtime.id, error = %error, "failed to read the outbox");
                     wait = Some(STORE_FAILURE_PAUSE);
                 }
-            }
-            let now = core.clock.now();
-            while outbox
-                .retries
-                .peek()
-                .is_some_and(|Reverse(due)| *due <= now)
-            {
-                outbox.retries.pop();
             }
         }
         // Hand queued rows to sends, oldest first, one per conversation at a time so replies
@@ -322,16 +324,15 @@ async fn deliver(core: Arc<Core>, runtime: Arc<ChannelRuntime>, row: OutboxRecor
             let delay = retry_delay(attempt, core.settings.send_retry_base, retry_after, jitter);
             let next = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
             tracing::info!(message_id = %row.message_id, attempt, delay_ms = delay.as_millis() as u64, reason = %reason, "send failed, will retry");
-            match core
+            if let Err(error) = core
                 .store
                 .reschedule_outbox(row.message_id, next, &reason, now)
                 .await
             {
-                Ok(()) => done.retry_at = Some(next),
-                Err(error) => {
-                    tracing::error!(message_id = %row.message_id, error = %error, "failed to reschedule a send")
-                }
+                // The row stays due as it was: the look at `next` takes it again all the same.
+                tracing::error!(message_id = %row.message_id, error = %error, "failed to reschedule a send");
             }
+            done.retry_at = Some(next);
         }
         Err(SendError::Retryable { reason, .. }) => {
             let reason = format!("gave up after {attempt} attempts: {reason}");

@@ -48,7 +48,7 @@ use utoipa::{Modify, OpenApi};
         notes::NoteList, crate::store::notes::NoteRecord,
         insights::InsightAnswer, crate::store::insights::InsightRecord,
         crate::ai::insights::SentimentLabel,
-        auth::LoginView, auth::CurrentUser, notifications::NotificationList,
+        auth::LoginView, notifications::NotificationList,
         notifications::MarkedRead, crate::store::notifications::NotificationRecord,
         canned_responses::CannedResponseList, crate::store::canned::CannedResponseRecord,
         journeys::JourneyView, journeys::JourneySummary, journeys::JourneyList,

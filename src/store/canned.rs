@@ -6,7 +6,7 @@
 //! one that is in use is a `StoreError::Conflict` from that index, on either backend, and
 //! writes nothing. Responses are deleted for good: nothing else refers to them.
 
-use super::records::parsed;
+use super::records::{opt_parsed, parsed};
 use super::script::Script;
 use super::{Columns, Store, StoreError, StoreResult};
 use crate::domain::{Millis, OrgId, UserId};
@@ -141,13 +141,7 @@ fn canned_response_from_row(row: &impl Columns) -> StoreResult<CannedResponseRec
         .opt_text("shortcut")?
         .map(|text| Shortcut::parse(&text).map_err(StoreError::Corrupt))
         .transpose()?;
-    let created_by = row
-        .opt_text("created_by")?
-        .map(|text| {
-            text.parse()
-                .map_err(|error| StoreError::Corrupt(format!("created_by: {error}")))
-        })
-        .transpose()?;
+    let created_by = opt_parsed(row, "created_by")?;
     Ok(CannedResponseRecord {
         id: row.text("id")?,
         org_id: parsed(row, "org_id")?,

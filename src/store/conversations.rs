@@ -1,7 +1,7 @@
 //! Contacts, conversations and their messages.
 
 use super::records::{
-    parsed, parsed_json, to_json, ContactRecord, ConversationRecord, MessageRecord,
+    opt_parsed, parsed, parsed_json, to_json, ContactRecord, ConversationRecord, MessageRecord,
 };
 use super::script::Script;
 use super::Columns;
@@ -436,11 +436,7 @@ fn conversation_from_row(row: &AnyRow) -> StoreResult<ConversationRecord> {
             phone: row.try_get("phone")?,
         },
         status: parsed(row, "status")?,
-        assigned_user_id: row
-            .try_get::<Option<String>, _>("assigned_user_id")?
-            .map(|id| id.parse())
-            .transpose()
-            .map_err(|error| super::StoreError::Corrupt(format!("assigned_user_id: {error}")))?,
+        assigned_user_id: opt_parsed(row, "assigned_user_id")?,
         assigned_team_id: row.try_get("assigned_team_id")?,
         last_message_at: row.try_get("last_message_at")?,
         last_inbound_at: row.try_get("last_inbound_at")?,
@@ -465,11 +461,7 @@ fn message_from_row(row: &AnyRow) -> StoreResult<MessageRecord> {
         channel_id: parsed(row, "channel_id")?,
         direction: parsed(row, "direction")?,
         sender_kind: parsed(row, "sender_kind")?,
-        sender_id: row
-            .try_get::<Option<String>, _>("sender_id")?
-            .map(|id| id.parse())
-            .transpose()
-            .map_err(|error| super::StoreError::Corrupt(format!("sender_id: {error}")))?,
+        sender_id: opt_parsed(row, "sender_id")?,
         sender_name: row.try_get("sender_name")?,
         content: parsed_json(row, "content")?,
         journey_step: row.try_get("journey_step")?,

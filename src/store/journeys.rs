@@ -6,7 +6,7 @@
 //! strands a running session. Undeploying raises `sessions_from_version` above every existing
 //! version, which ends the sessions that ran on them.
 
-use super::records::parsed;
+use super::records::{opt_parsed, parsed};
 use super::script::Script;
 use super::{Columns, Store, StoreError, StoreResult, Tx};
 use crate::domain::{ChannelId, ConversationId, Millis, OrgId, UserId};
@@ -569,11 +569,7 @@ impl Store {
                 journey_id: parsed(&row, "id")?,
                 version: row.int("live_version")?,
                 sessions_from_version: row.int("sessions_from_version")?,
-                bot_user_id: row
-                    .opt_text("bot_user_id")?
-                    .map(|id| id.parse())
-                    .transpose()
-                    .map_err(|error| StoreError::Corrupt(format!("bot_user_id: {error}")))?,
+                bot_user_id: opt_parsed(&row, "bot_user_id")?,
             })
         })
         .transpose()

@@ -5,7 +5,7 @@
 //! by organisation *and* user: a member never sees or marks another member's notification,
 //! which is `NotFound` to them. Marking read is idempotent and keeps the first `read_at`.
 
-use super::records::parsed;
+use super::records::{opt_parsed, parsed};
 use super::script::Script;
 use super::{Columns, Store, StoreError, StoreResult, Tx};
 use crate::domain::{ConversationId, Millis, OrgId, UserId};
@@ -122,13 +122,7 @@ fn notification_from_row(row: &impl Columns) -> StoreResult<NotificationRecord> 
     Ok(NotificationRecord {
         id: row.text("id")?,
         kind: row.text("kind")?,
-        conversation_id: row
-            .opt_text("conversation_id")?
-            .map(|raw| {
-                raw.parse()
-                    .map_err(|error| StoreError::Corrupt(format!("conversation_id: {error}")))
-            })
-            .transpose()?,
+        conversation_id: opt_parsed(row, "conversation_id")?,
         title: row.text("title")?,
         body: row.text("body")?,
         created_at: row.int("created_at")?,

@@ -137,6 +137,19 @@ where
         .map_err(|error: T::Err| StoreError::Corrupt(format!("{column}: {error}")))
 }
 
+/// Reads a nullable column and parses it with `FromStr`; `None` when NULL.
+pub(crate) fn opt_parsed<T: FromStr>(row: &impl Columns, column: &str) -> StoreResult<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    row.opt_text(column)?
+        .map(|raw| {
+            raw.parse()
+                .map_err(|error: T::Err| StoreError::Corrupt(format!("{column}: {error}")))
+        })
+        .transpose()
+}
+
 pub(crate) fn parsed_json<T: serde::de::DeserializeOwned>(
     row: &impl Columns,
     column: &str,

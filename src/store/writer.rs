@@ -1,8 +1,8 @@
-//! Group commit for SQLite. SQLite has one writer at a time and a commit with
-//! `synchronous=FULL` costs a disk sync, so write work from every caller is queued to one
-//! writer thread, which owns the one write connection, runs whatever is waiting in a single
-//! transaction and commits once. A caller's result is handed back only after that commit:
-//! nothing is reported done before it is durable.
+//! Group commit for SQLite. SQLite has one writer at a time and a durable commit costs a disk
+//! sync, so write work from every caller is queued to one writer thread, which owns the one
+//! write connection, runs whatever is waiting in a single transaction and commits once. The
+//! sync happens beside it, on the syncer thread (see `start_syncer`), and a caller's result is
+//! handed back only after the sync: nothing is reported done before it is durable.
 //!
 //! Work comes in two forms: a *job* is code that talks to the transaction (it needs answers,
 //! such as ids from `RETURNING`); a *script* is a list of statements known in advance. A
@@ -243,8 +243,9 @@ fn open(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     }
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
-    // Every piece of work of a batch runs in a savepoint, whose undo copies of pages are kept
-    // in a sub-journal: in memory, they cost a copy instead of a write to a temporary file.
+    // Jobs run in savepoints, and statements that may fail halfway in statement journals;
+    // their undo copies of pages are kept in a sub-journal: in memory, they cost a copy
+    // instead of a write to a temporary file.
     connection.pragma_update(None, "temp_store", "MEMORY")?;
     // The pages of the hot tables and indexes stay in the writer's own cache (16 MiB); other
     // pages come from the operating system's cache. A larger cache measured slower: SQLite

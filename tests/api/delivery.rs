@@ -140,3 +140,53 @@ async fn replies_to_one_contact_are_sent_in_order() {
         .collect();
     assert_eq!(sent_order, stored_order);
 }
+
+/// The attempts recorded on the conversation's outbox rows, read behind the application's
+/// back.
+async fn recorded_attempts(app: &TestApp, conversation: &str) -> Vec<i64> {
+    use sqlx::Connection;
+    let mut connection = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let attempts =
+        sqlx::query_scalar("SELECT attempts FROM outbox WHERE conversation_id = $1 ORDER BY id")
+            .bind(conversation)
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+    connection.close().await.unwrap();
+    attempts
+}
+
+#[actix_web::test]
+async fn a_send_whose_retry_could_not_be_recorded_is_retried_all_the_same() {
+    let app = TestApp::spawn().await;
+    let channel = app.create_whatsapp_channel().await;
+    app.graph.script([Scripted::RateLimited {
+        retry_after_secs: 2,
+    }]);
+    // Recording the retry fails: the column it writes the provider's error to is gone.
+    app.sabotage("ALTER TABLE outbox RENAME COLUMN last_error TO last_error_gone")
+        .await;
+    app.customer_says(&channel, "16505551234", "wamid.unrecorded", "hi")
+        .await;
+    let first = app.graph.wait_for_attempts(1, PATIENCE).await;
+    assert_eq!(first[0].status, 429);
+    // Well before the retry is due, storage is back.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.sabotage("ALTER TABLE outbox RENAME COLUMN last_error_gone TO last_error")
+        .await;
+
+    let attempts = app.graph.wait_for_attempts(2, PATIENCE).await;
+    assert_eq!(attempts[1].status, 200);
+    assert!(attempts[1].at.duration_since(attempts[0].at) >= Duration::from_secs(2));
+    let conversation = app.conversation_with("16505551234").await;
+    let conversation = conversation["id"].as_str().unwrap();
+    app.messages_until(conversation, |messages| {
+        messages.len() == 2 && messages[1]["delivery_status"] == "sent"
+    })
+    .await;
+    // Only the successful attempt was recorded: the retry's own record had failed.
+    assert_eq!(recorded_attempts(&app, conversation).await, [1]);
+    assert_eq!(app.graph.accepted().len(), 1);
+}

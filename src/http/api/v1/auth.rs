@@ -7,13 +7,13 @@
 //! the same argon2 work, so the answer does not tell which emails exist. Failed attempts are
 //! limited per email (see [`LoginAttempts`]).
 
+use super::users::{self, UserView};
 use crate::crypto::{generate_token, hash_token, verify_password};
 use crate::domain::{Millis, Role, UserId};
 use crate::http::auth::{origin_is_ours, Caller, Credential, SESSION_COOKIE, SESSION_TOKEN_PREFIX};
 use crate::http::error::{ApiError, Code};
 use crate::http::AppState;
 use crate::store::sessions::{LoginAccount, NewSession};
-use crate::store::UserRecord;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
@@ -45,40 +45,13 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/auth/me", web::get().to(me));
 }
 
-/// The calling team member.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct CurrentUser {
-    id: UserId,
-    email: String,
-    name: String,
-    role: Role,
-    /// `online`, `away` or `offline`.
-    presence: String,
-    max_active_conversations: i64,
-    created_at: Millis,
-}
-
-impl From<UserRecord> for CurrentUser {
-    fn from(user: UserRecord) -> Self {
-        Self {
-            id: user.id,
-            email: user.email,
-            name: user.name,
-            role: user.role,
-            presence: user.presence,
-            max_active_conversations: user.max_active_conversations,
-            created_at: user.created_at,
-        }
-    }
-}
-
 /// A new console session.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LoginView {
     /// Send as `Authorization: Bearer <token>`; the `parley_session` cookie carries it too.
     token: String,
     expires_at: Millis,
-    user: CurrentUser,
+    user: UserView,
 }
 
 /// The body of `POST /api/v1/auth/login`, parsed.
@@ -153,7 +126,7 @@ pub(crate) async fn login(
     Ok(HttpResponse::Ok().cookie(cookie).json(LoginView {
         token,
         expires_at: session.expires_at,
-        user: user.into(),
+        user: users::view(user),
     }))
 }
 
@@ -240,7 +213,7 @@ pub(crate) async fn logout(
 }
 
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
-    responses((status = 200, body = CurrentUser), (status = 401, body = crate::http::error::ErrorBody)),
+    responses((status = 200, body = UserView), (status = 401, body = crate::http::error::ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn me(state: AppState, caller: Caller) -> Result<HttpResponse, ApiError> {
     let user = state
@@ -248,7 +221,7 @@ pub(crate) async fn me(state: AppState, caller: Caller) -> Result<HttpResponse, 
         .user(caller.0.org_id, caller.0.user_id)
         .await
         .map_err(|error| ApiError::from_store(error, Code::UserNotFound))?;
-    Ok(HttpResponse::Ok().json(CurrentUser::from(user)))
+    Ok(HttpResponse::Ok().json(users::view(user)))
 }
 
 /// The session cookie: HttpOnly so page scripts cannot read it, SameSite=Strict so other

@@ -211,7 +211,7 @@ fn require_manager(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-fn channel_id(raw: &str) -> Result<ChannelId, ApiError> {
+pub(crate) fn channel_id(raw: &str) -> Result<ChannelId, ApiError> {
     raw.parse().map_err(|_| {
         ApiError::new(
             Code::ChannelNotFound,

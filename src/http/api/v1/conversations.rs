@@ -131,13 +131,15 @@ fn limit(requested: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+pub(crate) fn conversation_not_found() -> ApiError {
+    ApiError::new(
+        Code::ConversationNotFound,
+        "no such conversation in your organisation",
+    )
+}
+
 pub(crate) fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
-    raw.parse().map_err(|_| {
-        ApiError::new(
-            Code::ConversationNotFound,
-            "no such conversation in your organisation",
-        )
-    })
+    raw.parse().map_err(|_| conversation_not_found())
 }
 
 fn encode_cursor(cursor: &ListCursor) -> String {

@@ -6,7 +6,7 @@
 //! generate insights; the bot identity does neither. A conversation that is not the caller's
 //! organisation's is `conversation_not_found`.
 
-use crate::domain::ConversationId;
+use super::conversations::{conversation_id, conversation_not_found};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Code};
 use crate::http::AppState;
@@ -91,17 +91,6 @@ fn require_reader(caller: &Caller) -> Result<(), ApiError> {
             "read or generate conversation insights",
         ))
     }
-}
-
-fn conversation_not_found() -> ApiError {
-    ApiError::new(
-        Code::ConversationNotFound,
-        "no such conversation in your organisation",
-    )
-}
-
-fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
-    raw.parse().map_err(|_| conversation_not_found())
 }
 
 fn store_error(error: StoreError) -> ApiError {

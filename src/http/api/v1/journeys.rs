@@ -7,6 +7,7 @@
 //! and ends its running sessions. Owners and admins edit, deploy and assign; users read; the bot
 //! identity may only list.
 
+use super::channels::channel_id;
 use crate::domain::{ChannelId, Millis, Role, UserId};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Code};
@@ -1179,15 +1180,6 @@ pub(crate) async fn delete_variable(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-fn channel_id(raw: &str) -> Result<ChannelId, ApiError> {
-    raw.parse().map_err(|_| {
-        ApiError::new(
-            Code::ChannelNotFound,
-            "no such channel in your organisation",
-        )
-    })
 }
 
 #[utoipa::path(get, path = "/api/v1/channels/{id}/journey", tag = "journeys",

@@ -2,6 +2,7 @@
 //! never sent. Owners, admins and users read and write notes; the bot identity does neither.
 //! A note is edited or deleted by its author, an owner or an admin.
 
+use super::conversations::{conversation_id, conversation_not_found};
 use crate::domain::{ConversationId, Role, UserId};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Code};
@@ -45,20 +46,13 @@ fn may_change(note: &NoteRecord, user_id: UserId, role: Role) -> bool {
     note.author_id == user_id || matches!(role, Role::Owner | Role::Admin)
 }
 
-fn conversation_not_found() -> ApiError {
-    ApiError::new(
-        Code::ConversationNotFound,
-        "no such conversation in your organisation",
-    )
-}
-
 /// The conversation in the path, which must be one of the caller's organisation.
 async fn conversation(
     state: &AppState,
     caller: &Caller,
     raw: &str,
 ) -> Result<ConversationId, ApiError> {
-    let id: ConversationId = raw.parse().map_err(|_| conversation_not_found())?;
+    let id = conversation_id(raw)?;
     let exists = state
         .store
         .has_conversation(caller.0.org_id, id)

@@ -44,7 +44,7 @@ pub struct UserList {
     data: Vec<UserView>,
 }
 
-fn view(user: UserRecord) -> UserView {
+pub(crate) fn view(user: UserRecord) -> UserView {
     UserView {
         id: user.id,
         email: user.email,
