@@ -21,6 +21,35 @@ pub enum Command {
     Serve(Box<Config>),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// The AI engine's tools.
+    #[command(subcommand)]
+    Ai(AiCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AiCommand {
+    /// Measure the local understanding engine on a labelled set of guest messages: intent
+    /// accuracy, per-intent precision and recall, date exact-match.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EvalArgs {
+    /// The labelled set, JSON Lines (see `src/ai/eval.rs` for the fields).
+    #[arg(
+        long,
+        env = "PARLEY_AI_EVAL_DATA",
+        default_value = "tests/data/ai_eval.jsonl"
+    )]
+    pub data: PathBuf,
+
+    /// The date relative dates are read against, for messages that do not set their own.
+    #[arg(long, default_value = "2027-03-10")]
+    pub today: chrono::NaiveDate,
+
+    /// Also list every message the engine read differently from its label.
+    #[arg(long)]
+    pub misses: bool,
 }
 
 #[derive(Debug, Clone, Args)]

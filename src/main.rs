@@ -2,8 +2,9 @@
 
 use clap::Parser;
 use parley::app::Application;
-use parley::config::{Cli, Command, LogFormat};
+use parley::config::{AiCommand, Cli, Command, LogFormat};
 use parley::store::Store;
+use std::io::Write;
 
 /// The server allocates and frees small buffers on every request and every turn, from many
 /// threads: mimalloc does that with less work and less contention than the system allocator.
@@ -25,6 +26,13 @@ async fn main() -> anyhow::Result<()> {
             let store = Store::connect(&database.effective_url(), 1).await?;
             store.migrate().await?;
             tracing::info!("migrations applied");
+        }
+        Command::Ai(AiCommand::Eval(args)) => {
+            let cases = parley::ai::eval::load(&args.data)?;
+            let report = parley::ai::eval::evaluate(&cases, args.today);
+            std::io::stdout()
+                .lock()
+                .write_all(report.render(args.misses).as_bytes())?;
         }
     }
     Ok(())

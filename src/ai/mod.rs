@@ -3,7 +3,9 @@
 //! and a local engine that needs no network and no model: deterministic rules that answer the
 //! common cases well enough for a journey to run without an LLM configured.
 
+pub mod eval;
 pub mod insights;
+pub mod nlu;
 
 use crate::domain::MessageContent;
 use crate::journey::input::{self, Answer};

@@ -294,7 +294,7 @@ fn matches_pattern(pattern: &str, text: &str) -> Result<(), Rejection> {
     }
 }
 
-fn phone(text: &str) -> Option<String> {
+pub(crate) fn phone(text: &str) -> Option<String> {
     let (plus, rest) = match text.strip_prefix('+') {
         Some(rest) => ("+", rest),
         None => ("", text),
@@ -315,7 +315,7 @@ fn phone(text: &str) -> Option<String> {
     (!in_parentheses && PHONE_DIGITS.contains(&digits)).then_some(normalised)
 }
 
-fn email(text: &str) -> Option<String> {
+pub(crate) fn email(text: &str) -> Option<String> {
     let (local, domain) = text.split_once('@')?;
     let local_ok = !local.is_empty()
         && local.chars().count() <= 64

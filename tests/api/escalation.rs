@@ -116,6 +116,36 @@ async fn a_guest_asking_for_a_person_is_offered_the_team_and_may_take_it_or_carr
 }
 
 #[actix_web::test]
+async fn between_runs_a_message_the_ai_cannot_read_is_offered_the_team() {
+    let app = TestApp::spawn().await;
+    let channel = app.create_whatsapp_channel().await;
+    let guest = "447700900844";
+    // A first message starts the journey, however unclear.
+    app.customer_says(&channel, guest, "wamid.l1", "qwerty zxcv")
+        .await;
+    let greeting = send_number(&app, 1).await;
+    assert_eq!(greeting["type"], "text", "{greeting}");
+
+    // The greeting run has ended: a message the AI cannot place is offered the team.
+    app.customer_says(&channel, guest, "wamid.l2", "what's the wifi password")
+        .await;
+    let offer = send_number(&app, 2).await;
+    assert_eq!(offer["type"], "interactive", "{offer}");
+    assert_eq!(status_of(&app, guest).await["status"], "bot_handling");
+
+    // One it reads with confidence lets the offer lapse and runs the journey again.
+    app.customer_says(
+        &channel,
+        guest,
+        "wamid.l3",
+        "I'd like to book a room for 2 nights from tomorrow",
+    )
+    .await;
+    let again = send_number(&app, 3).await;
+    assert_eq!(again["text"]["body"], greeting["text"]["body"], "{again}");
+}
+
+#[actix_web::test]
 async fn three_messages_the_bot_cannot_understand_hand_the_guest_to_the_team() {
     let app = TestApp::spawn().await;
     let channel = app.create_whatsapp_channel().await;

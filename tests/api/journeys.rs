@@ -1342,7 +1342,7 @@ async fn a_customer_is_answered_by_the_assigned_journey_until_it_is_undeployed()
 
     // Undeployed, the channel falls back to the built-in greeting for new runs.
     undeploy(&app, &id).await;
-    app.customer_says(&channel, guest, "wamid.e3", "anyone?")
+    app.customer_says(&channel, guest, "wamid.e3", "hello?")
         .await;
     assert_eq!(
         texts_sent(&app, 2, 3).await,
@@ -1369,7 +1369,7 @@ async fn a_customer_is_answered_by_the_assigned_journey_until_it_is_undeployed()
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     // Redeployed but no longer assigned: still the greeting.
     deploy(&app, &id).await;
-    app.customer_says(&channel, guest, "wamid.e5", "still there?")
+    app.customer_says(&channel, guest, "wamid.e5", "hello again")
         .await;
     assert_eq!(
         texts_sent(&app, 4, 5).await,

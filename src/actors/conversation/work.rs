@@ -5,6 +5,7 @@
 use super::super::bus::Event;
 use super::super::core::RunJourney;
 use super::super::timer_kind;
+use crate::ai::nlu;
 use crate::domain::escalation::{self, OfferAnswer};
 use crate::domain::handover::{
     self, Action, Actor, Handling, HandoverError, HUMAN_REPLY_SILENCE_MS,
@@ -71,6 +72,15 @@ pub(super) struct TurnContext {
     pub campaign: BTreeMap<String, Value>,
     /// How long the bot waits for the contact before the conversation expires.
     pub bot_inactivity_ms: Millis,
+}
+
+impl TurnContext {
+    /// The conversation's date.
+    pub(super) fn today(&self) -> chrono::NaiveDate {
+        chrono::DateTime::from_timestamp_millis(self.now)
+            .unwrap_or_default()
+            .date_naive()
+    }
 }
 
 pub(super) struct MessageWork {
@@ -281,7 +291,9 @@ pub(super) fn plan_message(work: MessageWork, known: Known) -> (Script, MessageD
     }
     if known.status == ConversationStatus::BotHandling {
         if known.ai_enabled {
-            if !plan_escalation_rules(&mut script, &turn, &mut known, &message.content, &mut done) {
+            if plan_escalation_rules(&mut script, &turn, &mut known, &message.content, &mut done) {
+                restart_inactivity(&mut script, &turn, &known);
+            } else {
                 let failures = reply_failures(&known);
                 let input = Input::Message(&message.content);
                 plan_turn(&mut script, &turn, &mut known, &input, &mut done);
@@ -345,7 +357,9 @@ fn plan_escalation_rules(
     let MessageContent::Text { body } = content else {
         return false;
     };
-    if !escalation::asks_for_a_person(body) || waits_for_free_text(turn, known) {
+    if waits_for_free_text(turn, known)
+        || !(escalation::asks_for_a_person(body) || not_understood(turn, known, body))
+    {
         return false;
     }
     known.offer_pending = true;
@@ -357,6 +371,19 @@ fn plan_escalation_rules(
     );
     send_bot(script, turn, known, done, &escalation::offer());
     true
+}
+
+/// Seed 003's low-confidence rule: between runs of the journey (a run ended and no flow
+/// waits for an answer), a message whose intent the AI reads with less than 50 % confidence
+/// is one the bot cannot help with. A conversation's first message, and the first after the
+/// team hands it back, start the journey instead.
+fn not_understood(turn: &TurnContext, known: &Known, body: &str) -> bool {
+    let between_runs = known
+        .session
+        .as_ref()
+        .is_some_and(|held| held.session.waiting == Waiting::NewRun);
+    between_runs
+        && nlu::classify(body, turn.today(), nlu::Language::English).confidence < nlu::CONFIDENT
 }
 
 /// Whether the journey waits on a Prompt or Prompt Date step, whose answer is free text.
@@ -573,9 +600,7 @@ fn plan_turn(
     let campaign = |name: &str| turn.campaign.get(name).cloned();
     let ctx = journey::Context {
         now: turn.now,
-        today: chrono::DateTime::from_timestamp_millis(turn.now)
-            .unwrap_or_default()
-            .date_naive(),
+        today: turn.today(),
         system: &system,
         campaign: &campaign,
     };
@@ -796,6 +821,30 @@ fn plan_turn(
         session,
     });
     generation
+}
+
+/// Restarts the inactivity timer of a conversation the bot still handles, for a message the
+/// journey did not see (an offer of the team and its answers).
+fn restart_inactivity(script: &mut Script, turn: &TurnContext, known: &Known) {
+    let Some(held) = known.session.as_ref() else {
+        return;
+    };
+    if known.status != ConversationStatus::BotHandling {
+        return;
+    }
+    timer_store::set_timer_into(
+        script,
+        &NewTimer {
+            org_id: turn.org_id,
+            conversation_id: known.conversation_id,
+            channel_id: turn.channel_id,
+            contact_external_id: &known.contact_external_id,
+            kind: timer_kind::BOT_INACTIVITY,
+            due_at: turn.now.saturating_add(turn.bot_inactivity_ms),
+            generation: i64::try_from(held.session.generation).unwrap_or(i64::MAX),
+        },
+        turn.now,
+    );
 }
 
 /// Whether a session waits for the contact (a reply, or nothing at all), as opposed to a
