@@ -4,6 +4,7 @@
 //! common cases well enough for a journey to run without an LLM configured.
 
 pub mod insights;
+pub mod llm;
 
 use crate::domain::MessageContent;
 use crate::journey::input::{self, Answer};
