@@ -5,6 +5,7 @@
 
 pub mod eval;
 pub mod insights;
+pub mod llm;
 pub mod nlu;
 
 use crate::domain::MessageContent;

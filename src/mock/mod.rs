@@ -3,4 +3,5 @@
 //! error answers. Nothing in the server depends on this module.
 
 pub mod graph;
+pub mod llm;
 pub mod whatsapp_webhooks;
