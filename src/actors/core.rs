@@ -192,6 +192,8 @@ pub struct Core {
     pub test_chats: super::test_chat::TestChatHub,
     channels: DashMap<ChannelId, Arc<ChannelRuntime>>,
     journeys: DashMap<OrgId, CachedJourney>,
+    /// Each organisation's AI: its LLM provider, or the local engine.
+    ai_by_org: DashMap<OrgId, Arc<dyn crate::ai::Ai>>,
     assignments: DashMap<ChannelId, CachedAssignment>,
     /// Deployed versions never change: kept once parsed.
     versions: DashMap<(uuid::Uuid, i64), Loaded>,
@@ -230,6 +232,7 @@ impl Core {
             test_chats: super::test_chat::TestChatHub::default(),
             channels: DashMap::new(),
             journeys: DashMap::new(),
+            ai_by_org: DashMap::new(),
             assignments: DashMap::new(),
             versions: DashMap::new(),
             ingress,
@@ -379,6 +382,78 @@ impl Core {
 
     pub fn forget_journey(&self, org_id: OrgId) {
         self.journeys.remove(&org_id);
+    }
+
+    /// The AI an organisation's journeys ask: its LLM provider when it configured one, else
+    /// the local engine. An error when its settings cannot be read or opened.
+    pub(crate) async fn ai_for(&self, org_id: OrgId) -> Result<Arc<dyn crate::ai::Ai>, String> {
+        if let Some(ai) = self.ai_by_org.get(&org_id) {
+            return Ok(Arc::clone(&ai));
+        }
+        let settings = self
+            .store
+            .ai_settings(org_id)
+            .await
+            .map_err(|error| format!("the AI settings could not be read: {error}"))?;
+        let ai: Arc<dyn crate::ai::Ai> = match settings {
+            None => Arc::clone(&self.ai),
+            Some(settings) => Arc::new(self.llm_ai(&settings)?),
+        };
+        self.ai_by_org.insert(org_id, Arc::clone(&ai));
+        Ok(ai)
+    }
+
+    /// Drops the cached AI of an organisation whose settings changed.
+    pub fn forget_ai(&self, org_id: OrgId) {
+        self.ai_by_org.remove(&org_id);
+    }
+
+    fn llm_ai(
+        &self,
+        settings: &crate::store::ai::AiSettingsRecord,
+    ) -> Result<crate::ai::provider::LlmAi, String> {
+        use crate::ai::llm::{LlmClient, LlmConfig, Provider};
+        let provider: Provider = settings
+            .provider
+            .parse()
+            .map_err(|_| format!("unknown AI provider `{}`", settings.provider))?;
+        let key = self
+            .master_key
+            .decrypt(&settings.api_key_sealed)
+            .ok()
+            .and_then(|key| String::from_utf8(key).ok())
+            .ok_or("the AI provider's key cannot be opened with this server's master key")?;
+        let mut config = LlmConfig::new(provider, key.into(), settings.model.clone());
+        config.base_url = settings.base_url.clone();
+        config.timeout = Duration::from_millis(u64::try_from(settings.timeout_ms).unwrap_or(0));
+        config.max_retries = u32::try_from(settings.max_retries).unwrap_or(0);
+        let store = self.store.clone();
+        let clock = self.clock.clone();
+        let org_id = settings.org_id;
+        let model = settings.model.clone();
+        let usage: crate::ai::provider::UsageSink = Arc::new(move |outcome| {
+            let failed = outcome.is_err();
+            let usage = outcome.unwrap_or_default();
+            let store = store.clone();
+            let model = model.clone();
+            let at = clock.now();
+            tokio::spawn(async move {
+                let call = crate::store::ai::AiCall {
+                    org_id,
+                    at,
+                    provider: provider.as_str(),
+                    model: &model,
+                    failed,
+                    input_tokens: usage.input_tokens,
+                    output_tokens: usage.output_tokens,
+                };
+                if let Err(error) = store.record_ai_call(&call).await {
+                    tracing::warn!(error = %error, "failed to record ai usage");
+                }
+            });
+        });
+        let client = LlmClient::new(reqwest::Client::new(), config);
+        Ok(crate::ai::provider::LlmAi::new(client, usage))
     }
 
     /// Drops cached channel assignments after a deploy, undeploy, rollback, deletion or

@@ -420,7 +420,7 @@ impl TestSession {
             live.timer_task = timer.map(|timer| spawn_timer(core, self.id, timer));
         }
         for work in work {
-            tokio::spawn(perform(Arc::clone(core), self.id, work));
+            tokio::spawn(perform(Arc::clone(core), (self.org_id, self.id), work));
         }
         let state = live.run.state();
         if !entries.is_empty() {

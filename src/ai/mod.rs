@@ -7,6 +7,7 @@ pub mod eval;
 pub mod insights;
 pub mod llm;
 pub mod nlu;
+pub mod provider;
 
 use crate::domain::MessageContent;
 use crate::journey::input::{self, Answer};
@@ -210,6 +211,37 @@ impl Ai for LocalAi {
     fn agent_turn(&self, request: AgentRequest) -> BoxFuture<'_, Result<AgentTurn, AiError>> {
         let turn = self.turn(&request);
         Box::pin(async move { Ok(turn) })
+    }
+}
+
+/// The AI of an organisation whose settings cannot be opened: every call fails with why.
+pub struct Unavailable(pub String);
+
+impl Ai for Unavailable {
+    fn check(
+        &self,
+        _criterion: &str,
+        _answer: &str,
+    ) -> futures::future::BoxFuture<'_, Result<bool, crate::ai::AiError>> {
+        let error = crate::ai::AiError::Unavailable(self.0.clone());
+        Box::pin(async move { Err(error) })
+    }
+
+    fn post_process(
+        &self,
+        _prompt: &str,
+        _response: &serde_json::Value,
+    ) -> futures::future::BoxFuture<'_, Result<String, crate::ai::AiError>> {
+        let error = crate::ai::AiError::Unavailable(self.0.clone());
+        Box::pin(async move { Err(error) })
+    }
+
+    fn agent_turn(
+        &self,
+        _request: crate::ai::AgentRequest,
+    ) -> futures::future::BoxFuture<'_, Result<crate::journey::AgentTurn, crate::ai::AiError>> {
+        let error = crate::ai::AiError::Unavailable(self.0.clone());
+        Box::pin(async move { Err(error) })
     }
 }
 

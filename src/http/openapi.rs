@@ -1,7 +1,7 @@
 //! The OpenAPI document of the partner API, served at `GET /api/v1/openapi.json`.
 
 use super::api::v1::{
-    auth, canned_responses, channels, conversations, goals, insights, journeys, notes,
+    ai, auth, canned_responses, channels, conversations, goals, insights, journeys, notes,
     notifications, organization, test_sessions, users,
 };
 use actix_web::HttpResponse;
@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         canned_responses::create, canned_responses::list, canned_responses::read,
         canned_responses::update, canned_responses::delete,
         organization::read, organization::update,
+        ai::read_settings, ai::put_settings, ai::delete_settings, ai::usage, ai::understand,
         journeys::list, journeys::create, journeys::import, journeys::read, journeys::update,
         journeys::delete, journeys::deploy, journeys::undeploy, journeys::clone, journeys::export,
         journeys::versions, journeys::rollback, journeys::list_variables,
@@ -45,6 +46,7 @@ use utoipa::{Modify, OpenApi};
         conversations::Thread, conversations::ThreadDay, conversations::ReadMark,
         crate::store::conversations::ConversationSummary, crate::store::conversations::LastMessage,
         organization::OrganizationView,
+        ai::AiSettingsView, ai::AiUsageView, ai::UnderstandingView, crate::store::ai::AiUsageRecord,
         notes::NoteList, crate::store::notes::NoteRecord,
         insights::InsightAnswer, crate::store::insights::InsightRecord,
         crate::ai::insights::SentimentLabel,

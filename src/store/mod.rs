@@ -8,6 +8,7 @@
 //! the database lock, while reads use a pool of their own (WAL lets them run beside the
 //! writer).
 
+pub mod ai;
 pub mod canned;
 mod channels;
 pub mod conversations;

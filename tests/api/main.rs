@@ -11,6 +11,7 @@
 mod support;
 
 mod agent_ws;
+mod ai;
 mod auth;
 mod canned_responses;
 mod channels;

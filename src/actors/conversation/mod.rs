@@ -438,7 +438,7 @@ impl ConversationActor {
         for work in done.work {
             tokio::spawn(perform(
                 Arc::clone(&core),
-                self.key.clone(),
+                (org_id, self.key.clone()),
                 conversation_id,
                 work,
             ));
@@ -895,7 +895,7 @@ fn lost_work(waiting: Option<&Waiting>, token: u64) -> Option<OwnedInput> {
 /// Runs work a journey handed out, then hands the result back to the conversation.
 async fn perform(
     core: Arc<Core>,
-    key: ConversationKey,
+    (org_id, key): (OrgId, ConversationKey),
     conversation_id: ConversationId,
     work: JourneyWork,
 ) {
@@ -909,11 +909,13 @@ async fn perform(
             criterion,
             answer,
         } => {
-            let verdict = core
-                .ai
-                .check(&criterion, &answer)
-                .await
-                .map_err(|error| error.to_string());
+            let verdict = match core.ai_for(org_id).await {
+                Ok(ai) => ai
+                    .check(&criterion, &answer)
+                    .await
+                    .map_err(|error| error.to_string()),
+                Err(error) => Err(error),
+            };
             (token, Completion::AiCheck(verdict))
         }
         JourneyWork::AiPostProcess {
@@ -921,11 +923,13 @@ async fn perform(
             prompt,
             response,
         } => {
-            let text = core
-                .ai
-                .post_process(&prompt, &response)
-                .await
-                .map_err(|error| error.to_string());
+            let text = match core.ai_for(org_id).await {
+                Ok(ai) => ai
+                    .post_process(&prompt, &response)
+                    .await
+                    .map_err(|error| error.to_string()),
+                Err(error) => Err(error),
+            };
             (token, Completion::AiText(text))
         }
         JourneyWork::AgentTurn {
@@ -933,15 +937,18 @@ async fn perform(
             system_prompt,
             message,
         } => {
-            let turn: Result<AgentTurn, String> = core
-                .ai
-                .agent_turn(crate::ai::AgentRequest {
-                    system_prompt,
-                    message,
-                    history: Vec::new(),
-                })
-                .await
-                .map_err(|error| error.to_string());
+            let request = crate::ai::AgentRequest {
+                system_prompt,
+                message,
+                history: Vec::new(),
+            };
+            let turn: Result<AgentTurn, String> = match core.ai_for(org_id).await {
+                Ok(ai) => ai
+                    .agent_turn(request)
+                    .await
+                    .map_err(|error| error.to_string()),
+                Err(error) => Err(error),
+            };
             (token, Completion::AgentTurn(turn))
         }
     };

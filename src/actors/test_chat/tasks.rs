@@ -126,7 +126,15 @@ async fn wait_until(clock: &SharedClock, due_at: Millis) {
 
 /// Runs work a test run handed out, as the conversation actor does, then feeds the result
 /// back to the session.
-pub(super) async fn perform(core: Arc<Core>, id: TestSessionId, work: Work) {
+pub(super) async fn perform(
+    core: Arc<Core>,
+    (org_id, id): (crate::domain::OrgId, TestSessionId),
+    work: Work,
+) {
+    let ai = match core.ai_for(org_id).await {
+        Ok(ai) => ai,
+        Err(error) => Arc::new(crate::ai::Unavailable(error)),
+    };
     let (token, result) = match work {
         Work::Api { token, request } => {
             (token, Completion::Api(core.api_caller.call(&request).await))
@@ -136,7 +144,7 @@ pub(super) async fn perform(core: Arc<Core>, id: TestSessionId, work: Work) {
             criterion,
             answer,
         } => {
-            let verdict = core.ai.check(&criterion, &answer).await;
+            let verdict = ai.check(&criterion, &answer).await;
             (
                 token,
                 Completion::AiCheck(verdict.map_err(|error| error.to_string())),
@@ -147,7 +155,7 @@ pub(super) async fn perform(core: Arc<Core>, id: TestSessionId, work: Work) {
             prompt,
             response,
         } => {
-            let text = core.ai.post_process(&prompt, &response).await;
+            let text = ai.post_process(&prompt, &response).await;
             (
                 token,
                 Completion::AiText(text.map_err(|error| error.to_string())),
@@ -158,8 +166,7 @@ pub(super) async fn perform(core: Arc<Core>, id: TestSessionId, work: Work) {
             system_prompt,
             message,
         } => {
-            let turn = core
-                .ai
+            let turn = ai
                 .agent_turn(crate::ai::AgentRequest {
                     system_prompt,
                     message,

@@ -1,5 +1,6 @@
 //! `/api/v1`: channels, conversations, journeys, goals, users and the organisation's settings.
 
+pub mod ai;
 pub mod auth;
 pub mod canned_responses;
 pub mod channels;
@@ -18,6 +19,7 @@ use actix_web::web;
 pub fn configure(config: &mut web::ServiceConfig) {
     config.service(
         web::scope("/api/v1")
+            .configure(ai::configure)
             .configure(auth::configure)
             .configure(canned_responses::configure)
             .configure(channels::configure)

@@ -1,0 +1,291 @@
+//! The AI of an organisation that configured an LLM provider: the same `Ai` interface as the
+//! local engine, answered by chat completions. Every call, answered or failed, is reported to
+//! a usage sink so the organisation's token use is recorded.
+
+use super::llm::{ChatMessage, ChatRequest, LlmClient, LlmError, ToolSpec, Usage};
+use super::{AgentRequest, Ai, AiError};
+use crate::journey::{AgentNext, AgentTurn};
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Told of every call: its usage, or that it failed.
+pub type UsageSink = Arc<dyn Fn(Result<Usage, &LlmError>) + Send + Sync>;
+
+/// The tool an AI Agent calls to hand the guest to the team.
+pub const HANDOFF_TOOL: &str = "transfer_to_human";
+/// The tool an AI Agent calls when the guest needs nothing more.
+pub const FINISH_TOOL: &str = "finish_conversation";
+
+/// Longest API response, in characters of JSON, put in a post-processing prompt.
+const RESPONSE_MAX_CHARS: usize = 12_000;
+
+/// An organisation's LLM.
+#[derive(Clone)]
+pub struct LlmAi {
+    client: LlmClient,
+    usage: UsageSink,
+}
+
+impl LlmAi {
+    pub fn new(client: LlmClient, usage: UsageSink) -> Self {
+        Self { client, usage }
+    }
+
+    async fn chat(&self, request: &ChatRequest) -> Result<super::llm::ChatResponse, AiError> {
+        let answer = self.client.chat(request).await;
+        match &answer {
+            Ok(response) => (self.usage)(Ok(response.usage)),
+            Err(error) => (self.usage)(Err(error)),
+        }
+        answer.map_err(|error| AiError::Unavailable(format!("{} ({})", error, error.code())))
+    }
+}
+
+/// The verdict in a model's answer to a yes/no question: its first word.
+fn verdict(answer: &str) -> Option<bool> {
+    let first: String = answer
+        .trim()
+        .chars()
+        .take_while(|c| c.is_alphabetic())
+        .collect::<String>()
+        .to_lowercase();
+    match first.as_str() {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    }
+}
+
+fn agent_tools() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            name: HANDOFF_TOOL.into(),
+            description: "Hand the guest to a member of the team: call it when the guest asks \
+                          for a person or when you cannot help them reliably."
+                .into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {"reason": {"type": "string", "description": "Why, for the team."}},
+                "required": ["reason"]
+            }),
+        },
+        ToolSpec {
+            name: FINISH_TOOL.into(),
+            description: "End the conversation: call it when the guest needs nothing more.".into(),
+            parameters: json!({"type": "object", "properties": {}}),
+        },
+    ]
+}
+
+/// The agent turn an answer makes: a hand-off or finish tool call decides where the journey
+/// goes; any text is the reply.
+fn turn_of(text: Option<String>, tools_called: &[String]) -> AgentTurn {
+    let next = if tools_called.iter().any(|name| name == HANDOFF_TOOL) {
+        AgentNext::Handoff
+    } else if tools_called.iter().any(|name| name == FINISH_TOOL) {
+        AgentNext::Done
+    } else {
+        AgentNext::Continue
+    };
+    AgentTurn { reply: text, next }
+}
+
+impl Ai for LlmAi {
+    fn check(&self, criterion: &str, answer: &str) -> BoxFuture<'_, Result<bool, AiError>> {
+        let request = ChatRequest {
+            system: "You check a hotel guest's answer against a criterion. Reply with YES if \
+                     the answer meets it and NO if it does not, and nothing else."
+                .into(),
+            messages: vec![ChatMessage::User(format!(
+                "Criterion: {criterion}\nAnswer: {answer}"
+            ))],
+            max_tokens: Some(5),
+            temperature: Some(0.0),
+            ..ChatRequest::default()
+        };
+        Box::pin(async move {
+            let response = self.chat(&request).await?;
+            let text = response.text.unwrap_or_default();
+            verdict(&text).ok_or_else(|| {
+                AiError::Unavailable(format!("the model answered neither yes nor no: {text:?}"))
+            })
+        })
+    }
+
+    fn post_process(
+        &self,
+        prompt: &str,
+        response: &Value,
+    ) -> BoxFuture<'_, Result<String, AiError>> {
+        let mut json = response.to_string();
+        if json.chars().count() > RESPONSE_MAX_CHARS {
+            json = json.chars().take(RESPONSE_MAX_CHARS).collect();
+        }
+        let request = ChatRequest {
+            system: "You write one short message to a hotel guest from an API response, as the \
+                     instruction asks. Use only facts in the response. Answer with the message \
+                     only."
+                .into(),
+            messages: vec![ChatMessage::User(format!(
+                "Instruction: {prompt}\nAPI response (JSON): {json}"
+            ))],
+            temperature: Some(0.2),
+            ..ChatRequest::default()
+        };
+        Box::pin(async move {
+            let response = self.chat(&request).await?;
+            response
+                .text
+                .map(|text| text.trim().to_owned())
+                .filter(|text| !text.is_empty())
+                .ok_or_else(|| AiError::Unavailable("the model answered with no text".into()))
+        })
+    }
+
+    fn agent_turn(&self, request: AgentRequest) -> BoxFuture<'_, Result<AgentTurn, AiError>> {
+        let mut messages: Vec<ChatMessage> = request
+            .history
+            .iter()
+            .map(|(speaker, text)| match speaker.as_str() {
+                "guest" => ChatMessage::User(text.clone()),
+                _ => ChatMessage::Assistant {
+                    text: Some(text.clone()),
+                    tool_calls: Vec::new(),
+                },
+            })
+            .collect();
+        messages.push(ChatMessage::User(request.message.clone()));
+        let chat = ChatRequest {
+            system: format!(
+                "{}\n\nWhen the guest asks for a person, or you cannot help reliably, call \
+                 `{HANDOFF_TOOL}`. When the guest needs nothing more, call `{FINISH_TOOL}`.",
+                request.system_prompt
+            ),
+            messages,
+            tools: agent_tools(),
+            ..ChatRequest::default()
+        };
+        Box::pin(async move {
+            let response = self.chat(&chat).await?;
+            let called: Vec<String> = response
+                .tool_calls
+                .iter()
+                .map(|call| call.name.clone())
+                .collect();
+            Ok(turn_of(response.text, &called))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ai::llm::{LlmConfig, Provider};
+    use crate::mock::llm::{MockLlm, Reply};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    fn ai_for(mock: &MockLlm, provider: Provider) -> (LlmAi, Arc<Mutex<Vec<String>>>) {
+        mock.add_key("sk-test");
+        let base = match provider {
+            Provider::OpenAi => mock.openai_base_url(),
+            Provider::Anthropic => mock.anthropic_base_url(),
+        };
+        let mut config = LlmConfig::new(provider, "sk-test".to_owned().into(), "test-model");
+        config.base_url = base;
+        config.max_retries = 0;
+        config.timeout = Duration::from_secs(5);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink_seen = Arc::clone(&seen);
+        let sink: UsageSink = Arc::new(move |usage: Result<Usage, &LlmError>| {
+            let line = match usage {
+                Ok(usage) => format!("{}+{}", usage.input_tokens, usage.output_tokens),
+                Err(error) => error.code().to_owned(),
+            };
+            sink_seen.lock().expect("the usage log").push(line);
+        });
+        (
+            LlmAi::new(LlmClient::new(reqwest::Client::new(), config), sink),
+            seen,
+        )
+    }
+
+    #[test]
+    fn verdicts_are_read_from_the_first_word() {
+        assert_eq!(verdict("YES"), Some(true));
+        assert_eq!(verdict(" no."), Some(false));
+        assert_eq!(verdict("Yes, it is a date"), Some(true));
+        assert_eq!(verdict("yesterday"), None);
+        assert_eq!(verdict("maybe"), None);
+    }
+
+    #[actix_web::test]
+    async fn checks_post_processing_and_agent_turns_go_through_the_provider() {
+        for provider in [Provider::OpenAi, Provider::Anthropic] {
+            let mock = MockLlm::start().expect("the mock starts");
+            let (ai, usage) = ai_for(&mock, provider);
+            mock.script([
+                Reply::Text("YES".into()),
+                Reply::Text("The sea room is 120 EUR a night.".into()),
+                Reply::ToolCall {
+                    name: HANDOFF_TOOL.into(),
+                    arguments: json!({"reason": "wants a discount"}),
+                },
+                Reply::Text("We open the pool at 9.".into()),
+            ]);
+            assert!(ai
+                .check("Is this a date?", "15 March")
+                .await
+                .expect("a verdict"));
+            let text = ai
+                .post_process("Tell the price", &json!({"price": 120}))
+                .await
+                .expect("a text");
+            assert_eq!(text, "The sea room is 120 EUR a night.");
+            let request = |message: &str| AgentRequest {
+                system_prompt: "You are the concierge of Casa Azul.".into(),
+                message: message.into(),
+                history: vec![
+                    ("guest".into(), "hi".into()),
+                    ("bot".into(), "Hello!".into()),
+                ],
+            };
+            let handoff = ai
+                .agent_turn(request("can I get a discount"))
+                .await
+                .expect("a turn");
+            assert_eq!(handoff.next, AgentNext::Handoff);
+            let answer = ai
+                .agent_turn(request("when is the pool open"))
+                .await
+                .expect("a turn");
+            assert_eq!(answer.next, AgentNext::Continue);
+            assert_eq!(answer.reply.as_deref(), Some("We open the pool at 9."));
+            let requests = mock.requests();
+            assert_eq!(requests.len(), 4, "{provider}");
+            assert!(requests.iter().all(|request| request.status == 200));
+            assert_eq!(usage.lock().expect("the usage log").len(), 4);
+            mock.stop().await;
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_failing_provider_is_unavailable_and_its_failure_is_counted() {
+        let mock = MockLlm::start().expect("the mock starts");
+        let (ai, usage) = ai_for(&mock, Provider::OpenAi);
+        mock.script([Reply::Status {
+            status: 500,
+            retry_after_secs: None,
+        }]);
+        let error = ai
+            .check("Is this a date?", "soon")
+            .await
+            .expect_err("a failure");
+        assert!(error.to_string().contains("llm_server_error"), "{error}");
+        assert_eq!(*usage.lock().expect("the usage log"), ["llm_server_error"]);
+        mock.script([Reply::Text("perhaps".into())]);
+        assert!(ai.check("Is this a date?", "soon").await.is_err());
+        mock.stop().await;
+    }
+}
