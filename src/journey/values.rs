@@ -5,7 +5,8 @@ use serde_json::Value;
 
 /// The read-only variables the engine fills in. `user_name` is the builder's older name for
 /// `contact_name`.
-pub const SYSTEM_VARIABLES: [&str; 10] = [
+/// The `ai_` ones are what the local engine read in the latest message (`ai::nlu::VARIABLES`).
+pub const SYSTEM_VARIABLES: [&str; 19] = [
     "contact_name",
     "user_name",
     "contact_phone",
@@ -16,6 +17,15 @@ pub const SYSTEM_VARIABLES: [&str; 10] = [
     "journey_name",
     "today",
     "now",
+    "ai_intent",
+    "ai_confidence",
+    "ai_check_in",
+    "ai_check_out",
+    "ai_nights",
+    "ai_adults",
+    "ai_children",
+    "ai_email",
+    "ai_phone",
 ];
 
 /// Where a variable reference points.

@@ -1,7 +1,7 @@
 //! `/api/v1/ai`: an organisation's LLM provider answers its journeys' AI steps, its token
 //! use is recorded, its key is never shown; without a provider the local engine answers.
 
-use crate::support::{team_member, TestApp, PATIENCE};
+use crate::support::{team_member, Options, TestApp, PATIENCE};
 use parley::ai::provider::HANDOFF_TOOL;
 use parley::mock::llm::{MockLlm, Reply};
 use reqwest::StatusCode;
@@ -254,4 +254,70 @@ async fn the_local_engine_reads_a_message_on_request() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "missing_field",
     );
+}
+
+#[actix_web::test]
+async fn a_freeform_first_message_with_dates_skips_straight_to_the_stay() {
+    let app = TestApp::spawn_with(Options {
+        manual_clock: true,
+        ..Options::default()
+    })
+    .await;
+    let channel = app.create_whatsapp_channel().await;
+    let (_, journey) = app
+        .post_json("/api/v1/journeys", &json!({"name": "Booking"}))
+        .await;
+    let path = format!("/api/v1/journeys/{}", journey["id"].as_str().unwrap());
+    let graph = json!({
+        "steps": [
+            {"id": "start", "name": "Start", "kind": "start"},
+            {"id": "dated", "name": "Dated?", "kind": "condition", "config": {"branches": [
+                {"id": "dated", "rules": [{"variable": "system.ai_check_in", "operator": "exists"}]}
+            ]}},
+            {"id": "results", "name": "Results", "kind": "text", "config": {"text":
+                "Rooms from {{system.ai_check_in}} to {{system.ai_check_out}} ({{system.ai_nights}} nights) for {{system.ai_adults}}: {{system.ai_intent}}"}},
+            {"id": "ask", "name": "Ask", "kind": "text", "config": {"text": "When would you like to come?"}}
+        ],
+        "connections": [
+            {"from": "start", "to": "dated"},
+            {"from": "dated", "to": "results", "label": "dated"},
+            {"from": "dated", "to": "ask", "label": "fallback"}
+        ]
+    });
+    let (status, body) = app.put_json(&path, &graph).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.post_json(&format!("{path}/deploy"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (bot, _) = team_member(&app, "booking-bot@casa-azul.example", "bot").await;
+    let (status, body) = app
+        .put_json(
+            &format!("/api/v1/channels/{}/journey", channel.id),
+            &json!({"journey_id": journey["id"], "bot_user_id": bot}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    app.customer_says(
+        &channel,
+        "351912000090",
+        "wamid.d1",
+        "Hi! I'd like a room for 2 adults, tomorrow for 3 nights",
+    )
+    .await;
+    app.customer_says(&channel, "351912000091", "wamid.d2", "Hello")
+        .await;
+    let sends = app.graph.wait_for_accepted(2, PATIENCE).await;
+    let text_to = |guest: &str| {
+        sends
+            .iter()
+            .find(|send| send.body["to"] == guest)
+            .map(|send| send.body["text"]["body"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(
+        text_to("351912000090"),
+        // The manual clock starts on 2026-05-28 (UTC).
+        "Rooms from 2026-05-29 to 2026-06-01 (3 nights) for 2: book"
+    );
+    assert_eq!(text_to("351912000091"), "When would you like to come?");
 }

@@ -589,7 +589,19 @@ fn plan_turn(
         .map(|held| held.session)
         .unwrap_or_default();
     let conversation_id = known.conversation_id;
+    // What the engine reads in the message, worked out only if the journey asks.
+    let message_text = match input {
+        Input::Message(content) => content.text_for_matching(),
+        _ => None,
+    };
+    let understanding = std::cell::OnceCell::new();
+    let understood = || {
+        understanding.get_or_init(|| {
+            message_text.map(|text| nlu::understand(text, turn.today(), nlu::Language::English))
+        })
+    };
     let system = |name: &str| match name {
+        name if name.starts_with("ai_") => understood().as_ref()?.variable(name),
         "contact_name" => known.contact_name.clone(),
         "contact_phone" => known.contact_phone.clone(),
         "channel_name" => Some(turn.channel_name.clone()),

@@ -318,7 +318,23 @@ impl TestRun {
 
     fn run(&mut self, input: &Input<'_>, now: Millis) -> journey::Outcome {
         let guest = &self.guest;
+        let today = chrono::DateTime::from_timestamp_millis(now)
+            .unwrap_or_default()
+            .date_naive();
+        let message_text = match input {
+            Input::Message(content) => content.text_for_matching(),
+            _ => None,
+        };
+        let understanding = std::cell::OnceCell::new();
+        let understood = || {
+            understanding.get_or_init(|| {
+                message_text.map(|text| {
+                    crate::ai::nlu::understand(text, today, crate::ai::nlu::Language::English)
+                })
+            })
+        };
         let system = |name: &str| match name {
+            name if name.starts_with("ai_") => understood().as_ref()?.variable(name),
             "contact_name" => Some(guest.name.clone()),
             "contact_phone" => guest.phone.clone(),
             "channel_name" => Some(CHANNEL_NAME.to_owned()),
@@ -329,9 +345,7 @@ impl TestRun {
         let campaign = |name: &str| campaign_values.get(name).cloned();
         let ctx = journey::Context {
             now,
-            today: chrono::DateTime::from_timestamp_millis(now)
-                .unwrap_or_default()
-                .date_naive(),
+            today,
             system: &system,
             campaign: &campaign,
         };

@@ -126,6 +126,46 @@ pub struct Understanding {
     pub entities: Entities,
 }
 
+/// The journey system variables the latest message fills in (`{{system.ai_check_in}}`): its
+/// confident intent and confidence, the stay, the party and the first email and phone
+/// number. A variable the message says nothing about is not set.
+pub const VARIABLES: [&str; 9] = [
+    "ai_intent",
+    "ai_confidence",
+    "ai_check_in",
+    "ai_check_out",
+    "ai_nights",
+    "ai_adults",
+    "ai_children",
+    "ai_email",
+    "ai_phone",
+];
+
+impl Understanding {
+    /// The value of one of [`VARIABLES`], as text.
+    pub fn variable(&self, name: &str) -> Option<String> {
+        let entities = &self.entities;
+        let stay = entities.stay.as_ref();
+        let day =
+            |date: Option<chrono::NaiveDate>| date.map(|date| date.format("%Y-%m-%d").to_string());
+        match name {
+            "ai_intent" => self
+                .classification
+                .confident()
+                .map(|intent| intent.as_str().to_owned()),
+            "ai_confidence" => Some(format!("{:.2}", self.classification.confidence)),
+            "ai_check_in" => day(stay.and_then(|stay| stay.from)),
+            "ai_check_out" => day(stay.and_then(|stay| stay.to)),
+            "ai_nights" => entities.nights.map(|count| count.to_string()),
+            "ai_adults" => entities.adults.map(|count| count.to_string()),
+            "ai_children" => entities.children.map(|count| count.to_string()),
+            "ai_email" => entities.emails.first().cloned(),
+            "ai_phone" => entities.phones.first().cloned(),
+            _ => None,
+        }
+    }
+}
+
 /// Reads one guest message; relative dates are resolved against `today` (the conversation's
 /// date in its time zone).
 pub fn understand(text: &str, today: chrono::NaiveDate, language: Language) -> Understanding {
