@@ -154,6 +154,27 @@ async fn the_organisations_provider_answers_the_ai_agent_and_its_tokens_are_coun
         .await;
     let sends = app.graph.wait_for_accepted(2, PATIENCE).await;
     assert_eq!(sends[1].body["text"]["body"], "A colleague will join you.");
+    // The second turn read the conversation so far.
+    let requests = llm.wait_for_requests(2, PATIENCE).await;
+    let turns: Vec<(&str, &str)> = requests[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|message| {
+            (
+                message["role"].as_str().unwrap(),
+                message["content"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        turns[1..],
+        [
+            ("user", "Do you allow dogs?"),
+            ("assistant", "Yes, small dogs are welcome."),
+            ("user", "Can I get a discount?")
+        ]
+    );
 
     let usage = app
         .get_until("/api/v1/ai/usage", |usage| {

@@ -939,8 +939,8 @@ async fn perform(
         } => {
             let request = crate::ai::AgentRequest {
                 system_prompt,
+                history: agent_history(&core, org_id, conversation_id, &message).await,
                 message,
-                history: Vec::new(),
             };
             let turn: Result<AgentTurn, String> = match core.ai_for(org_id).await {
                 Ok(ai) => ai
@@ -960,6 +960,51 @@ async fn perform(
             input: JourneyInput::Completed { token, result },
         },
     );
+}
+
+/// Messages of the conversation an AI Agent turn reads before the guest's latest.
+const AGENT_HISTORY_MESSAGES: i64 = 20;
+
+/// The conversation so far, oldest first, as (`guest`|`bot`, text): the guest's messages and
+/// everything the bot and the team said, without the latest guest message (the turn's own)
+/// and without system lines. Empty when it cannot be read: the turn goes on without it.
+async fn agent_history(
+    core: &Core,
+    org_id: OrgId,
+    conversation_id: ConversationId,
+    latest: &str,
+) -> Vec<(String, String)> {
+    let messages = match core
+        .store
+        .messages(org_id, conversation_id, AGENT_HISTORY_MESSAGES + 1)
+        .await
+    {
+        Ok(messages) => messages,
+        Err(error) => {
+            tracing::warn!(error = %error, "failed to read the history of an agent turn");
+            return Vec::new();
+        }
+    };
+    let mut history: Vec<(String, String)> = messages
+        .iter()
+        .filter(|message| message.sender_kind != crate::domain::SenderKind::System)
+        .filter_map(|message| {
+            let text = message.content.text_for_matching()?;
+            let speaker = if message.sender_kind == crate::domain::SenderKind::Contact {
+                "guest"
+            } else {
+                "bot"
+            };
+            Some((speaker.to_owned(), text.to_owned()))
+        })
+        .collect();
+    if history
+        .last()
+        .is_some_and(|(speaker, text)| speaker == "guest" && text == latest)
+    {
+        history.pop();
+    }
+    history
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
