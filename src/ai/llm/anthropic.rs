@@ -176,14 +176,12 @@ pub fn parse_response(body: &[u8]) -> Result<ChatResponse, LlmError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{client, lookup_booking, KEY};
+    use super::super::testing::{ask, client, lookup_booking, started_mock, KEY, WAIT};
     use super::super::{LlmConfig, Provider};
     use super::*;
-    use crate::mock::llm::{MockLlm, Reply};
+    use crate::mock::llm::Reply;
     use secrecy::SecretString;
     use std::time::Duration;
-
-    const WAIT: Duration = Duration::from_secs(10);
 
     fn config() -> LlmConfig {
         LlmConfig::new(Provider::Anthropic, SecretString::from(KEY), "claude-test")
@@ -368,20 +366,6 @@ mod tests {
             &Err("llm_bad_response"),
         );
         check(&json!({"type": "message"}), &Err("llm_bad_response"));
-    }
-
-    fn started_mock() -> MockLlm {
-        let mock = MockLlm::start().unwrap();
-        mock.add_key(KEY);
-        mock
-    }
-
-    fn ask(text: &str) -> ChatRequest {
-        ChatRequest {
-            system: "You are the front desk.".into(),
-            messages: vec![ChatMessage::User(text.into())],
-            ..ChatRequest::default()
-        }
     }
 
     #[actix_web::test]

@@ -540,6 +540,25 @@ pub(crate) mod testing {
 
     pub(crate) const KEY: &str = "test-key";
 
+    /// How long a test waits for the mock.
+    pub(crate) const WAIT: Duration = Duration::from_secs(10);
+
+    /// A mock of both APIs that accepts [`KEY`].
+    pub(crate) fn started_mock() -> MockLlm {
+        let mock = MockLlm::start().unwrap();
+        mock.add_key(KEY);
+        mock
+    }
+
+    /// One question from the guest, with a system prompt.
+    pub(crate) fn ask(text: &str) -> ChatRequest {
+        ChatRequest {
+            system: "You are the front desk.".into(),
+            messages: vec![ChatMessage::User(text.into())],
+            ..ChatRequest::default()
+        }
+    }
+
     pub(crate) fn client(
         provider: Provider,
         mock: &MockLlm,

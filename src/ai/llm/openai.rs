@@ -196,14 +196,12 @@ fn tool_call(call: WireToolCall) -> Result<ToolCall, LlmError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{client, lookup_booking, KEY};
+    use super::super::testing::{ask, client, lookup_booking, started_mock, KEY, WAIT};
     use super::super::{LlmConfig, Provider, ToolSpec};
     use super::*;
-    use crate::mock::llm::{MockLlm, Reply};
+    use crate::mock::llm::Reply;
     use secrecy::SecretString;
     use std::time::Duration;
-
-    const WAIT: Duration = Duration::from_secs(10);
 
     fn config() -> LlmConfig {
         LlmConfig::new(Provider::OpenAi, SecretString::from(KEY), "gpt-test")
@@ -374,20 +372,6 @@ mod tests {
         check(&call("[\"ABC123\"]"), &Err("llm_bad_response"));
         check(&json!({"choices": []}), &Err("llm_bad_response"));
         check(&json!({"object": "list"}), &Err("llm_bad_response"));
-    }
-
-    fn started_mock() -> MockLlm {
-        let mock = MockLlm::start().unwrap();
-        mock.add_key(KEY);
-        mock
-    }
-
-    fn ask(text: &str) -> ChatRequest {
-        ChatRequest {
-            system: "You are the front desk.".into(),
-            messages: vec![ChatMessage::User(text.into())],
-            ..ChatRequest::default()
-        }
     }
 
     #[actix_web::test]
