@@ -194,6 +194,8 @@ pub struct Core {
     journeys: DashMap<OrgId, CachedJourney>,
     /// Each organisation's AI: its LLM provider, or the local engine.
     ai_by_org: DashMap<OrgId, Arc<dyn crate::ai::Ai>>,
+    /// Each organisation's knowledge base, indexed.
+    knowledge_by_org: DashMap<OrgId, Arc<crate::ai::knowledge::KnowledgeIndex>>,
     assignments: DashMap<ChannelId, CachedAssignment>,
     /// Deployed versions never change: kept once parsed.
     versions: DashMap<(uuid::Uuid, i64), Loaded>,
@@ -233,6 +235,7 @@ impl Core {
             channels: DashMap::new(),
             journeys: DashMap::new(),
             ai_by_org: DashMap::new(),
+            knowledge_by_org: DashMap::new(),
             assignments: DashMap::new(),
             versions: DashMap::new(),
             ingress,
@@ -401,6 +404,60 @@ impl Core {
         };
         self.ai_by_org.insert(org_id, Arc::clone(&ai));
         Ok(ai)
+    }
+
+    /// The `limit` passages of the organisation's knowledge base that best match `text`.
+    pub(crate) async fn knowledge_search(
+        &self,
+        org_id: OrgId,
+        text: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::ai::knowledge::Hit>, StoreError> {
+        use crate::ai::knowledge::{Document, KnowledgeIndex};
+        let cached = self
+            .knowledge_by_org
+            .get(&org_id)
+            .map(|index| Arc::clone(&index));
+        let index = match cached {
+            Some(index) => index,
+            None => {
+                let documents: Vec<Document> = self
+                    .store
+                    .documents(org_id)
+                    .await?
+                    .into_iter()
+                    .map(|record| Document {
+                        id: record.id,
+                        title: record.title,
+                        body: record.body,
+                    })
+                    .collect();
+                let index = Arc::new(KnowledgeIndex::build(&documents));
+                self.knowledge_by_org.insert(org_id, Arc::clone(&index));
+                index
+            }
+        };
+        Ok(index.search(text, limit))
+    }
+
+    /// The passages an AI Agent turn on `message` is given; none when the knowledge base
+    /// cannot be read (the turn goes on without it).
+    pub(crate) async fn agent_knowledge(
+        &self,
+        org_id: OrgId,
+        message: &str,
+    ) -> Vec<crate::ai::knowledge::Hit> {
+        self.knowledge_search(org_id, message, crate::ai::knowledge::AGENT_HITS)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(error = %error, "failed to read the knowledge base");
+                Vec::new()
+            })
+    }
+
+    /// Drops the index of an organisation whose knowledge base changed.
+    pub fn forget_knowledge(&self, org_id: OrgId) {
+        self.knowledge_by_org.remove(&org_id);
     }
 
     /// Drops the cached AI of an organisation whose settings changed.

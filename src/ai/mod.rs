@@ -5,6 +5,7 @@
 
 pub mod eval;
 pub mod insights;
+pub mod knowledge;
 pub mod llm;
 pub mod nlu;
 pub mod provider;
@@ -30,7 +31,13 @@ pub struct AgentRequest {
     pub message: String,
     /// Earlier messages of the conversation, oldest first, as (`guest`|`bot`, text).
     pub history: Vec<(String, String)>,
+    /// Passages of the organisation's knowledge base that match the message, best first.
+    pub knowledge: Vec<knowledge::Hit>,
 }
+
+/// The share of a message's terms a knowledge passage must contain for the local agent to
+/// answer with it.
+pub const LOCAL_ANSWER_COVERAGE: f32 = 0.6;
 
 /// The AI a journey uses.
 pub trait Ai: Send + Sync {
@@ -146,7 +153,8 @@ impl LocalAi {
     }
 
     /// The local agent answers what it can be sure of: it hands over when asked for a person,
-    /// closes on thanks, and otherwise hands over rather than guess.
+    /// closes on thanks, answers with a knowledge passage that covers the question, and
+    /// otherwise hands over rather than guess.
     pub fn turn(&self, request: &AgentRequest) -> AgentTurn {
         let message = request.message.to_lowercase();
         if HUMAN_WORDS.iter().any(|word| message.contains(word)) {
@@ -159,6 +167,17 @@ impl LocalAi {
             return AgentTurn {
                 reply: Some("You're welcome! Message us any time.".into()),
                 next: AgentNext::Done,
+            };
+        }
+        // A knowledge passage that covers the question is the answer.
+        if let Some(hit) = request
+            .knowledge
+            .first()
+            .filter(|hit| hit.coverage >= LOCAL_ANSWER_COVERAGE)
+        {
+            return AgentTurn {
+                reply: Some(hit.passage.text.clone()),
+                next: AgentNext::Continue,
             };
         }
         AgentTurn {
@@ -300,11 +319,41 @@ mod tests {
                 system_prompt: String::new(),
                 message: message.into(),
                 history: Vec::new(),
+                knowledge: Vec::new(),
             })
             .next
         };
         assert_eq!(turn("Can I speak to a real person?"), AgentNext::Handoff);
         assert_eq!(turn("Thanks, that's all"), AgentNext::Done);
         assert_eq!(turn("Is the pool heated?"), AgentNext::Handoff);
+    }
+
+    #[test]
+    fn the_local_agent_answers_from_a_passage_that_covers_the_question() {
+        let ai = LocalAi::default();
+        let index = knowledge::KnowledgeIndex::build(&[knowledge::Document {
+            id: "pool".into(),
+            title: "Swimming pool".into(),
+            body: "The outdoor pool is heated to 28 °C from April to October.".into(),
+        }]);
+        let turn = |message: &str| {
+            ai.turn(&AgentRequest {
+                system_prompt: String::new(),
+                message: message.into(),
+                history: Vec::new(),
+                knowledge: index.search(message, 3),
+            })
+        };
+        let answer = turn("Is the pool heated?");
+        assert_eq!(answer.next, AgentNext::Continue);
+        assert_eq!(
+            answer.reply.as_deref(),
+            Some("The outdoor pool is heated to 28 °C from April to October.")
+        );
+        // One word in common out of several is not an answer.
+        assert_eq!(
+            turn("Is there a kids pool with a slide and a lifeguard?").next,
+            AgentNext::Handoff
+        );
     }
 }

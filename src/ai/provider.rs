@@ -156,12 +156,21 @@ impl Ai for LlmAi {
             })
             .collect();
         messages.push(ChatMessage::User(request.message.clone()));
+        let mut system = format!(
+            "{}\n\nWhen the guest asks for a person, or you cannot help reliably, call \
+             `{HANDOFF_TOOL}`. When the guest needs nothing more, call `{FINISH_TOOL}`.",
+            request.system_prompt
+        );
+        if !request.knowledge.is_empty() {
+            system.push_str(
+                "\n\nWhat the property says about this (answer from it when it applies):",
+            );
+            for hit in &request.knowledge {
+                system.push_str(&format!("\n- {}: {}", hit.passage.title, hit.passage.text));
+            }
+        }
         let chat = ChatRequest {
-            system: format!(
-                "{}\n\nWhen the guest asks for a person, or you cannot help reliably, call \
-                 `{HANDOFF_TOOL}`. When the guest needs nothing more, call `{FINISH_TOOL}`.",
-                request.system_prompt
-            ),
+            system,
             messages,
             tools: agent_tools(),
             ..ChatRequest::default()
@@ -250,6 +259,7 @@ mod tests {
                     ("guest".into(), "hi".into()),
                     ("bot".into(), "Hello!".into()),
                 ],
+                knowledge: Vec::new(),
             };
             let handoff = ai
                 .agent_turn(request("can I get a discount"))

@@ -91,6 +91,10 @@ error_codes! {
     InvalidCredentials => UNAUTHORIZED,
     /// Too many failed log-ins for this email; wait before trying again.
     TooManyAttempts => TOO_MANY_REQUESTS,
+    // Knowledge base.
+    DocumentNotFound => NOT_FOUND,
+    /// The organisation keeps as many documents as it may; delete one first.
+    TooManyDocuments => UNPROCESSABLE_ENTITY,
     // Goals.
     GoalNotFound => NOT_FOUND,
     GoalNameTaken => CONFLICT,

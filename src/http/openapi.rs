@@ -1,8 +1,8 @@
 //! The OpenAPI document of the partner API, served at `GET /api/v1/openapi.json`.
 
 use super::api::v1::{
-    ai, auth, canned_responses, channels, conversations, goals, insights, journeys, notes,
-    notifications, organization, test_sessions, users,
+    ai, auth, canned_responses, channels, conversations, goals, insights, journeys, knowledge,
+    notes, notifications, organization, test_sessions, users,
 };
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -27,6 +27,8 @@ use utoipa::{Modify, OpenApi};
         canned_responses::update, canned_responses::delete,
         organization::read, organization::update,
         ai::read_settings, ai::put_settings, ai::delete_settings, ai::usage, ai::understand,
+        knowledge::create, knowledge::list, knowledge::read, knowledge::update, knowledge::delete,
+        knowledge::search,
         journeys::list, journeys::create, journeys::import, journeys::read, journeys::update,
         journeys::delete, journeys::deploy, journeys::undeploy, journeys::clone, journeys::export,
         journeys::versions, journeys::rollback, journeys::list_variables,
@@ -47,6 +49,8 @@ use utoipa::{Modify, OpenApi};
         crate::store::conversations::ConversationSummary, crate::store::conversations::LastMessage,
         organization::OrganizationView,
         ai::AiSettingsView, ai::AiUsageView, ai::UnderstandingView, crate::store::ai::AiUsageRecord,
+        knowledge::DocumentList, knowledge::SearchHit, knowledge::SearchResult,
+        crate::store::knowledge::DocumentRecord,
         notes::NoteList, crate::store::notes::NoteRecord,
         insights::InsightAnswer, crate::store::insights::InsightRecord,
         crate::ai::insights::SentimentLabel,

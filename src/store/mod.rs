@@ -18,6 +18,7 @@ pub mod inbound;
 pub mod inbox;
 pub mod insights;
 pub mod journeys;
+pub mod knowledge;
 pub mod notes;
 pub mod notifications;
 mod orgs;

@@ -75,7 +75,7 @@ async fn settings_are_validated_kept_without_showing_the_key_and_reserved_to_adm
 }
 
 /// A journey whose first step is an AI Agent, live on `channel`.
-async fn agent_journey(app: &TestApp, channel_id: &str) {
+pub(crate) async fn agent_journey(app: &TestApp, channel_id: &str) {
     let (_, journey) = app
         .post_json("/api/v1/journeys", &json!({"name": "Concierge"}))
         .await;

@@ -28,6 +28,7 @@ mod insights;
 mod isolation;
 mod journey_flow;
 mod journeys;
+mod knowledge;
 mod notes;
 mod notifications;
 mod test_chat;

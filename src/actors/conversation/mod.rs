@@ -940,6 +940,7 @@ async fn perform(
             let request = crate::ai::AgentRequest {
                 system_prompt,
                 history: agent_history(&core, org_id, conversation_id, &message).await,
+                knowledge: core.agent_knowledge(org_id, &message).await,
                 message,
             };
             let turn: Result<AgentTurn, String> = match core.ai_for(org_id).await {

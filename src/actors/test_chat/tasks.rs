@@ -169,6 +169,7 @@ pub(super) async fn perform(
             let turn = ai
                 .agent_turn(crate::ai::AgentRequest {
                     system_prompt,
+                    knowledge: core.agent_knowledge(org_id, &message).await,
                     message,
                     history: Vec::new(),
                 })

@@ -8,6 +8,7 @@ pub mod conversations;
 pub mod goals;
 pub mod insights;
 pub mod journeys;
+pub mod knowledge;
 pub mod notes;
 pub mod notifications;
 pub mod organization;
@@ -27,6 +28,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             .configure(goals::configure)
             .configure(insights::configure)
             .configure(journeys::configure)
+            .configure(knowledge::configure)
             .configure(notes::configure)
             .configure(notifications::configure)
             .configure(organization::configure)
