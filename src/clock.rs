@@ -93,3 +93,11 @@ mod tests {
         assert_eq!(*jumps.borrow_and_update(), 5);
     }
 }
+
+/// The date at `now` in `time_zone`: the "today" of an organisation's guests.
+pub fn local_date(now: Millis, time_zone: chrono_tz::Tz) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp_millis(now)
+        .unwrap_or_default()
+        .with_timezone(&time_zone)
+        .date_naive()
+}

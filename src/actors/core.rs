@@ -196,6 +196,8 @@ pub struct Core {
     ai_by_org: DashMap<OrgId, Arc<dyn crate::ai::Ai>>,
     /// Each organisation's knowledge base, indexed.
     knowledge_by_org: DashMap<OrgId, Arc<crate::ai::knowledge::KnowledgeIndex>>,
+    /// Each organisation's time zone.
+    time_zones: DashMap<OrgId, chrono_tz::Tz>,
     assignments: DashMap<ChannelId, CachedAssignment>,
     /// Deployed versions never change: kept once parsed.
     versions: DashMap<(uuid::Uuid, i64), Loaded>,
@@ -236,6 +238,7 @@ impl Core {
             journeys: DashMap::new(),
             ai_by_org: DashMap::new(),
             knowledge_by_org: DashMap::new(),
+            time_zones: DashMap::new(),
             assignments: DashMap::new(),
             versions: DashMap::new(),
             ingress,
@@ -453,6 +456,26 @@ impl Core {
                 tracing::warn!(error = %error, "failed to read the knowledge base");
                 Vec::new()
             })
+    }
+
+    /// The organisation's time zone, in which its guests' "today" is read. A stored name this
+    /// build does not know reads as UTC, with a warning.
+    pub(crate) async fn time_zone(&self, org_id: OrgId) -> Result<chrono_tz::Tz, StoreError> {
+        if let Some(time_zone) = self.time_zones.get(&org_id) {
+            return Ok(*time_zone);
+        }
+        let name = self.store.organization_time_zone(org_id).await?;
+        let time_zone = name.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
+            tracing::warn!(time_zone = %name, "unknown time zone, reading dates in UTC");
+            chrono_tz::Tz::UTC
+        });
+        self.time_zones.insert(org_id, time_zone);
+        Ok(time_zone)
+    }
+
+    /// Drops the cached time zone of an organisation that changed it.
+    pub fn forget_time_zone(&self, org_id: OrgId) {
+        self.time_zones.remove(&org_id);
     }
 
     /// Drops the index of an organisation whose knowledge base changed.

@@ -153,6 +153,7 @@ impl TestChatHub {
         } else {
             BTreeMap::new()
         };
+        let time_zone = core.time_zone(org_id).await?;
         let ws_ticket = generate_token("tst");
         let lifetime = Millis::try_from(TICKET_LIFETIME.as_millis()).unwrap_or(Millis::MAX);
         let session = Arc::new(TestSession {
@@ -162,7 +163,7 @@ impl TestChatHub {
             ticket_hash: hash_token(&ws_ticket),
             ticket_expires_at: core.clock.now().saturating_add(lifetime),
             live: Mutex::new(Live {
-                run: TestRun::new(Arc::new(journey), guest, campaign),
+                run: TestRun::new(Arc::new(journey), guest, campaign).with_time_zone(time_zone),
                 timer_task: None,
                 sockets: Vec::new(),
                 last_active: Instant::now(),

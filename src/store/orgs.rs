@@ -2,7 +2,7 @@
 
 use super::records::parsed;
 use super::script::Script;
-use super::{Store, StoreResult};
+use super::{Columns, Store, StoreResult};
 use crate::domain::{Millis, OrgId, Role, UserId};
 use sqlx::Row;
 
@@ -27,6 +27,29 @@ pub struct Bootstrap {
 }
 
 impl Store {
+    /// The organisation's IANA time zone name (`UTC` unless set).
+    pub async fn organization_time_zone(&self, org_id: OrgId) -> StoreResult<String> {
+        let row = sqlx::query("SELECT time_zone FROM organizations WHERE id = $1")
+            .bind(org_id.to_string())
+            .fetch_one(self.reader())
+            .await?;
+        row.text("time_zone")
+    }
+
+    /// Sets the organisation's time zone (an IANA name the caller checked).
+    pub async fn set_organization_time_zone(
+        &self,
+        org_id: OrgId,
+        time_zone: &str,
+    ) -> StoreResult<()> {
+        let mut script = Script::new();
+        script.push(
+            "UPDATE organizations SET time_zone = $1 WHERE id = $2",
+            vec![time_zone.to_owned().into(), org_id.to_string().into()],
+        );
+        self.write_script(script).await
+    }
+
     pub async fn count_organizations(&self) -> StoreResult<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM organizations")
             .fetch_one(self.reader())

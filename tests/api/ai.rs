@@ -341,4 +341,70 @@ async fn a_freeform_first_message_with_dates_skips_straight_to_the_stay() {
         "Rooms from 2026-05-29 to 2026-06-01 (3 nights) for 2: book"
     );
     assert_eq!(text_to("351912000091"), "When would you like to come?");
+
+    // In the organisation's time zone it is already the 29th in Kiritimati (UTC+14).
+    let (status, body) = app
+        .patch_json(
+            "/api/v1/organization",
+            &json!({"time_zone": "Pacific/Kiritimati"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["time_zone"], "Pacific/Kiritimati");
+    app.customer_says(
+        &channel,
+        "351912000092",
+        "wamid.d3",
+        "a room tomorrow for 2 nights for 2 adults",
+    )
+    .await;
+    let sends = app.graph.wait_for_accepted(3, PATIENCE).await;
+    let third = sends
+        .iter()
+        .find(|send| send.body["to"] == "351912000092")
+        .unwrap();
+    assert_eq!(
+        third.body["text"]["body"],
+        "Rooms from 2026-05-30 to 2026-06-01 (2 nights) for 2: book"
+    );
+}
+
+#[actix_web::test]
+async fn the_organisations_time_zone_is_validated_and_sets_today() {
+    let app = TestApp::spawn_with(Options {
+        manual_clock: true,
+        ..Options::default()
+    })
+    .await;
+    let (_, organization) = app.get("/api/v1/organization").await;
+    assert_eq!(organization["time_zone"], "UTC");
+    // The manual clock reads 2026-05-28T20:26:40Z.
+    assert_eq!(today_reading(&app).await, "2026-05-28");
+    assert_error(
+        &app.patch_json(
+            "/api/v1/organization",
+            &json!({"time_zone": "Mars/Olympus"}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+    let (status, _) = app
+        .patch_json("/api/v1/organization", &json!({"time_zone": "Asia/Tokyo"}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(today_reading(&app).await, "2026-05-29");
+    let (_, organization) = app.get("/api/v1/organization").await;
+    assert_eq!(organization["time_zone"], "Asia/Tokyo");
+    assert!(organization["greeting_text"]
+        .as_str()
+        .is_some_and(|text| !text.is_empty()));
+}
+
+/// The arrival date the local engine reads in "today", with no `today` given.
+async fn today_reading(app: &TestApp) -> Value {
+    let (_, reading) = app
+        .post_json("/api/v1/ai/understand", &json!({"text": "today"}))
+        .await;
+    reading["entities"]["stay"]["from"].clone()
 }

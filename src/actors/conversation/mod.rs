@@ -421,6 +421,7 @@ impl ConversationActor {
             campaign,
             bot_inactivity_ms: i64::try_from(core.settings.bot_inactivity.as_millis())
                 .unwrap_or(i64::MAX),
+            time_zone: core.time_zone(org_id).await?,
         })
     }
 

@@ -72,14 +72,14 @@ pub(super) struct TurnContext {
     pub campaign: BTreeMap<String, Value>,
     /// How long the bot waits for the contact before the conversation expires.
     pub bot_inactivity_ms: Millis,
+    /// The organisation's time zone: "today" for dates the guest writes.
+    pub time_zone: chrono_tz::Tz,
 }
 
 impl TurnContext {
-    /// The conversation's date.
+    /// The conversation's date, in the organisation's time zone.
     pub(super) fn today(&self) -> chrono::NaiveDate {
-        chrono::DateTime::from_timestamp_millis(self.now)
-            .unwrap_or_default()
-            .date_naive()
+        crate::clock::local_date(self.now, self.time_zone)
     }
 }
 

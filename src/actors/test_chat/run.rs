@@ -168,6 +168,8 @@ pub(super) struct TestRun {
     timer: Option<PendingTimer>,
     /// Work in flight by token, described for the note its result gets.
     work: BTreeMap<u64, String>,
+    /// The organisation's time zone, as it was when the session started.
+    time_zone: chrono_tz::Tz,
 }
 
 impl TestRun {
@@ -184,7 +186,14 @@ impl TestRun {
             transcript: Vec::new(),
             timer: None,
             work: BTreeMap::new(),
+            time_zone: chrono_tz::Tz::UTC,
         }
+    }
+
+    /// Reads dates in `time_zone` (UTC by default).
+    pub(super) fn with_time_zone(mut self, time_zone: chrono_tz::Tz) -> Self {
+        self.time_zone = time_zone;
+        self
     }
 
     pub(super) fn transcript(&self) -> &[TranscriptEntry] {
@@ -318,9 +327,7 @@ impl TestRun {
 
     fn run(&mut self, input: &Input<'_>, now: Millis) -> journey::Outcome {
         let guest = &self.guest;
-        let today = chrono::DateTime::from_timestamp_millis(now)
-            .unwrap_or_default()
-            .date_naive();
+        let today = crate::clock::local_date(now, self.time_zone);
         let message_text = match input {
             Input::Message(content) => content.text_for_matching(),
             _ => None,

@@ -247,14 +247,15 @@ pub struct UnderstandingView {
 }
 
 /// How the local engine reads a guest message: `{"text", "today"? ("YYYY-MM-DD", the date
-/// relative dates count from; default the server's UTC date)}`. Any team member may ask.
+/// relative dates count from; default today in the organisation's time zone)}`. Any team
+/// member may ask.
 #[utoipa::path(post, path = "/api/v1/ai/understand", tag = "ai",
     request_body(content = Object, description = "`{\"text\", \"today\"?}`"),
     responses((status = 200, body = UnderstandingView), (status = 422, body = crate::http::error::ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn understand(
     state: AppState,
-    _caller: Caller,
+    caller: Caller,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let body = super::json_body(&body)?;
@@ -277,9 +278,13 @@ pub(crate) async fn understand(
         ));
     }
     let today = match body.get("today") {
-        None | Some(Value::Null) => chrono::DateTime::from_timestamp_millis(state.clock.now())
-            .unwrap_or_default()
-            .date_naive(),
+        None | Some(Value::Null) => {
+            let time_zone = state
+                .time_zone(caller.0.org_id)
+                .await
+                .map_err(|error| ApiError::from_store(error, Code::Internal))?;
+            crate::clock::local_date(state.clock.now(), time_zone)
+        }
         Some(value) => value
             .as_str()
             .and_then(|text| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
