@@ -71,6 +71,14 @@ impl Clock for ManualClock {
     }
 }
 
+/// The date at `now` in `time_zone`: the "today" of an organisation's guests.
+pub fn local_date(now: Millis, time_zone: chrono_tz::Tz) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp_millis(now)
+        .unwrap_or_default()
+        .with_timezone(&time_zone)
+        .date_naive()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,12 +100,17 @@ mod tests {
         assert!(jumps.has_changed().unwrap());
         assert_eq!(*jumps.borrow_and_update(), 5);
     }
-}
 
-/// The date at `now` in `time_zone`: the "today" of an organisation's guests.
-pub fn local_date(now: Millis, time_zone: chrono_tz::Tz) -> chrono::NaiveDate {
-    chrono::DateTime::from_timestamp_millis(now)
-        .unwrap_or_default()
-        .with_timezone(&time_zone)
-        .date_naive()
+    #[test]
+    fn the_local_date_follows_the_time_zone() {
+        // 2026-05-28T20:26:40Z.
+        let now = 1_780_000_000_000;
+        let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert_eq!(local_date(now, chrono_tz::Tz::UTC), date(2026, 5, 28));
+        assert_eq!(local_date(now, chrono_tz::Asia::Tokyo), date(2026, 5, 29));
+        assert_eq!(
+            local_date(now, chrono_tz::Pacific::Honolulu),
+            date(2026, 5, 28)
+        );
+    }
 }
