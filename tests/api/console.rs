@@ -105,6 +105,21 @@ async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
         .unwrap_or_else(|error| panic!("no `{css}` in time: {error}"))
 }
 
+/// Clicks the element matching `css`. The console re-renders on every live event, so an
+/// element found a moment ago may be replaced before the click lands: find it again then.
+async fn click(client: &Client, css: &str) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match find(client, css).await.click().await {
+            Ok(_) => return,
+            Err(fantoccini::error::CmdError::Standard(error))
+                if error.error == fantoccini::error::ErrorStatus::StaleElementReference
+                    && tokio::time::Instant::now() < deadline => {}
+            Err(error) => panic!("could not click `{css}`: {error}"),
+        }
+    }
+}
+
 /// Waits until some element matching `css` has text containing `text`.
 async fn wait_for_text(client: &Client, css: &str, text: &str) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -140,11 +155,7 @@ async fn an_agent_logs_in_sees_the_guest_live_claims_replies_and_resolves() {
             .send_keys(&app.credentials.owner_password)
             .await
             .unwrap();
-        find(&client, &testid("login-submit"))
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&client, &testid("login-submit")).await;
         find(&client, &testid("presence")).await;
 
         // The guest writes while the console is open: the conversation appears live.
@@ -156,11 +167,7 @@ async fn an_agent_logs_in_sees_the_guest_live_claims_replies_and_resolves() {
         )
         .await;
         wait_for_text(&client, &testid("conversation-row"), "Sheena Nelson").await;
-        find(&client, &testid("conversation-row"))
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&client, &testid("conversation-row")).await;
         wait_for_text(&client, &testid("message"), "Is a room free on Friday?").await;
 
         // The guest asks for the team; nobody is online, so it waits for an agent.
@@ -176,18 +183,14 @@ async fn an_agent_logs_in_sees_the_guest_live_claims_replies_and_resolves() {
         assert_eq!(app.post_webhook(&channel, &tap).await.0, StatusCode::OK);
         wait_for_text(&client, &testid("status-badge"), "awaiting").await;
 
-        find(&client, &testid("action-claim"))
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&client, &testid("action-claim")).await;
         wait_for_text(&client, &testid("status-badge"), "assigned").await;
         let composer = find(&client, &testid("composer")).await;
         composer
             .send_keys("Yes, we have a sea-view room for you.")
             .await
             .unwrap();
-        find(&client, &testid("send")).await.click().await.unwrap();
+        click(&client, &testid("send")).await;
         wait_for_text(&client, &testid("message"), "sea-view room").await;
         let sends = app.graph.wait_for_accepted(4, PATIENCE).await;
         assert!(
@@ -197,11 +200,7 @@ async fn an_agent_logs_in_sees_the_guest_live_claims_replies_and_resolves() {
             "the reply reached the guest: {sends:#?}"
         );
 
-        find(&client, &testid("action-resolve"))
-            .await
-            .click()
-            .await
-            .unwrap();
+        click(&client, &testid("action-resolve")).await;
         wait_for_text(&client, &testid("status-badge"), "resolved").await;
 
         let png = client.screenshot().await.unwrap();
