@@ -97,7 +97,12 @@ impl LocalAi {
             .today
             .unwrap_or_else(|| chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default());
         if criterion.contains("date") || criterion.contains("day") || criterion.contains("when") {
+            // A date alone ("15/03"), or one in a sentence ("arriving tomorrow for 3 nights").
             input::parse_date(answer, DateFormat::Lenient, today).is_some()
+                || nlu::understand(answer, today, nlu::Language::English)
+                    .entities
+                    .stay
+                    .is_some()
         } else if criterion.contains("email") {
             accepted(Validation::Email)
         } else if criterion.contains("phone") || criterion.contains("number to call") {
@@ -277,6 +282,13 @@ mod tests {
         let table = [
             ("Does this look like an arrival date?", "15/03/2027", true),
             ("Does this look like an arrival date?", "soon-ish", false),
+            (
+                "Does this look like an arrival date?",
+                "we arrive tomorrow for 3 nights",
+                true,
+            ),
+            ("When are you coming?", "March 15 to 18", true),
+            ("When are you coming?", "not sure yet", false),
             ("Is this an email address?", "ana@example.com", true),
             ("Is this an email address?", "ana at example", false),
             ("A phone number we can call", "+351 912 345 678", true),
