@@ -111,7 +111,7 @@ pub enum Speaker {
 }
 
 impl Speaker {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Speaker::Guest => "Guest",
             Speaker::Agent => "Agent",

@@ -51,6 +51,20 @@ pub trait Ai: Send + Sync {
     ) -> BoxFuture<'_, Result<String, AiError>>;
     /// One turn of an AI Agent step.
     fn agent_turn(&self, request: AgentRequest) -> BoxFuture<'_, Result<AgentTurn, AiError>>;
+    /// The guest's sentiment and a summary of a conversation (oldest line first); `None`
+    /// leaves them to the local lexicon and extractive summary (`insights`).
+    fn insight(
+        &self,
+        transcript: &[(insights::Speaker, String)],
+    ) -> BoxFuture<'_, Result<Option<ModelInsight>, AiError>>;
+}
+
+/// A model's reading of a conversation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelInsight {
+    /// -1000 (most negative) to 1000 (most positive).
+    pub sentiment_score: i64,
+    pub summary: String,
 }
 
 /// The deterministic local engine.
@@ -236,6 +250,13 @@ impl Ai for LocalAi {
         let turn = self.turn(&request);
         Box::pin(async move { Ok(turn) })
     }
+
+    fn insight(
+        &self,
+        _transcript: &[(insights::Speaker, String)],
+    ) -> BoxFuture<'_, Result<Option<ModelInsight>, AiError>> {
+        Box::pin(async move { Ok(None) })
+    }
 }
 
 /// The AI of an organisation whose settings cannot be opened: every call fails with why.
@@ -264,6 +285,14 @@ impl Ai for Unavailable {
         &self,
         _request: crate::ai::AgentRequest,
     ) -> futures::future::BoxFuture<'_, Result<crate::journey::AgentTurn, crate::ai::AiError>> {
+        let error = crate::ai::AiError::Unavailable(self.0.clone());
+        Box::pin(async move { Err(error) })
+    }
+
+    fn insight(
+        &self,
+        _transcript: &[(insights::Speaker, String)],
+    ) -> futures::future::BoxFuture<'_, Result<Option<ModelInsight>, crate::ai::AiError>> {
         let error = crate::ai::AiError::Unavailable(self.0.clone());
         Box::pin(async move { Err(error) })
     }

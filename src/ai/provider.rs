@@ -2,8 +2,9 @@
 //! local engine, answered by chat completions. Every call, answered or failed, is reported to
 //! a usage sink so the organisation's token use is recorded.
 
+use super::insights::{Speaker, SCORE_MAX, SUMMARY_MAX_CHARS};
 use super::llm::{ChatMessage, ChatRequest, LlmClient, LlmError, ToolSpec, Usage};
-use super::{AgentRequest, Ai, AiError};
+use super::{AgentRequest, Ai, AiError, ModelInsight};
 use crate::journey::{AgentNext, AgentTurn};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
@@ -185,6 +186,61 @@ impl Ai for LlmAi {
             Ok(turn_of(response.text, &called))
         })
     }
+
+    fn insight(
+        &self,
+        transcript: &[(Speaker, String)],
+    ) -> BoxFuture<'_, Result<Option<ModelInsight>, AiError>> {
+        let lines: Vec<String> = transcript
+            .iter()
+            .map(|(speaker, text)| format!("{}: {text}", speaker.label()))
+            .collect();
+        let request = ChatRequest {
+            system: format!(
+                "You read a conversation between a hotel guest and the hotel. Answer with JSON \
+                 only: {{\"sentiment_score\": an integer from -{SCORE_MAX} (very unhappy) to \
+                 {SCORE_MAX} (delighted) for the guest's mood, \"summary\": what the guest \
+                 wanted and what was answered, at most three sentences and \
+                 {SUMMARY_MAX_CHARS} characters}}."
+            ),
+            messages: vec![ChatMessage::User(lines.join("\n"))],
+            temperature: Some(0.0),
+            ..ChatRequest::default()
+        };
+        Box::pin(async move {
+            let response = self.chat(&request).await?;
+            let text = response.text.unwrap_or_default();
+            parse_insight(&text).map(Some).ok_or_else(|| {
+                AiError::Unavailable(format!(
+                    "the model's insight is not the JSON asked for: {text:?}"
+                ))
+            })
+        })
+    }
+}
+
+/// Reads a model's insight answer: a JSON object (possibly inside other text) with
+/// `sentiment_score` and `summary`; the score is held to ±[`SCORE_MAX`] and the summary to
+/// [`SUMMARY_MAX_CHARS`].
+fn parse_insight(answer: &str) -> Option<ModelInsight> {
+    let start = answer.find('{')?;
+    let end = answer.rfind('}')?;
+    let value: Value = serde_json::from_str(answer.get(start..=end)?).ok()?;
+    let score = value.get("sentiment_score")?.as_f64()?;
+    let summary: String = value
+        .get("summary")?
+        .as_str()?
+        .trim()
+        .chars()
+        .take(SUMMARY_MAX_CHARS)
+        .collect();
+    // Held to ±1000 first: the cast cannot overflow.
+    #[allow(clippy::cast_possible_truncation)]
+    let sentiment_score = score.clamp(-(SCORE_MAX as f64), SCORE_MAX as f64).round() as i64;
+    Some(ModelInsight {
+        sentiment_score,
+        summary,
+    })
 }
 
 #[cfg(test)]
@@ -218,6 +274,23 @@ mod tests {
             LlmAi::new(LlmClient::new(reqwest::Client::new(), config), sink),
             seen,
         )
+    }
+
+    #[test]
+    fn insights_are_read_from_the_json_in_the_answer() {
+        let insight = parse_insight(
+            "Here you go: {\"sentiment_score\": -1500, \"summary\": \" The guest complained. \"}",
+        )
+        .expect("an insight");
+        assert_eq!(insight.sentiment_score, -1000);
+        assert_eq!(insight.summary, "The guest complained.");
+        assert_eq!(
+            parse_insight("{\"sentiment_score\": 420.4, \"summary\": \"ok\"}")
+                .map(|insight| insight.sentiment_score),
+            Some(420)
+        );
+        assert_eq!(parse_insight("{\"summary\": \"no score\"}"), None);
+        assert_eq!(parse_insight("not json"), None);
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub struct InsightRecord {
 #[tracing::instrument(skip_all, fields(conversation_id = %conversation_id))]
 pub async fn refresh_insight(
     store: &Store,
+    ai: &dyn crate::ai::Ai,
     org_id: OrgId,
     conversation_id: ConversationId,
     now: Millis,
@@ -46,19 +47,33 @@ pub async fn refresh_insight(
     let messages = store
         .messages(org_id, conversation_id, INSIGHT_MESSAGE_LIMIT)
         .await?;
-    let record = insight_of(conversation_id, &messages, now);
+    let mut record = insight_of(conversation_id, &messages, now);
+    // An organisation's LLM reads the conversation instead, when it has one and it answers.
+    let transcript: Vec<(Speaker, String)> = transcript_of(&messages)
+        .into_iter()
+        .map(|(speaker, text)| (speaker, text.to_owned()))
+        .collect();
+    if !transcript.is_empty() {
+        match ai.insight(&transcript).await {
+            Ok(Some(model)) => {
+                record.sentiment_score = model.sentiment_score;
+                record.sentiment = SentimentLabel::of_score(model.sentiment_score);
+                record.summary = model.summary;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, "no insight from the AI provider; the local one is kept");
+            }
+        }
+    }
     store.save_insight(org_id, &record).await?;
     Ok(record)
 }
 
-/// The insight of `messages` (oldest first): sentiment over the guest's texts, the summary
-/// over everyone's. System lines and messages without text are left out.
-fn insight_of(
-    conversation_id: ConversationId,
-    messages: &[MessageRecord],
-    now: Millis,
-) -> InsightRecord {
-    let lines: Vec<(Speaker, &str)> = messages
+/// The lines of a conversation with text, oldest first, by who wrote them; system lines
+/// are left out.
+fn transcript_of(messages: &[MessageRecord]) -> Vec<(Speaker, &str)> {
+    messages
         .iter()
         .filter_map(|message| {
             let speaker = match message.sender_kind {
@@ -68,7 +83,17 @@ fn insight_of(
             };
             Some((speaker, message.content.text_for_matching()?))
         })
-        .collect();
+        .collect()
+}
+
+/// The insight of `messages` (oldest first): sentiment over the guest's texts, the summary
+/// over everyone's. System lines and messages without text are left out.
+fn insight_of(
+    conversation_id: ConversationId,
+    messages: &[MessageRecord],
+    now: Millis,
+) -> InsightRecord {
+    let lines = transcript_of(messages);
     let guest_texts: Vec<&str> = lines
         .iter()
         .filter(|(speaker, _)| *speaker == Speaker::Guest)

@@ -3,7 +3,7 @@
 //! engine and read the stored one back; a read before the first generation answers
 //! `{"insight": null}`; the bot identity and other organisations get nothing.
 
-use crate::support::{team_member, Options, TestApp, WhatsappChannel};
+use crate::support::{team_member, Options, TestApp, WhatsappChannel, PATIENCE};
 use parley::mock::whatsapp_webhooks;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -243,4 +243,54 @@ async fn staff_read_and_generate_insights_but_the_bot_identity_may_not() {
         assert_eq!(status, StatusCode::OK, "{stored}");
         assert_eq!(stored["insight"]["sentiment"], "negative");
     }
+}
+
+#[actix_web::test]
+async fn an_organisation_with_an_llm_gets_its_reading_and_keeps_the_local_one_when_it_fails() {
+    use parley::mock::llm::{MockLlm, Reply};
+    let app = TestApp::spawn().await;
+    let llm = MockLlm::start().unwrap();
+    llm.add_key("sk-test");
+    let channel = app.create_whatsapp_channel().await;
+    let conversation = conversation_after(&app, &channel, COMPLAINT).await;
+    let (status, body) = app
+        .put_json(
+            "/api/v1/ai/settings",
+            &json!({"provider": "openai", "model": "gpt-test", "api_key": "sk-test",
+                    "base_url": llm.openai_base_url(), "max_retries": 0}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    llm.script([Reply::Text(
+        r#"{"sentiment_score": -820, "summary": "The guest found the room dirty and asks for a refund."}"#
+            .into(),
+    )]);
+    let body = generated(&app, &conversation).await;
+    assert_eq!(body["insight"]["sentiment"], "negative", "{body}");
+    assert_eq!(body["insight"]["sentiment_score"], -820);
+    assert_eq!(
+        body["insight"]["summary"],
+        "The guest found the room dirty and asks for a refund."
+    );
+    let requests = llm.wait_for_requests(1, PATIENCE).await;
+    let transcript = requests[0].body["messages"][1]["content"].as_str().unwrap();
+    assert!(
+        transcript.starts_with(&format!("Guest: {COMPLAINT}")),
+        "{transcript}"
+    );
+
+    // The provider fails: the local reading stands.
+    llm.script([Reply::Status {
+        status: 500,
+        retry_after_secs: None,
+    }]);
+    let body = generated(&app, &conversation).await;
+    assert_eq!(body["insight"]["sentiment"], "negative", "{body}");
+    assert_ne!(body["insight"]["sentiment_score"], -820, "{body}");
+    assert!(body["insight"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("dirty"));
+    llm.stop().await;
 }
