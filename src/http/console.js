@@ -1607,6 +1607,11 @@
           this.helloSeq = frame.seq;
           if (this.lastSeq === null) {
             this.lastSeq = frame.seq;
+            // The first reads ran beside this connection: what was committed between them and
+            // this position arrives neither in them nor live. Read again from here (the inbox
+            // keeps only its latest answer).
+            Inbox.load();
+            Notifications.load();
           } else if (frame.seq < this.lastSeq) {
             // The server's log is behind what we saw (a restored database): start over.
             this.lastSeq = frame.seq;
