@@ -391,22 +391,27 @@ impl Core {
     }
 
     /// The AI an organisation's journeys ask: its LLM provider when it configured one, else
-    /// the local engine. An error when its settings cannot be read or opened.
-    pub(crate) async fn ai_for(&self, org_id: OrgId) -> Result<Arc<dyn crate::ai::Ai>, String> {
+    /// the local engine. When its settings cannot be read or opened, an AI whose every call
+    /// fails saying why (not cached: the next call tries again).
+    pub(crate) async fn ai_for(&self, org_id: OrgId) -> Arc<dyn crate::ai::Ai> {
         if let Some(ai) = self.ai_by_org.get(&org_id) {
-            return Ok(Arc::clone(&ai));
+            return Arc::clone(&ai);
         }
-        let settings = self
-            .store
-            .ai_settings(org_id)
-            .await
-            .map_err(|error| format!("the AI settings could not be read: {error}"))?;
-        let ai: Arc<dyn crate::ai::Ai> = match settings {
-            None => Arc::clone(&self.ai),
-            Some(settings) => Arc::new(self.llm_ai(&settings)?),
+        let ai: Result<Arc<dyn crate::ai::Ai>, String> = match self.store.ai_settings(org_id).await
+        {
+            Err(error) => Err(format!("the AI settings could not be read: {error}")),
+            Ok(None) => Ok(Arc::clone(&self.ai)),
+            Ok(Some(settings)) => self
+                .llm_ai(&settings)
+                .map(|ai| Arc::new(ai) as Arc<dyn crate::ai::Ai>),
         };
-        self.ai_by_org.insert(org_id, Arc::clone(&ai));
-        Ok(ai)
+        match ai {
+            Ok(ai) => {
+                self.ai_by_org.insert(org_id, Arc::clone(&ai));
+                ai
+            }
+            Err(reason) => Arc::new(crate::ai::Unavailable(reason)),
+        }
     }
 
     /// The `limit` passages of the organisation's knowledge base that best match `text`.

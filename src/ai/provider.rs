@@ -246,21 +246,13 @@ fn parse_insight(answer: &str) -> Option<ModelInsight> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ai::llm::{LlmConfig, Provider};
+    use crate::ai::llm::{testing, Provider};
     use crate::mock::llm::{MockLlm, Reply};
     use std::sync::Mutex;
-    use std::time::Duration;
 
     fn ai_for(mock: &MockLlm, provider: Provider) -> (LlmAi, Arc<Mutex<Vec<String>>>) {
-        mock.add_key("sk-test");
-        let base = match provider {
-            Provider::OpenAi => mock.openai_base_url(),
-            Provider::Anthropic => mock.anthropic_base_url(),
-        };
-        let mut config = LlmConfig::new(provider, "sk-test".to_owned().into(), "test-model");
-        config.base_url = base;
-        config.max_retries = 0;
-        config.timeout = Duration::from_secs(5);
+        mock.add_key(testing::KEY);
+        let client = testing::client(provider, mock, testing::KEY, testing::WAIT, 0);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink_seen = Arc::clone(&seen);
         let sink: UsageSink = Arc::new(move |usage: Result<Usage, &LlmError>| {
@@ -270,10 +262,7 @@ mod tests {
             };
             sink_seen.lock().expect("the usage log").push(line);
         });
-        (
-            LlmAi::new(LlmClient::new(reqwest::Client::new(), config), sink),
-            seen,
-        )
+        (LlmAi::new(client, sink), seen)
     }
 
     #[test]

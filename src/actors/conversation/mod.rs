@@ -910,13 +910,12 @@ async fn perform(
             criterion,
             answer,
         } => {
-            let verdict = match core.ai_for(org_id).await {
-                Ok(ai) => ai
-                    .check(&criterion, &answer)
-                    .await
-                    .map_err(|error| error.to_string()),
-                Err(error) => Err(error),
-            };
+            let verdict = core
+                .ai_for(org_id)
+                .await
+                .check(&criterion, &answer)
+                .await
+                .map_err(|error| error.to_string());
             (token, Completion::AiCheck(verdict))
         }
         JourneyWork::AiPostProcess {
@@ -924,13 +923,12 @@ async fn perform(
             prompt,
             response,
         } => {
-            let text = match core.ai_for(org_id).await {
-                Ok(ai) => ai
-                    .post_process(&prompt, &response)
-                    .await
-                    .map_err(|error| error.to_string()),
-                Err(error) => Err(error),
-            };
+            let text = core
+                .ai_for(org_id)
+                .await
+                .post_process(&prompt, &response)
+                .await
+                .map_err(|error| error.to_string());
             (token, Completion::AiText(text))
         }
         JourneyWork::AgentTurn {
@@ -944,13 +942,12 @@ async fn perform(
                 knowledge: core.agent_knowledge(org_id, &message).await,
                 message,
             };
-            let turn: Result<AgentTurn, String> = match core.ai_for(org_id).await {
-                Ok(ai) => ai
-                    .agent_turn(request)
-                    .await
-                    .map_err(|error| error.to_string()),
-                Err(error) => Err(error),
-            };
+            let turn: Result<AgentTurn, String> = core
+                .ai_for(org_id)
+                .await
+                .agent_turn(request)
+                .await
+                .map_err(|error| error.to_string());
             (token, Completion::AgentTurn(turn))
         }
     };

@@ -814,29 +814,20 @@ fn plan_turn(
         generation,
         turn.now,
     );
-    // The inactivity timer restarts with every turn; it only expires a conversation whose bot
-    // waits on the contact (see `waits_on_contact`).
-    if known.status == ConversationStatus::BotHandling {
-        timer_store::set_timer_into(
-            script,
-            &NewTimer {
-                kind: timer_kind::BOT_INACTIVITY,
-                due_at: turn.now.saturating_add(turn.bot_inactivity_ms),
-                ..timer(timer_kind::BOT_INACTIVITY, session.generation, 0)
-            },
-            turn.now,
-        );
-    }
     known.session = Some(JourneySession {
         journey_id: run.id,
         version: run.version,
         session,
     });
+    // The inactivity timer restarts with every turn; it only expires a conversation whose bot
+    // waits on the contact (see `waits_on_contact`).
+    restart_inactivity(script, turn, known);
     generation
 }
 
-/// Restarts the inactivity timer of a conversation the bot still handles, for a message the
-/// journey did not see (an offer of the team and its answers).
+/// Restarts the inactivity timer of a conversation the bot still handles: after every
+/// journey turn, and for a message the journey did not see (an offer of the team and its
+/// answers).
 fn restart_inactivity(script: &mut Script, turn: &TurnContext, known: &Known) {
     let Some(held) = known.session.as_ref() else {
         return;

@@ -131,10 +131,7 @@ pub(super) async fn perform(
     (org_id, id): (crate::domain::OrgId, TestSessionId),
     work: Work,
 ) {
-    let ai = match core.ai_for(org_id).await {
-        Ok(ai) => ai,
-        Err(error) => Arc::new(crate::ai::Unavailable(error)),
-    };
+    let ai = core.ai_for(org_id).await;
     let (token, result) = match work {
         Work::Api { token, request } => {
             (token, Completion::Api(core.api_caller.call(&request).await))

@@ -615,10 +615,7 @@ pub(crate) async fn perform(
         let (org_id, id) = (caller.0.org_id, conversation.id);
         tokio::spawn(async move {
             let now = core.clock.now();
-            let ai = core.ai_for(org_id).await.unwrap_or_else(|error| {
-                std::sync::Arc::new(crate::ai::Unavailable(error))
-                    as std::sync::Arc<dyn crate::ai::Ai>
-            });
+            let ai = core.ai_for(org_id).await;
             if let Err(error) =
                 crate::store::insights::refresh_insight(&core.store, &*ai, org_id, id, now).await
             {

@@ -43,9 +43,7 @@ pub(crate) async fn generate(
 ) -> Result<HttpResponse, ApiError> {
     require_reader(&caller)?;
     let conversation_id = conversation_id(&id)?;
-    let ai = state.ai_for(caller.0.org_id).await.unwrap_or_else(|error| {
-        std::sync::Arc::new(crate::ai::Unavailable(error)) as std::sync::Arc<dyn crate::ai::Ai>
-    });
+    let ai = state.ai_for(caller.0.org_id).await;
     let insight = refresh_insight(
         &state.store,
         &*ai,
