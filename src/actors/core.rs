@@ -133,6 +133,10 @@ struct CachedJourney {
 }
 
 /// Journeys change rarely and may be edited on another node: cache them briefly.
+/// The longest an AI Agent turn may take, tool calls included; under the guard the
+/// conversation sets on AI work, so a slow turn fails as itself rather than as lost work.
+pub(crate) const AGENT_TURN_TIMEOUT: Duration = Duration::from_secs(110);
+
 const JOURNEY_CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// A journey to run, at the version sessions record.
@@ -461,6 +465,60 @@ impl Core {
                 tracing::warn!(error = %error, "failed to read the knowledge base");
                 Vec::new()
             })
+    }
+
+    /// Runs one AI Agent turn of `config` on the guest's `message`: the persona's instructions
+    /// (when the step names one) open the system prompt, the knowledge base adds the passages
+    /// that match, and the step's tools are called through the API steps' guarded client. The
+    /// whole turn, tool calls included, is bounded by [`AGENT_TURN_TIMEOUT`].
+    pub(crate) async fn agent_turn(
+        &self,
+        org_id: OrgId,
+        config: &crate::journey::model::AiAgentConfig,
+        message: String,
+        history: Vec<(String, String)>,
+        tools: Vec<crate::journey::tools::AgentTool>,
+    ) -> Result<crate::journey::AgentTurn, String> {
+        let mut system_prompt = config.system_prompt.trim().to_owned();
+        if let Some(reference) = config
+            .agent
+            .as_deref()
+            .filter(|name| !name.trim().is_empty())
+        {
+            let persona = match self.store.ai_agent(org_id, reference).await {
+                Ok(persona) => persona,
+                Err(StoreError::NotFound) => {
+                    return Err(format!("there is no AI agent `{reference}`"));
+                }
+                Err(error) => return Err(format!("the AI agent could not be read: {error}")),
+            };
+            system_prompt = if system_prompt.is_empty() {
+                persona.instructions
+            } else {
+                format!("{}\n\n{system_prompt}", persona.instructions)
+            };
+        }
+        let caller = self.api_caller.clone();
+        let runner = crate::ai::ToolRunner::new(move |request| {
+            let caller = caller.clone();
+            Box::pin(async move { caller.call(&request).await })
+        });
+        let request = crate::ai::AgentRequest {
+            history,
+            knowledge: self.agent_knowledge(org_id, &message).await,
+            tools,
+            loop_cap: config.loop_cap,
+            runner,
+            ..crate::ai::AgentRequest::new(system_prompt, message)
+        };
+        let ai = self.ai_for(org_id).await;
+        match tokio::time::timeout(AGENT_TURN_TIMEOUT, ai.agent_turn(request)).await {
+            Ok(turn) => turn.map_err(|error| error.to_string()),
+            Err(_) => Err(format!(
+                "the agent's turn took longer than {} s",
+                AGENT_TURN_TIMEOUT.as_secs()
+            )),
+        }
     }
 
     /// The organisation's time zone, in which its guests' "today" is read. A stored name this

@@ -13,9 +13,11 @@ pub mod provider;
 use crate::domain::MessageContent;
 use crate::journey::input::{self, Answer};
 use crate::journey::model::{DateFormat, Validation};
-use crate::journey::{AgentNext, AgentTurn};
+use crate::journey::tools::AgentTool;
+use crate::journey::{AgentNext, AgentTurn, ApiRequest, ApiResponse};
 use futures::future::BoxFuture;
 use serde_json::Value;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AiError {
@@ -33,6 +35,58 @@ pub struct AgentRequest {
     pub history: Vec<(String, String)>,
     /// Passages of the organisation's knowledge base that match the message, best first.
     pub knowledge: Vec<knowledge::Hit>,
+    /// The API definitions the agent may call, run by `runner`, at most `loop_cap` calls in
+    /// the turn.
+    pub tools: Vec<AgentTool>,
+    pub loop_cap: u32,
+    pub runner: ToolRunner,
+}
+
+impl AgentRequest {
+    /// A turn with no tools.
+    pub fn new(system_prompt: String, message: String) -> Self {
+        Self {
+            system_prompt,
+            message,
+            history: Vec::new(),
+            knowledge: Vec::new(),
+            tools: Vec::new(),
+            loop_cap: 0,
+            runner: ToolRunner::none(),
+        }
+    }
+}
+
+type RunTool = dyn Fn(ApiRequest) -> BoxFuture<'static, Result<ApiResponse, String>> + Send + Sync;
+
+/// Makes the HTTP call of an agent's tool call (the journey API steps' guarded client).
+#[derive(Clone)]
+pub struct ToolRunner(Arc<RunTool>);
+
+impl ToolRunner {
+    pub fn new(
+        run: impl Fn(ApiRequest) -> BoxFuture<'static, Result<ApiResponse, String>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Self {
+        Self(Arc::new(run))
+    }
+
+    /// A runner for turns without tools: every call fails.
+    pub fn none() -> Self {
+        Self::new(|_| Box::pin(async { Err("no tools are available".to_owned()) }))
+    }
+
+    pub async fn run(&self, request: ApiRequest) -> Result<ApiResponse, String> {
+        (self.0)(request).await
+    }
+}
+
+impl std::fmt::Debug for ToolRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ToolRunner")
+    }
 }
 
 /// The share of a message's terms a knowledge passage must contain for the local agent to
@@ -73,27 +127,6 @@ pub struct LocalAi {
     /// Today, for date criteria; `None` reads dates without a range.
     pub today: Option<chrono::NaiveDate>,
 }
-
-/// Words that ask for a person.
-const HUMAN_WORDS: [&str; 9] = [
-    "human",
-    "agent",
-    "person",
-    "someone",
-    "staff",
-    "reception",
-    "real person",
-    "speak to",
-    "talk to",
-];
-const THANKS_WORDS: [&str; 6] = [
-    "thanks",
-    "thank you",
-    "that's all",
-    "bye",
-    "goodbye",
-    "cheers",
-];
 
 impl LocalAi {
     /// The local verdict on an answer: criteria that name a kind of value (a date, an email,
@@ -175,18 +208,19 @@ impl LocalAi {
     /// closes on thanks, answers with a knowledge passage that covers the question, and
     /// otherwise hands over rather than guess.
     pub fn turn(&self, request: &AgentRequest) -> AgentTurn {
-        let message = request.message.to_lowercase();
-        if HUMAN_WORDS.iter().any(|word| message.contains(word)) {
-            return AgentTurn {
-                reply: Some("Of course — I'm passing you to a member of our team.".into()),
-                next: AgentNext::Handoff,
-            };
-        }
-        if THANKS_WORDS.iter().any(|word| message.contains(word)) {
-            return AgentTurn {
-                reply: Some("You're welcome! Message us any time.".into()),
-                next: AgentNext::Done,
-            };
+        let today = self
+            .today
+            .unwrap_or_else(|| chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or_default());
+        match nlu::classify(&request.message, today, nlu::Language::English).confident() {
+            Some(nlu::Intent::TalkToHuman) => {
+                let reply = "Of course — I'm passing you to a member of our team.";
+                return AgentTurn::new(Some(reply.into()), AgentNext::Handoff);
+            }
+            Some(nlu::Intent::Thanks) => {
+                let reply = "You're welcome! Message us any time.";
+                return AgentTurn::new(Some(reply.into()), AgentNext::Done);
+            }
+            _ => {}
         }
         // A knowledge passage that covers the question is the answer.
         if let Some(hit) = request
@@ -194,18 +228,10 @@ impl LocalAi {
             .first()
             .filter(|hit| hit.coverage >= LOCAL_ANSWER_COVERAGE)
         {
-            return AgentTurn {
-                reply: Some(hit.passage.text.clone()),
-                next: AgentNext::Continue,
-            };
+            return AgentTurn::new(Some(hit.passage.text.clone()), AgentNext::Continue);
         }
-        AgentTurn {
-            reply: Some(
-                "I'm not certain about that, so I'm asking a member of our team to help you."
-                    .into(),
-            ),
-            next: AgentNext::Handoff,
-        }
+        let reply = "I'm not certain about that, so I'm asking a member of our team to help you.";
+        AgentTurn::new(Some(reply.into()), AgentNext::Handoff)
     }
 }
 
@@ -356,13 +382,8 @@ mod tests {
     fn the_local_agent_hands_over_unless_it_is_sure() {
         let ai = LocalAi::default();
         let turn = |message: &str| {
-            ai.turn(&AgentRequest {
-                system_prompt: String::new(),
-                message: message.into(),
-                history: Vec::new(),
-                knowledge: Vec::new(),
-            })
-            .next
+            ai.turn(&AgentRequest::new(String::new(), message.into()))
+                .next
         };
         assert_eq!(turn("Can I speak to a real person?"), AgentNext::Handoff);
         assert_eq!(turn("Thanks, that's all"), AgentNext::Done);
@@ -379,10 +400,8 @@ mod tests {
         }]);
         let turn = |message: &str| {
             ai.turn(&AgentRequest {
-                system_prompt: String::new(),
-                message: message.into(),
-                history: Vec::new(),
                 knowledge: index.search(message, 3),
+                ..AgentRequest::new(String::new(), message.into())
             })
         };
         let answer = turn("Is the pool heated?");

@@ -3,7 +3,7 @@
 //! a usage sink so the organisation's token use is recorded.
 
 use super::insights::{Speaker, SCORE_MAX, SUMMARY_MAX_CHARS};
-use super::llm::{ChatMessage, ChatRequest, LlmClient, LlmError, ToolSpec, Usage};
+use super::llm::{ChatMessage, ChatRequest, LlmClient, LlmError, ToolCall, ToolSpec, Usage};
 use super::{AgentRequest, Ai, AiError, ModelInsight};
 use crate::journey::{AgentNext, AgentTurn};
 use futures::future::BoxFuture;
@@ -13,10 +13,7 @@ use std::sync::Arc;
 /// Told of every call: its usage, or that it failed.
 pub type UsageSink = Arc<dyn Fn(Result<Usage, &LlmError>) + Send + Sync>;
 
-/// The tool an AI Agent calls to hand the guest to the team.
-pub const HANDOFF_TOOL: &str = "transfer_to_human";
-/// The tool an AI Agent calls when the guest needs nothing more.
-pub const FINISH_TOOL: &str = "finish_conversation";
+pub use crate::journey::tools::{FINISH_TOOL, HANDOFF_TOOL};
 
 /// Longest API response, in characters of JSON, put in a post-processing prompt.
 const RESPONSE_MAX_CHARS: usize = 12_000;
@@ -79,6 +76,64 @@ fn agent_tools() -> Vec<ToolSpec> {
     ]
 }
 
+/// The tool calls of one agent turn so far.
+#[derive(Default)]
+struct ToolCalls {
+    made: u32,
+    /// What the called definitions' response mappings stored.
+    variables: Vec<(String, Value)>,
+    notes: Vec<String>,
+}
+
+impl ToolCalls {
+    /// Runs one call of the model's: its result for the model, and whether it failed.
+    async fn run(&mut self, request: &AgentRequest, call: &ToolCall) -> (String, bool) {
+        self.made += 1;
+        let Some(tool) = request.tools.iter().find(|tool| tool.name == call.name) else {
+            self.notes.push(format!(
+                "the agent asked for an unknown tool `{}`",
+                call.name
+            ));
+            return (format!("There is no tool named `{}`.", call.name), true);
+        };
+        let http = match tool.request(&call.arguments) {
+            Ok(http) => http,
+            Err(reason) => {
+                self.notes
+                    .push(format!("`{}` was not called: {reason}", tool.definition));
+                return (format!("Not called: {reason}."), true);
+            }
+        };
+        match request.runner.run(http).await {
+            Ok(response) => {
+                self.notes.push(format!(
+                    "`{}` answered {}",
+                    tool.definition, response.status
+                ));
+                self.variables.extend(tool.mapped(&response));
+                let failed = !(200..300).contains(&response.status);
+                let content = json!({"status": response.status, "body": response.body});
+                (cut(content.to_string()), failed)
+            }
+            Err(error) => {
+                self.notes
+                    .push(format!("`{}` failed: {error}", tool.definition));
+                (format!("The call failed: {error}"), true)
+            }
+        }
+    }
+}
+
+/// `text` held to [`RESPONSE_MAX_CHARS`] characters.
+fn cut(text: String) -> String {
+    if text.chars().count() <= RESPONSE_MAX_CHARS {
+        return text;
+    }
+    let mut cut: String = text.chars().take(RESPONSE_MAX_CHARS).collect();
+    cut.push_str(" …(cut)");
+    cut
+}
+
 /// The agent turn an answer makes: a hand-off or finish tool call decides where the journey
 /// goes; any text is the reply.
 fn turn_of(text: Option<String>, tools_called: &[String]) -> AgentTurn {
@@ -89,7 +144,7 @@ fn turn_of(text: Option<String>, tools_called: &[String]) -> AgentTurn {
     } else {
         AgentNext::Continue
     };
-    AgentTurn { reply: text, next }
+    AgentTurn::new(text, next)
 }
 
 impl Ai for LlmAi {
@@ -119,10 +174,7 @@ impl Ai for LlmAi {
         prompt: &str,
         response: &Value,
     ) -> BoxFuture<'_, Result<String, AiError>> {
-        let mut json = response.to_string();
-        if json.chars().count() > RESPONSE_MAX_CHARS {
-            json = json.chars().take(RESPONSE_MAX_CHARS).collect();
-        }
+        let json = cut(response.to_string());
         let request = ChatRequest {
             system: "You write one short message to a hotel guest from an API response, as the \
                      instruction asks. Use only facts in the response. Answer with the message \
@@ -162,6 +214,12 @@ impl Ai for LlmAi {
              `{HANDOFF_TOOL}`. When the guest needs nothing more, call `{FINISH_TOOL}`.",
             request.system_prompt
         );
+        if !request.tools.is_empty() {
+            system.push_str(
+                "\n\nUse the other tools to look up or change what the guest asks about \
+                 (availability, prices, bookings); never invent what a tool would tell you.",
+            );
+        }
         if !request.knowledge.is_empty() {
             system.push_str(
                 "\n\nWhat the property says about this (answer from it when it applies):",
@@ -170,20 +228,63 @@ impl Ai for LlmAi {
                 system.push_str(&format!("\n- {}: {}", hit.passage.title, hit.passage.text));
             }
         }
-        let chat = ChatRequest {
-            system,
-            messages,
-            tools: agent_tools(),
-            ..ChatRequest::default()
-        };
+        let mut tools = agent_tools();
+        tools.extend(request.tools.iter().map(|tool| ToolSpec {
+            name: tool.name.clone(),
+            description: tool.description.clone(),
+            parameters: tool.schema(),
+        }));
         Box::pin(async move {
-            let response = self.chat(&chat).await?;
-            let called: Vec<String> = response
-                .tool_calls
-                .iter()
-                .map(|call| call.name.clone())
-                .collect();
-            Ok(turn_of(response.text, &called))
+            let mut chat = ChatRequest {
+                system,
+                messages,
+                tools,
+                ..ChatRequest::default()
+            };
+            let mut calls = ToolCalls::default();
+            let mut capped = false;
+            loop {
+                let response = self.chat(&chat).await?;
+                let called: Vec<String> = response
+                    .tool_calls
+                    .iter()
+                    .map(|call| call.name.clone())
+                    .collect();
+                let signals = called
+                    .iter()
+                    .any(|name| name == HANDOFF_TOOL || name == FINISH_TOOL);
+                if called.is_empty() || signals {
+                    let mut turn = turn_of(response.text, &called);
+                    turn.variables = calls.variables;
+                    turn.calls = calls.notes;
+                    return Ok(turn);
+                }
+                if capped {
+                    return Err(AiError::Unavailable(format!(
+                        "the agent went on calling tools after its cap of {} calls",
+                        request.loop_cap
+                    )));
+                }
+                chat.messages.push(response.to_message());
+                for call in &response.tool_calls {
+                    let (content, is_error) = if calls.made >= request.loop_cap {
+                        capped = true;
+                        let content = format!(
+                            "Not run: this turn's limit of {} tool calls is reached. Answer \
+                             the guest with what you know, or hand over.",
+                            request.loop_cap
+                        );
+                        (content, true)
+                    } else {
+                        calls.run(&request, call).await
+                    };
+                    chat.messages.push(ChatMessage::ToolResult {
+                        call_id: call.id.clone(),
+                        content,
+                        is_error,
+                    });
+                }
+            }
         })
     }
 
@@ -247,6 +348,7 @@ fn parse_insight(answer: &str) -> Option<ModelInsight> {
 mod tests {
     use super::*;
     use crate::ai::llm::{testing, Provider};
+    use crate::journey::tools::AgentTool;
     use crate::mock::llm::{MockLlm, Reply};
     use std::sync::Mutex;
 
@@ -315,13 +417,11 @@ mod tests {
                 .expect("a text");
             assert_eq!(text, "The sea room is 120 EUR a night.");
             let request = |message: &str| AgentRequest {
-                system_prompt: "You are the concierge of Casa Azul.".into(),
-                message: message.into(),
                 history: vec![
                     ("guest".into(), "hi".into()),
                     ("bot".into(), "Hello!".into()),
                 ],
-                knowledge: Vec::new(),
+                ..AgentRequest::new("You are the concierge of Casa Azul.".into(), message.into())
             };
             let handoff = ai
                 .agent_turn(request("can I get a discount"))
@@ -340,6 +440,137 @@ mod tests {
             assert_eq!(usage.lock().expect("the usage log").len(), 4);
             mock.stop().await;
         }
+    }
+
+    /// A rates API as an agent's tool, and a runner that answers it (and records each call)
+    /// the way the journey's HTTP client would.
+    fn rates_tool() -> (AgentRequest, Arc<Mutex<Vec<String>>>) {
+        use crate::journey::model::ApiDefinition;
+        let definition: ApiDefinition = serde_json::from_value(json!({
+            "name": "Rates", "method": "GET",
+            "url": "https://pms.example/rates?from={{check_in}}&nights={{nights}}",
+            "mapping": [{"variable": "price", "path": "$.price"}]
+        }))
+        .expect("a definition");
+        let tool = AgentTool::new(&definition, |_| None);
+        let urls = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&urls);
+        let runner = crate::ai::ToolRunner::new(move |request| {
+            seen.lock().expect("the call log").push(request.url.clone());
+            let status = if request.url.contains("from=2027") {
+                200
+            } else {
+                422
+            };
+            Box::pin(async move {
+                Ok(crate::journey::ApiResponse {
+                    status,
+                    body: json!({"price": 120, "currency": "EUR"}),
+                })
+            })
+        });
+        let request = AgentRequest {
+            tools: vec![tool],
+            loop_cap: 3,
+            runner,
+            ..AgentRequest::new(
+                "Sell rooms.".into(),
+                "A room from 15 March, 2 nights?".into(),
+            )
+        };
+        (request, urls)
+    }
+
+    #[actix_web::test]
+    async fn an_agent_calls_its_tools_and_answers_from_their_results() {
+        for provider in [Provider::OpenAi, Provider::Anthropic] {
+            let mock = MockLlm::start().expect("the mock starts");
+            let (ai, usage) = ai_for(&mock, provider);
+            let (request, urls) = rates_tool();
+            mock.script([
+                // A wrong argument first: the model is told why and tries again.
+                Reply::ToolCall {
+                    name: "Rates".into(),
+                    arguments: json!({"nights": 2}),
+                },
+                Reply::ToolCall {
+                    name: "Rates".into(),
+                    arguments: json!({"check_in": "15/03", "nights": 2}),
+                },
+                Reply::ToolCall {
+                    name: "Rates".into(),
+                    arguments: json!({"check_in": "2027-03-15", "nights": 2}),
+                },
+                Reply::Text("It is 120 EUR a night.".into()),
+            ]);
+            let turn = ai.agent_turn(request).await.expect("a turn");
+            assert_eq!(turn.next, AgentNext::Continue, "{provider}");
+            assert_eq!(turn.reply.as_deref(), Some("It is 120 EUR a night."));
+            assert_eq!(turn.variables, [("price".to_owned(), json!(120))]);
+            assert_eq!(
+                turn.calls,
+                [
+                    "`Rates` was not called: `check_in` is required",
+                    "`Rates` answered 422",
+                    "`Rates` answered 200"
+                ]
+            );
+            assert_eq!(
+                *urls.lock().expect("the call log"),
+                [
+                    "https://pms.example/rates?from=15%2F03&nights=2",
+                    "https://pms.example/rates?from=2027-03-15&nights=2"
+                ]
+            );
+            // The model saw the tool with its schema, and every result it asked for.
+            let requests = mock.requests();
+            assert_eq!(requests.len(), 4, "{provider}");
+            let body = requests[3].body.to_string();
+            assert!(
+                body.contains("Not called: `check_in` is required."),
+                "{body}"
+            );
+            assert!(body.contains(r#"\"status\":422"#), "{body}");
+            assert!(body.contains(r#"\"price\":120"#), "{body}");
+            let first = requests[0].body.to_string();
+            assert!(
+                first.contains(r#""required":["check_in","nights"]"#),
+                "{first}"
+            );
+            assert_eq!(usage.lock().expect("the usage log").len(), 4);
+            mock.stop().await;
+        }
+    }
+
+    #[actix_web::test]
+    async fn an_agent_that_reaches_its_loop_cap_is_told_and_then_stopped() {
+        let mock = MockLlm::start().expect("the mock starts");
+        let (ai, _) = ai_for(&mock, Provider::Anthropic);
+        let call = || Reply::ToolCall {
+            name: "Rates".into(),
+            arguments: json!({"check_in": "2027-03-15", "nights": 2}),
+        };
+        // Cap 3: the fourth call is not run, and the model answers with what it has.
+        let (request, urls) = rates_tool();
+        mock.script([
+            call(),
+            call(),
+            call(),
+            call(),
+            Reply::Text("120 EUR.".into()),
+        ]);
+        let turn = ai.agent_turn(request).await.expect("a turn");
+        assert_eq!(turn.reply.as_deref(), Some("120 EUR."));
+        assert_eq!(urls.lock().expect("the call log").len(), 3);
+        let last = mock.requests()[4].body.to_string();
+        assert!(last.contains("limit of 3 tool calls is reached"), "{last}");
+        // A model that goes on calling after being told fails the turn.
+        let (request, urls) = rates_tool();
+        mock.script([call(), call(), call(), call(), call()]);
+        let error = ai.agent_turn(request).await.expect_err("the cap holds");
+        assert!(error.to_string().contains("cap of 3 calls"), "{error}");
+        assert_eq!(urls.lock().expect("the call log").len(), 3);
+        mock.stop().await;
     }
 
     #[actix_web::test]

@@ -95,6 +95,12 @@ error_codes! {
     DocumentNotFound => NOT_FOUND,
     /// The organisation keeps as many documents as it may; delete one first.
     TooManyDocuments => UNPROCESSABLE_ENTITY,
+    // AI Agents.
+    AiAgentNotFound => NOT_FOUND,
+    /// Another AI agent of the organisation has this name (names ignore case).
+    AiAgentNameTaken => CONFLICT,
+    /// The organisation keeps as many AI agents as it may; delete one first.
+    TooManyAiAgents => UNPROCESSABLE_ENTITY,
     // Goals.
     GoalNotFound => NOT_FOUND,
     GoalNameTaken => CONFLICT,

@@ -1,8 +1,8 @@
 //! The OpenAPI document of the partner API, served at `GET /api/v1/openapi.json`.
 
 use super::api::v1::{
-    ai, auth, canned_responses, channels, conversations, goals, insights, journeys, knowledge,
-    notes, notifications, organization, test_sessions, users,
+    ai, ai_agents, auth, canned_responses, channels, conversations, goals, insights, journeys,
+    knowledge, notes, notifications, organization, test_sessions, users,
 };
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         canned_responses::update, canned_responses::delete,
         organization::read, organization::update,
         ai::read_settings, ai::put_settings, ai::delete_settings, ai::usage, ai::understand,
+        ai_agents::create, ai_agents::list, ai_agents::read, ai_agents::update, ai_agents::delete,
         knowledge::create, knowledge::list, knowledge::read, knowledge::update, knowledge::delete,
         knowledge::search,
         journeys::list, journeys::create, journeys::import, journeys::read, journeys::update,
@@ -49,6 +50,7 @@ use utoipa::{Modify, OpenApi};
         crate::store::conversations::ConversationSummary, crate::store::conversations::LastMessage,
         organization::OrganizationView,
         ai::AiSettingsView, ai::AiUsageView, ai::UnderstandingView, crate::store::ai::AiUsageRecord,
+        ai_agents::AiAgentList, crate::store::ai_agents::AiAgentRecord,
         knowledge::DocumentList, knowledge::SearchHit, knowledge::SearchResult,
         crate::store::knowledge::DocumentRecord,
         notes::NoteList, crate::store::notes::NoteRecord,

@@ -11,11 +11,12 @@
 
 use super::condition;
 use super::input::{self, Answer};
-use super::interpolate::interpolate_into;
 use super::model::{
     label, AiAgentConfig, ApiConfig, ApiRequestConfig, ChoicesConfig, HttpMethod, Journey,
     ListConfig, MediaConfig, PostProcess, Retries, Step, StepKind, TransferTarget,
 };
+use super::request;
+use super::tools::AgentTool;
 use super::values::{self, VariableRef};
 use crate::domain::{ChoiceItem, ChoiceStyle, ListSection, MediaKind, MessageContent, Millis};
 use serde::{Deserialize, Serialize};
@@ -127,6 +128,22 @@ pub struct AgentTurn {
     /// What the agent says to the contact, if anything.
     pub reply: Option<String>,
     pub next: AgentNext,
+    /// What the response mappings of the tools it called stored, in call order.
+    pub variables: Vec<(String, Value)>,
+    /// One line per tool call, for the test chat and the logs ("`rooms` answered 200").
+    pub calls: Vec<String>,
+}
+
+impl AgentTurn {
+    /// A turn that called no tool.
+    pub fn new(reply: Option<String>, next: AgentNext) -> Self {
+        Self {
+            reply,
+            next,
+            variables: Vec::new(),
+            calls: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -191,6 +208,8 @@ pub enum Effect {
         step_id: String,
         config: AiAgentConfig,
         message: String,
+        /// The API definitions the step lists, as the turn's tools.
+        tools: Vec<AgentTool>,
     },
     /// Store an organisation-wide variable.
     SetCampaignVariable { name: String, value: Value },
@@ -935,50 +954,7 @@ impl Walk<'_> {
     }
 
     fn api_request(&self, config: &ApiRequestConfig) -> ApiRequest {
-        let mut headers: Vec<(String, String)> = config
-            .headers
-            .iter()
-            .map(|(name, value)| (name.clone(), self.render(value)))
-            .collect();
-        let body = config.body.as_ref().map(|body| match body {
-            Value::String(text) => self.render(text),
-            other => {
-                if !headers
-                    .iter()
-                    .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
-                {
-                    headers.push(("Content-Type".into(), "application/json".into()));
-                }
-                self.render_json(other).to_string()
-            }
-        });
-        ApiRequest {
-            method: config.method,
-            url: self.render_url(&config.url),
-            headers,
-            body,
-            timeout_ms: config
-                .timeout_secs
-                .unwrap_or(DEFAULT_API_TIMEOUT_SECS)
-                .saturating_mul(1_000),
-        }
-    }
-
-    /// Interpolates every string inside a JSON body.
-    fn render_json(&self, value: &Value) -> Value {
-        match value {
-            Value::String(text) => Value::String(self.render(text)),
-            Value::Array(items) => {
-                Value::Array(items.iter().map(|item| self.render_json(item)).collect())
-            }
-            Value::Object(fields) => Value::Object(
-                fields
-                    .iter()
-                    .map(|(name, item)| (name.clone(), self.render_json(item)))
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
+        request::build(config, &mut |name, out| self.write_variable(name, out))
     }
 
     fn api_done(mut self, response: &Result<ApiResponse, String>) -> Outcome {
@@ -1073,11 +1049,18 @@ impl Walk<'_> {
             .get("last_input")
             .map(values::to_text)
             .unwrap_or_default();
+        let tools: Vec<AgentTool> = config
+            .tools
+            .iter()
+            .filter_map(|name| self.journey.api_definition(name))
+            .map(|definition| AgentTool::new(definition, |name| self.lookup_text(name)))
+            .collect();
         self.effects.push(Effect::AgentTurn {
             token,
             step_id: id.to_owned(),
             config: config.clone(),
             message,
+            tools,
         });
         Waiting::Agent { turn: Some(token) }
     }
@@ -1107,6 +1090,9 @@ impl Walk<'_> {
                 return self.finish();
             }
         };
+        for (variable, value) in &turn.variables {
+            self.store(variable, value.clone());
+        }
         if let Some(reply) = &turn.reply {
             self.send(
                 &step_id,
@@ -1274,46 +1260,7 @@ impl Walk<'_> {
 
     /// Interpolates a text field.
     fn render(&self, template: &str) -> String {
-        if !template.contains("{{") {
-            return template.to_owned();
-        }
-        let mut out = String::with_capacity(template.len() + 16);
-        interpolate_into(&mut out, template, |name, out| {
-            self.write_variable(name, out)
-        });
-        out
-    }
-
-    /// Interpolates a URL: values are percent-encoded (everything but `A-Z a-z 0-9 - . _ ~`),
-    /// so an answer with `&`, `#` or spaces stays one value; a placeholder that opens the URL
-    /// is taken as it is, so `{{campaign.pms_base_url}}/rates` works.
-    fn render_url(&self, template: &str) -> String {
-        if !template.contains("{{") {
-            return template.to_owned();
-        }
-        let leading = template.trim_start().starts_with("{{");
-        let mut first = true;
-        let mut out = String::with_capacity(template.len() + 16);
-        interpolate_into(&mut out, template, |name, out| {
-            let raw = std::mem::take(&mut first) && leading && out.is_empty();
-            let mut value = String::new();
-            if !self.write_variable(name, &mut value) {
-                return false;
-            }
-            if raw {
-                out.push_str(&value);
-            } else {
-                for byte in value.bytes() {
-                    if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                        out.push(char::from(byte));
-                    } else {
-                        out.push_str(&format!("%{byte:02X}"));
-                    }
-                }
-            }
-            true
-        });
-        out
+        request::render(template, &mut |name, out| self.write_variable(name, out))
     }
 
     fn render_opt(&self, template: Option<&str>) -> Option<String> {

@@ -158,12 +158,21 @@ impl Chat {
                 step_id,
                 config,
                 message,
+                tools,
             } => {
                 self.work.push(*token);
-                format!(
+                let mut line = format!(
                     "[{step_id}] agent turn {message:?} (cap {})",
                     config.loop_cap
-                )
+                );
+                for tool in tools {
+                    line.push_str(&format!(
+                        " tool {} {}",
+                        tool.name,
+                        tool.schema()["required"]
+                    ));
+                }
+                line
             }
             Effect::SetCampaignVariable { name, value } => {
                 self.campaign.insert(name.clone(), value.clone());
@@ -917,10 +926,10 @@ fn the_ai_agent_step_converses_until_done_or_handoff() {
         &[r#"[agent] agent turn "Do you allow dogs?" (cap 5)"#],
     );
     expect(
-        chat.complete(Completion::AgentTurn(Ok(AgentTurn {
-            reply: Some("Yes, small dogs are welcome.".into()),
-            next: AgentNext::Continue,
-        }))),
+        chat.complete(Completion::AgentTurn(Ok(AgentTurn::new(
+            Some("Yes, small dogs are welcome.".into()),
+            AgentNext::Continue,
+        )))),
         &["[agent] Yes, small dogs are welcome."],
     );
     expect(
@@ -928,25 +937,73 @@ fn the_ai_agent_step_converses_until_done_or_handoff() {
         &[r#"[agent] agent turn "Great, thanks" (cap 5)"#],
     );
     expect(
-        chat.complete(Completion::AgentTurn(Ok(AgentTurn {
-            reply: None,
-            next: AgentNext::Done,
-        }))),
+        chat.complete(Completion::AgentTurn(Ok(AgentTurn::new(
+            None,
+            AgentNext::Done,
+        )))),
         &["[bye] Glad to help!", "(ended: Completed)"],
     );
     let mut chat = Chat::new(journey);
     chat.say("I want a refund");
     expect(
-        chat.complete(Completion::AgentTurn(Ok(AgentTurn {
-            reply: Some("Let me find someone.".into()),
-            next: AgentNext::Handoff,
-        }))),
+        chat.complete(Completion::AgentTurn(Ok(AgentTurn::new(
+            Some("Let me find someone.".into()),
+            AgentNext::Handoff,
+        )))),
         &[
             "[agent] Let me find someone.",
             "[team] A colleague will join shortly",
             r#"[team] transfer Some(Team { team_id: "front-desk" })"#,
             "(ended: Transferred)",
         ],
+    );
+}
+
+#[test]
+fn an_ai_agent_gets_its_api_definitions_as_tools_and_keeps_what_they_map() {
+    let mut journey = journey(
+        json!([
+            step(
+                "nights",
+                "prompt",
+                json!({"question": "How many nights?", "variable": "nights"})
+            ),
+            step(
+                "agent",
+                "ai_agent",
+                json!({"system_prompt": "Sell rooms", "tools": ["Rates"]})
+            ),
+            text("bye", "Booked {{room}}"),
+        ]),
+        json!([
+            edge("start", "nights"),
+            edge("nights", "agent"),
+            edge("agent", "bye")
+        ]),
+    );
+    journey.api_definitions = serde_json::from_value(json!([{
+        "name": "Rates", "method": "GET",
+        "url": "https://pms.example/rates?nights={{nights}}&from={{check_in}}",
+        "mapping": [{"variable": "room", "path": "$.room"}]
+    }]))
+    .expect("definitions parse");
+    let mut chat = Chat::new(journey);
+    chat.say("hi");
+    // The agent answers the next message; `nights` is held by the session by then, so only
+    // `check_in` is required.
+    expect(chat.say("3"), &[]);
+    expect(
+        chat.say("Free from 15 March?"),
+        &[r#"[agent] agent turn "Free from 15 March?" (cap 50) tool Rates ["check_in"]"#],
+    );
+    let turn = AgentTurn {
+        variables: vec![("room".into(), json!("Sea view"))],
+        calls: vec!["`Rates` answered 200".into()],
+        ..AgentTurn::new(None, AgentNext::Done)
+    };
+    expect(
+        chat.complete(Completion::AgentTurn(Ok(turn))),
+        &["[bye] Booked Sea view", "(ended: Completed)"],
     );
 }
 
@@ -958,10 +1015,10 @@ fn an_ai_handoff_without_a_transfer_edge_goes_to_the_team_at_large() {
     ));
     chat.say("help");
     expect(
-        chat.complete(Completion::AgentTurn(Ok(AgentTurn {
-            reply: None,
-            next: AgentNext::Handoff,
-        }))),
+        chat.complete(Completion::AgentTurn(Ok(AgentTurn::new(
+            None,
+            AgentNext::Handoff,
+        )))),
         &["[agent] transfer None", "(ended: Transferred)"],
     );
 }
@@ -1311,7 +1368,7 @@ mod properties {
                         };
                         chat.input(&Input::Completed {
                             token,
-                            result: Completion::AgentTurn(Ok(AgentTurn { reply: Some("r".into()), next })),
+                            result: Completion::AgentTurn(Ok(AgentTurn::new(Some("r".into()), next))),
                         });
                     }
                     Move::DropStep(index) => {

@@ -9,6 +9,8 @@ pub mod input;
 pub mod interpolate;
 pub mod interpreter;
 pub mod model;
+pub mod request;
+pub mod tools;
 pub mod validate;
 pub mod values;
 

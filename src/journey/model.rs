@@ -540,8 +540,57 @@ pub struct ApiRequestConfig {
 #[serde(deny_unknown_fields)]
 pub struct ApiDefinition {
     pub name: String,
+    /// What the call does, for an AI Agent that has it as a tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What an AI Agent fills in when it calls the definition as a tool: each is the local
+    /// variable of that name in the request's placeholders. Empty: every local-variable
+    /// placeholder of the request is a text parameter.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<ToolParameter>,
     #[serde(flatten)]
     pub request: ApiRequestConfig,
+}
+
+/// A value an AI Agent supplies when it calls an API definition as a tool.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolParameter {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, rename = "type")]
+    pub kind: ParameterKind,
+    /// Whether the agent must give it; a parameter the session already holds a value for
+    /// never is (the session's value is used when the agent gives none).
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The JSON Schema type of a tool parameter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParameterKind {
+    #[default]
+    String,
+    Number,
+    Integer,
+    Boolean,
+}
+
+impl ParameterKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParameterKind::String => "string",
+            ParameterKind::Number => "number",
+            ParameterKind::Integer => "integer",
+            ParameterKind::Boolean => "boolean",
+        }
+    }
 }
 
 /// Runs the raw response through AI with a prompt before it is stored.

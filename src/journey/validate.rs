@@ -57,6 +57,10 @@
 //! | `duplicate_api_definition`   | two API definitions share a name |
 //! | `invalid_json_path`          | a response mapping's path is not like `$.a.b[0].c` |
 //! | `loop_cap_out_of_range`      | an AI Agent's loop cap is outside 1 to [`LOOP_CAP_MAX`] |
+//! | `reserved_tool_name`         | an AI Agent's tool would be called `transfer_to_human` or `finish_conversation` |
+//! | `duplicate_tool`             | two tools of an AI Agent get the same name |
+//! | `invalid_parameter_name`     | an API definition's parameter is not named like a variable |
+//! | `duplicate_parameter`        | two parameters of an API definition share a name |
 //! | `agent_prompt_missing`       | an AI Agent has neither a system prompt nor an agent |
 //! | `invalid_variable_name`      | not a name like `[A-Za-z_][A-Za-z0-9_]*`, or an unknown scope |
 //! | `variable_name_taken`        | two declared variables share a name |
@@ -68,6 +72,7 @@ use super::model::{
     Operator, PromptConfig, PromptDateConfig, Retries, Step, StepKind, TemplateConfig, TextConfig,
     TransferConfig, TransferTarget, Validation, WaitConfig,
 };
+use super::tools;
 use super::values::{VariableRef, SYSTEM_VARIABLES};
 use crate::domain::Header;
 use regex::RegexBuilder;
@@ -152,6 +157,8 @@ pub const API_TIMEOUT_MAX: Duration = Duration::from_secs(300);
 pub const LOOP_CAP_MIN: u32 = 1;
 /// The most tool calls an AI Agent may be allowed per turn.
 pub const LOOP_CAP_MAX: u32 = 200;
+/// Longest description of an API definition or of one of its parameters, in characters.
+pub const TOOL_DESCRIPTION_MAX_CHARS: usize = 1_000;
 /// The note an Agent Transfer sends to the customer.
 pub const TRANSFER_MESSAGE_MAX_CHARS: usize = 4_096;
 /// A variable's name, without its scope.
@@ -240,7 +247,7 @@ fn check_step(journey: &Journey, step: &Step, site: &mut Site<'_>) {
         }
         StepKind::WaitForEvents(config) => check_wait(config, site),
         StepKind::Api(config) => check_api(journey, config, site),
-        StepKind::AiAgent(config) => check_ai_agent(config, site),
+        StepKind::AiAgent(config) => check_ai_agent(journey, config, site),
         StepKind::AgentTransfer(config) => check_transfer(config, site),
         StepKind::Goal(config) => check_goal(config, site),
     }
@@ -625,7 +632,29 @@ fn check_request(request: &ApiRequestConfig, site: &mut Site<'_>) {
     }
 }
 
-fn check_ai_agent(config: &AiAgentConfig, site: &mut Site<'_>) {
+fn check_ai_agent(journey: &Journey, config: &AiAgentConfig, site: &mut Site<'_>) {
+    let mut tool_names: Vec<String> = Vec::new();
+    for (index, name) in config.tools.iter().enumerate() {
+        let field = format!("tools[{index}]");
+        if !site.present(&field, name) {
+            continue;
+        }
+        if journey.api_definition(name).is_none() {
+            let message = format!("the journey has no API definition named `{name}`");
+            site.report("api_definition_not_found", &field, message);
+            continue;
+        }
+        let tool = tools::tool_name(name);
+        if tool == tools::HANDOFF_TOOL || tool == tools::FINISH_TOOL {
+            let message = format!("`{tool}` is the name of a tool every agent has");
+            site.report("reserved_tool_name", &field, message);
+        } else if tool_names.contains(&tool) {
+            let message = format!("another tool of this agent is also called `{tool}`");
+            site.report("duplicate_tool", &field, message);
+        } else {
+            tool_names.push(tool);
+        }
+    }
     let loop_cap = config.loop_cap;
     if !(LOOP_CAP_MIN..=LOOP_CAP_MAX).contains(&loop_cap) {
         let message = format!(
@@ -852,6 +881,31 @@ fn check_api_definitions(journey: &Journey, problems: &mut Vec<ValidationProblem
             site.report("duplicate_api_definition", "name", message);
         }
         check_request(&definition.request, &mut site);
+        site.optional(
+            "description",
+            definition.description.as_deref(),
+            TOOL_DESCRIPTION_MAX_CHARS,
+        );
+        let mut parameters = HashSet::new();
+        for (index, parameter) in definition.parameters.iter().enumerate() {
+            let field = format!("parameters[{index}].name");
+            let name = parameter.name.as_str();
+            if !tools::is_parameter_name(name) {
+                let message = format!(
+                    "`{name}` is not a parameter name: use letters, digits and `_`, start with \
+                     a letter or `_`, and do not use a system variable's name"
+                );
+                site.report("invalid_parameter_name", &field, message);
+            } else if !parameters.insert(name) {
+                let message = format!("another parameter is also named `{name}`");
+                site.report("duplicate_parameter", &field, message);
+            }
+            site.optional(
+                &format!("parameters[{index}].description"),
+                parameter.description.as_deref(),
+                TOOL_DESCRIPTION_MAX_CHARS,
+            );
+        }
     }
 }
 
@@ -1267,8 +1321,9 @@ fn kind_title(kind: &StepKind) -> &'static str {
 mod tests {
     use super::*;
     use crate::journey::model::{
-        ApiDefinition, ConditionBranch, Connection, DelayConfig, ListSectionConfig, Position,
-        PostProcess, ResponseMapping, Rule, VariableDef, VariableScope, Weekday, START_STEP_ID,
+        ApiDefinition, ConditionBranch, Connection, DelayConfig, ListSectionConfig, ParameterKind,
+        Position, PostProcess, ResponseMapping, Rule, ToolParameter, VariableDef, VariableScope,
+        Weekday, START_STEP_ID,
     };
     use chrono::NaiveDate;
     use StepKind::*;
@@ -1877,6 +1932,8 @@ mod tests {
             .push(edge(STEP, "greeting", Some("maybe")));
         journey.variables = vec![variable("nights"), variable("nights")];
         journey.api_definitions.push(ApiDefinition {
+            description: None,
+            parameters: Vec::new(),
             name: "rooms".into(),
             request: request("ftp://example.com"),
         });
@@ -2360,6 +2417,8 @@ mod tests {
         for (edit, expected) in cases {
             let mut journey = with(Api, api(), edit);
             journey.api_definitions.push(ApiDefinition {
+                description: None,
+                parameters: Vec::new(),
                 name: "rooms".into(),
                 request: request("https://example.com/rooms"),
             });
@@ -2370,6 +2429,8 @@ mod tests {
     #[test]
     fn api_definitions_are_checked_like_requests_and_named_uniquely() {
         let definition = |name: &str, request| ApiDefinition {
+            description: None,
+            parameters: Vec::new(),
             name: name.into(),
             request,
         };
@@ -2405,6 +2466,72 @@ mod tests {
             "API definition `rooms`: the URL uses the `gopher` scheme; only http and https work"
         );
         assert_eq!(problems[5].message, "API definition 3: the name is empty");
+    }
+
+    #[test]
+    fn ai_agent_tools_are_known_definitions_with_distinct_names() {
+        let definition = |name: &str| ApiDefinition {
+            description: None,
+            parameters: Vec::new(),
+            name: name.into(),
+            request: request("https://example.com/{{check_in}}"),
+        };
+        #[rustfmt::skip]
+        let cases: [(&[&str], Expected<'_>); 6] = [
+            (&["rooms", "book stay"], &[]),
+            (&["prices"], &["api_definition_not_found tools[0]"]),
+            (&[""], &["field_empty tools[0]"]),
+            (&["rooms", "rooms"], &["duplicate_tool tools[1]"]),
+            (&["book stay", "book_stay"], &["duplicate_tool tools[1]"]),
+            (&["transfer to human"], &["reserved_tool_name tools[0]"]),
+        ];
+        for (tools, expected) in cases {
+            let mut journey = with(AiAgent, ai_agent(), |c| {
+                c.tools = tools.iter().map(|name| (*name).to_owned()).collect();
+            });
+            journey.api_definitions = ["rooms", "book stay", "book_stay", "transfer to human"]
+                .into_iter()
+                .map(definition)
+                .collect();
+            check(&format!("{tools:?}"), &journey, expected);
+        }
+    }
+
+    #[test]
+    fn api_definition_parameters_are_named_like_variables() {
+        let parameter = |name: &str| ToolParameter {
+            name: name.into(),
+            description: None,
+            kind: ParameterKind::String,
+            required: true,
+        };
+        let mut journey = Journey::greeting("Hi");
+        journey.api_definitions = vec![ApiDefinition {
+            description: Some("d".repeat(TOOL_DESCRIPTION_MAX_CHARS + 1)),
+            parameters: vec![
+                parameter("check_in"),
+                parameter("check-out"),
+                parameter("today"),
+                parameter("check_in"),
+                ToolParameter {
+                    description: Some("x".repeat(TOOL_DESCRIPTION_MAX_CHARS + 1)),
+                    ..parameter("adults")
+                },
+            ],
+            name: "rooms".into(),
+            request: request("https://example.com/rooms"),
+        }];
+        check(
+            "parameters",
+            &journey,
+            &[
+                "field_too_long api_definitions[0].description",
+                "invalid_parameter_name api_definitions[0].parameters[1].name",
+                "invalid_parameter_name api_definitions[0].parameters[2].name",
+                "duplicate_parameter api_definitions[0].parameters[3].name",
+                "field_too_long api_definitions[0].parameters[4].description",
+            ],
+        );
     }
 
     #[test]

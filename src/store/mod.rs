@@ -9,6 +9,7 @@
 //! writer).
 
 pub mod ai;
+pub mod ai_agents;
 pub mod canned;
 mod channels;
 pub mod conversations;

@@ -12,6 +12,7 @@ mod support;
 
 mod agent_ws;
 mod ai;
+mod ai_agents;
 mod auth;
 mod canned_responses;
 mod channels;

@@ -16,7 +16,7 @@ use super::timer_kind;
 use crate::domain::{
     ConversationId, InboundEvent, InboundMessage, MessageContent, Millis, OrgId, StatusUpdate,
 };
-use crate::journey::{AgentTurn, ApiResponse, Completion, Input, Waiting};
+use crate::journey::{ApiResponse, Completion, Input, Waiting};
 use crate::store::script::Script;
 use crate::store::{StoreError, TimerRecord};
 use futures::FutureExt;
@@ -933,21 +933,19 @@ async fn perform(
         }
         JourneyWork::AgentTurn {
             token,
-            system_prompt,
+            config,
             message,
+            tools,
         } => {
-            let request = crate::ai::AgentRequest {
-                system_prompt,
-                history: agent_history(&core, org_id, conversation_id, &message).await,
-                knowledge: core.agent_knowledge(org_id, &message).await,
-                message,
-            };
-            let turn: Result<AgentTurn, String> = core
-                .ai_for(org_id)
-                .await
-                .agent_turn(request)
-                .await
-                .map_err(|error| error.to_string());
+            let history = agent_history(&core, org_id, conversation_id, &message).await;
+            let turn = core
+                .agent_turn(org_id, &config, message, history, tools)
+                .await;
+            if let Ok(turn) = &turn {
+                for call in &turn.calls {
+                    tracing::info!(conversation = %conversation_id, "AI agent tool call: {call}");
+                }
+            }
             (token, Completion::AgentTurn(turn))
         }
     };

@@ -109,8 +109,9 @@ pub(super) enum JourneyWork {
     },
     AgentTurn {
         token: u64,
-        system_prompt: String,
+        config: crate::journey::model::AiAgentConfig,
         message: String,
+        tools: Vec<crate::journey::tools::AgentTool>,
     },
 }
 
@@ -703,13 +704,15 @@ fn plan_turn(
                 token,
                 config,
                 message,
+                tools,
                 ..
             } => {
                 guard_ai(script, &timer(timer_kind::JOURNEY_WORK, token, 0), turn.now);
                 done.work.push(JourneyWork::AgentTurn {
                     token,
-                    system_prompt: config.system_prompt,
+                    config,
                     message,
+                    tools,
                 });
             }
             Effect::SetCampaignVariable { name, value } => {

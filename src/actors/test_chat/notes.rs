@@ -32,7 +32,11 @@ pub(super) fn completion_note(asked: &str, result: &Completion) -> String {
                 AgentNext::Done => "done",
                 AgentNext::Handoff => "hands off to a human",
             };
-            format!("{asked}: {next}")
+            if turn.calls.is_empty() {
+                format!("{asked}: {next}")
+            } else {
+                format!("{asked}: {next} (tools: {})", turn.calls.join("; "))
+            }
         }
         Completion::Api(Err(error))
         | Completion::AiText(Err(error))

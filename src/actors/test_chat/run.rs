@@ -125,8 +125,9 @@ pub(super) enum Work {
     },
     AgentTurn {
         token: u64,
-        system_prompt: String,
+        config: crate::journey::model::AiAgentConfig,
         message: String,
+        tools: Vec<crate::journey::tools::AgentTool>,
     },
 }
 
@@ -427,14 +428,16 @@ impl TestRun {
                     step_id,
                     config,
                     message,
+                    tools,
                 } => {
                     let asked = format!("AI agent turn on {message:?}");
                     turn.system(Some(self.step_ref(&step_id)), asked.clone());
                     self.work.insert(token, asked);
                     turn.work.push(Work::AgentTurn {
                         token,
-                        system_prompt: config.system_prompt,
+                        config,
                         message,
+                        tools,
                     });
                 }
                 Effect::SetCampaignVariable { name, value } => {

@@ -160,21 +160,14 @@ pub(super) async fn perform(
         }
         Work::AgentTurn {
             token,
-            system_prompt,
+            config,
             message,
+            tools,
         } => {
-            let turn = ai
-                .agent_turn(crate::ai::AgentRequest {
-                    system_prompt,
-                    knowledge: core.agent_knowledge(org_id, &message).await,
-                    message,
-                    history: Vec::new(),
-                })
+            let turn = core
+                .agent_turn(org_id, &config, message, Vec::new(), tools)
                 .await;
-            (
-                token,
-                Completion::AgentTurn(turn.map_err(|error| error.to_string())),
-            )
+            (token, Completion::AgentTurn(turn))
         }
     };
     core.test_chats

@@ -214,7 +214,7 @@ async fn view(
                 .map_err(store_error)?;
             // The live version names goals by id; compare it with the draft resolved alike.
             let mut resolved = journey.clone();
-            resolve_goals(state, caller, &mut resolved).await?;
+            resolve_references(state, caller, &mut resolved).await?;
             serde_json::from_str::<Journey>(&live).ok().as_ref() != Some(&resolved)
         }
     };
@@ -692,7 +692,7 @@ pub(crate) async fn deploy(
     let record = load(&state, &caller, &id).await?;
     let mut journey = parse_stored(&record)?;
     let mut problems = validate(&journey);
-    problems.extend(resolve_goals(&state, &caller, &mut journey).await?);
+    problems.extend(resolve_references(&state, &caller, &mut journey).await?);
     if !problems.is_empty() {
         let only_empty = problems
             .iter()
@@ -729,6 +729,49 @@ pub(crate) async fn deploy(
     state.forget_journeys();
     let record = load(&state, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(view(&state, &caller, record).await?))
+}
+
+/// What the organisation's other records a journey names (goals, AI agents), resolved to
+/// ids as the deployed version records them; a name that resolves to nothing is a problem.
+async fn resolve_references(
+    state: &AppState,
+    caller: &Caller,
+    journey: &mut Journey,
+) -> Result<Vec<crate::journey::ValidationProblem>, ApiError> {
+    let mut problems = resolve_goals(state, caller, journey).await?;
+    problems.extend(resolve_ai_agents(state, caller, journey).await?);
+    Ok(problems)
+}
+
+/// AI Agent steps name an AI agent (a persona) by id or by name; the deployed version records
+/// the id, so renaming the agent does not break the journey.
+async fn resolve_ai_agents(
+    state: &AppState,
+    caller: &Caller,
+    journey: &mut Journey,
+) -> Result<Vec<crate::journey::ValidationProblem>, ApiError> {
+    let mut problems = Vec::new();
+    for step in &mut journey.steps {
+        let StepKind::AiAgent(config) = &mut step.kind else {
+            continue;
+        };
+        let Some(reference) = config.agent.clone().filter(|name| !name.trim().is_empty()) else {
+            continue;
+        };
+        match state.store.ai_agent(caller.0.org_id, &reference).await {
+            Ok(agent) => config.agent = Some(agent.id),
+            Err(StoreError::NotFound) => problems.push(crate::journey::ValidationProblem {
+                code: "ai_agent_not_found",
+                step_id: Some(step.id.clone()),
+                field: Some("agent".into()),
+                message: format!(
+                    "there is no AI agent `{reference}` (by id or name) in this organisation"
+                ),
+            }),
+            Err(error) => return Err(store_error(error)),
+        }
+    }
+    Ok(problems)
 }
 
 /// Goal steps name a goal of the organisation and one of its milestones, by id or by name (so

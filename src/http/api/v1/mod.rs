@@ -1,6 +1,7 @@
 //! `/api/v1`: channels, conversations, journeys, goals, users and the organisation's settings.
 
 pub mod ai;
+pub mod ai_agents;
 pub mod auth;
 pub mod canned_responses;
 pub mod channels;
@@ -21,6 +22,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
     config.service(
         web::scope("/api/v1")
             .configure(ai::configure)
+            .configure(ai_agents::configure)
             .configure(auth::configure)
             .configure(canned_responses::configure)
             .configure(channels::configure)
