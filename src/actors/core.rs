@@ -418,12 +418,14 @@ impl Core {
         }
     }
 
-    /// The `limit` passages of the organisation's knowledge base that best match `text`.
+    /// The `limit` passages of the organisation's knowledge base that best match `text`,
+    /// among the documents of `source` only when one is given.
     pub(crate) async fn knowledge_search(
         &self,
         org_id: OrgId,
         text: &str,
         limit: usize,
+        source: Option<&str>,
     ) -> Result<Vec<crate::ai::knowledge::Hit>, StoreError> {
         use crate::ai::knowledge::{Document, KnowledgeIndex};
         let cached = self
@@ -442,6 +444,7 @@ impl Core {
                         id: record.id,
                         title: record.title,
                         body: record.body,
+                        source: record.source,
                     })
                     .collect();
                 let index = Arc::new(KnowledgeIndex::build(&documents));
@@ -449,17 +452,19 @@ impl Core {
                 index
             }
         };
-        Ok(index.search(text, limit))
+        Ok(index.search_in(text, limit, source))
     }
 
-    /// The passages an AI Agent turn on `message` is given; none when the knowledge base
-    /// cannot be read (the turn goes on without it).
+    /// The passages an AI Agent turn on `message` is given, from the documents of `source`
+    /// when the step names one; none when the knowledge base cannot be read (the turn goes on
+    /// without it).
     pub(crate) async fn agent_knowledge(
         &self,
         org_id: OrgId,
         message: &str,
+        source: Option<&str>,
     ) -> Vec<crate::ai::knowledge::Hit> {
-        self.knowledge_search(org_id, message, crate::ai::knowledge::AGENT_HITS)
+        self.knowledge_search(org_id, message, crate::ai::knowledge::AGENT_HITS, source)
             .await
             .unwrap_or_else(|error| {
                 tracing::warn!(error = %error, "failed to read the knowledge base");
@@ -498,6 +503,11 @@ impl Core {
                 format!("{}\n\n{system_prompt}", persona.instructions)
             };
         }
+        let source = config
+            .knowledge
+            .as_deref()
+            .map(str::trim)
+            .filter(|source| !source.is_empty());
         let caller = self.api_caller.clone();
         let runner = crate::ai::ToolRunner::new(move |request| {
             let caller = caller.clone();
@@ -505,7 +515,7 @@ impl Core {
         });
         let request = crate::ai::AgentRequest {
             history,
-            knowledge: self.agent_knowledge(org_id, &message).await,
+            knowledge: self.agent_knowledge(org_id, &message, source).await,
             tools,
             loop_cap: config.loop_cap,
             runner,

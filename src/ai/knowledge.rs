@@ -26,12 +26,14 @@ const STOP_WORDS: &[&str] = &[
     "just", "than", "then", "them", "their", "am", "get", "got", "let", "tell", "know",
 ];
 
-/// A document to index: its id, title and body.
+/// A document to index: its id, title and body, and the source (a label such as `spa`) an
+/// AI Agent step may keep its retrieval to.
 #[derive(Clone, Debug)]
 pub struct Document {
     pub id: String,
     pub title: String,
     pub body: String,
+    pub source: Option<String>,
 }
 
 /// A piece of a document, the unit retrieval returns.
@@ -40,6 +42,7 @@ pub struct Passage {
     pub document_id: String,
     pub title: String,
     pub text: String,
+    pub source: Option<String>,
 }
 
 /// A passage ranked for a query.
@@ -88,6 +91,7 @@ impl KnowledgeIndex {
                     document_id: document.id.clone(),
                     title: document.title.clone(),
                     text,
+                    source: document.source.clone(),
                 });
             }
         }
@@ -107,6 +111,13 @@ impl KnowledgeIndex {
     /// The `limit` passages that best match `query`, best first; passages sharing no term
     /// with it are never returned.
     pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
+        self.search_in(query, limit, None)
+    }
+
+    /// Like [`search`](Self::search), among the passages of documents from `source` only
+    /// (compared ignoring case) when one is given. Term statistics stay those of the whole
+    /// knowledge base.
+    pub fn search_in(&self, query: &str, limit: usize, source: Option<&str>) -> Vec<Hit> {
         let mut query_terms = terms(query);
         query_terms.sort_unstable();
         query_terms.dedup();
@@ -140,8 +151,16 @@ impl KnowledgeIndex {
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         #[allow(clippy::cast_precision_loss)]
         let query_count = query_terms.len() as f32;
+        let in_source = |passage: usize| match source {
+            None => true,
+            Some(source) => self.passages[passage]
+                .source
+                .as_deref()
+                .is_some_and(|own| own.eq_ignore_ascii_case(source)),
+        };
         ranked
             .into_iter()
+            .filter(|(passage, _, _)| in_source(*passage))
             .take(limit)
             .map(|(passage, score, matched)| {
                 #[allow(clippy::cast_precision_loss)]
@@ -211,6 +230,7 @@ mod tests {
 
     fn document(id: &str, title: &str, body: &str) -> Document {
         Document {
+            source: None,
             id: id.into(),
             title: title.into(),
             body: body.into(),
@@ -237,6 +257,24 @@ mod tests {
                  allowed.",
             ),
         ])
+    }
+
+    #[test]
+    fn a_search_can_keep_to_one_source() {
+        let spa = Document {
+            source: Some("Spa".into()),
+            ..document("massage", "Massages", "A massage by the pool costs 60 EUR.")
+        };
+        let index = KnowledgeIndex::build(&[
+            document("pool", "Swimming pool", "The pool is heated to 28 °C."),
+            spa,
+        ]);
+        let everywhere = index.search("pool", 3);
+        assert_eq!(everywhere.len(), 2);
+        let spa_only = index.search_in("pool", 3, Some("spa"));
+        assert_eq!(spa_only.len(), 1);
+        assert_eq!(spa_only[0].passage.document_id, "massage");
+        assert!(index.search_in("pool", 3, Some("bar")).is_empty());
     }
 
     #[test]

@@ -394,6 +394,7 @@ mod tests {
     fn the_local_agent_answers_from_a_passage_that_covers_the_question() {
         let ai = LocalAi::default();
         let index = knowledge::KnowledgeIndex::build(&[knowledge::Document {
+            source: None,
             id: "pool".into(),
             title: "Swimming pool".into(),
             body: "The outdoor pool is heated to 28 °C from April to October.".into(),

@@ -14,6 +14,8 @@ pub const TITLE_MAX_CHARS: usize = 200;
 pub const BODY_MAX_CHARS: usize = 20_000;
 /// Most documents an organisation may keep.
 pub const DOCUMENTS_MAX: i64 = 1_000;
+/// Longest source label, in characters.
+pub const SOURCE_MAX_CHARS: usize = 100;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DocumentRecord {
@@ -22,12 +24,14 @@ pub struct DocumentRecord {
     pub org_id: OrgId,
     pub title: String,
     pub body: String,
+    /// The source (a label such as `spa`) an AI Agent step may keep its retrieval to.
+    pub source: Option<String>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
 
 const DOCUMENT_SELECT: &str =
-    "SELECT id, org_id, title, body, created_at, updated_at FROM knowledge_documents";
+    "SELECT id, org_id, title, body, source, created_at, updated_at FROM knowledge_documents";
 
 fn document_from_row(row: &impl Columns) -> StoreResult<DocumentRecord> {
     Ok(DocumentRecord {
@@ -35,6 +39,7 @@ fn document_from_row(row: &impl Columns) -> StoreResult<DocumentRecord> {
         org_id: parsed(row, "org_id")?,
         title: row.text("title")?,
         body: row.text("body")?,
+        source: row.opt_text("source")?,
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
     })
@@ -50,6 +55,19 @@ impl Store {
         row.int("n")
     }
 
+    /// Whether a document of the organisation has `source` (ignoring case).
+    pub async fn knowledge_source_exists(&self, org_id: OrgId, source: &str) -> StoreResult<bool> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM knowledge_documents
+              WHERE org_id = $1 AND LOWER(source) = LOWER($2)",
+        )
+        .bind(org_id.to_string())
+        .bind(source.trim())
+        .fetch_one(self.reader())
+        .await?;
+        Ok(row.int("n")? > 0)
+    }
+
     /// Adds a document and returns it as stored.
     #[tracing::instrument(skip_all, fields(org_id = %org_id))]
     pub async fn create_document(
@@ -57,6 +75,7 @@ impl Store {
         org_id: OrgId,
         title: &str,
         body: &str,
+        source: Option<&str>,
         now: Millis,
     ) -> StoreResult<DocumentRecord> {
         let record = DocumentRecord {
@@ -64,18 +83,21 @@ impl Store {
             org_id,
             title: title.to_owned(),
             body: body.to_owned(),
+            source: source.map(str::to_owned),
             created_at: now,
             updated_at: now,
         };
         let mut script = Script::new();
         script.push(
-            "INSERT INTO knowledge_documents (id, org_id, title, body, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $5)",
+            "INSERT INTO knowledge_documents (id, org_id, title, body, source, created_at,
+                                              updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
             vec![
                 record.id.clone().into(),
                 org_id.to_string().into(),
                 record.title.clone().into(),
                 record.body.clone().into(),
+                record.source.clone().into(),
                 now.into(),
             ],
         );
@@ -113,18 +135,22 @@ impl Store {
         id: &str,
         title: &str,
         body: &str,
+        source: Option<&str>,
         now: Millis,
     ) -> StoreResult<DocumentRecord> {
         let (id, title, body) = (id.to_owned(), title.to_owned(), body.to_owned());
+        let source = source.map(str::to_owned);
         self.write(move |tx| {
             Box::pin(async move {
                 let changed = tx
                     .execute(
-                        "UPDATE knowledge_documents SET title = $1, body = $2, updated_at = $3
-                          WHERE id = $4 AND org_id = $5",
+                        "UPDATE knowledge_documents SET title = $1, body = $2, source = $3,
+                                updated_at = $4
+                          WHERE id = $5 AND org_id = $6",
                         vec![
                             title.into(),
                             body.into(),
+                            source.into(),
                             now.into(),
                             id.as_str().into(),
                             org_id.to_string().into(),

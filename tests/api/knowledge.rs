@@ -151,3 +151,109 @@ async fn an_llm_agent_is_given_the_passages_that_match_the_question() {
     assert!(!system.contains("parking"), "{system}");
     llm.stop().await;
 }
+
+/// Deploys a journey whose AI Agent step keeps to the knowledge `source`, assigned to the
+/// channel; answers the deploy's (status, body).
+async fn spa_journey(app: &TestApp, channel_id: &str, source: &str) -> (StatusCode, Value) {
+    let (_, journey) = app
+        .post_json(
+            "/api/v1/journeys",
+            &json!({"name": format!("Spa {source}")}),
+        )
+        .await;
+    let path = format!("/api/v1/journeys/{}", journey["id"].as_str().unwrap());
+    let graph = json!({
+        "steps": [
+            {"id": "start", "name": "Start", "kind": "start"},
+            {"id": "agent", "name": "Spa", "kind": "ai_agent",
+             "config": {"system_prompt": "You answer for the spa.", "knowledge": source}}
+        ],
+        "connections": [{"from": "start", "to": "agent"}]
+    });
+    let (status, body) = app.put_json(&path, &graph).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let deployed = app.post_json(&format!("{path}/deploy"), &json!({})).await;
+    if deployed.0 == StatusCode::OK {
+        let (bot, _) = team_member(app, "spa-bot@casa-azul.example", "bot").await;
+        let (status, body) = app
+            .put_json(
+                &format!("/api/v1/channels/{channel_id}/journey"),
+                &json!({"journey_id": journey["id"], "bot_user_id": bot}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    deployed
+}
+
+#[actix_web::test]
+async fn a_step_that_names_a_knowledge_source_is_given_that_sources_passages_only() {
+    let app = TestApp::spawn().await;
+    let llm = MockLlm::start().unwrap();
+    llm.add_key("sk-test");
+    let channel = app.create_whatsapp_channel().await;
+    add(&app, "Swimming pool", POOL).await;
+    let spa_pool = "The spa pool is heated to 34 °C and opens at 10.";
+    let (status, spa) = app
+        .post_json(
+            "/api/v1/knowledge",
+            &json!({"title": "Spa pool", "body": spa_pool, "source": " Spa "}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{spa}");
+    assert_eq!(spa["source"], "Spa");
+    let (status, body) = app
+        .post_json(
+            "/api/v1/knowledge",
+            &json!({"title": "t", "body": "b", "source": "x".repeat(101)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "source");
+
+    // The search shows what a step with that source would be given.
+    let (_, everywhere) = app
+        .get("/api/v1/knowledge/search?q=is+the+pool+heated")
+        .await;
+    assert_eq!(
+        everywhere["hits"].as_array().unwrap().len(),
+        2,
+        "{everywhere}"
+    );
+    let (_, spa_only) = app
+        .get("/api/v1/knowledge/search?q=is+the+pool+heated&source=spa")
+        .await;
+    let hits = spa_only["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 1, "{spa_only}");
+    assert_eq!(hits[0]["source"], "Spa");
+
+    // A source no document has is a deploy problem.
+    let (status, body) = spa_journey(&app, &channel.id, "Bar").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["error"]["problems"][0]["code"],
+        "knowledge_source_not_found"
+    );
+    let (status, body) = spa_journey(&app, &channel.id, "spa").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    app.put_json(
+        "/api/v1/ai/settings",
+        &json!({"provider": "openai", "model": "gpt-test", "api_key": "sk-test",
+                "base_url": llm.openai_base_url()}),
+    )
+    .await;
+    llm.script([Reply::Text("The spa pool is at 34 °C.".into())]);
+    app.customer_says(&channel, "351912000104", "wamid.k4", "Is the pool heated?")
+        .await;
+    let sends = app.graph.wait_for_accepted(1, PATIENCE).await;
+    assert_eq!(sends[0].body["text"]["body"], "The spa pool is at 34 °C.");
+    let requests = llm.wait_for_requests(1, PATIENCE).await;
+    let system = requests[0].body["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.contains(&format!("- Spa pool: {spa_pool}")),
+        "{system}"
+    );
+    assert!(!system.contains("Swimming pool"), "{system}");
+    llm.stop().await;
+}

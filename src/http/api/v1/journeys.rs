@@ -744,7 +744,8 @@ async fn resolve_references(
 }
 
 /// AI Agent steps name an AI agent (a persona) by id or by name; the deployed version records
-/// the id, so renaming the agent does not break the journey.
+/// the id, so renaming the agent does not break the journey. A knowledge source they name must
+/// be the source of at least one document.
 async fn resolve_ai_agents(
     state: &AppState,
     caller: &Caller,
@@ -755,6 +756,22 @@ async fn resolve_ai_agents(
         let StepKind::AiAgent(config) = &mut step.kind else {
             continue;
         };
+        if let Some(source) = config.knowledge.as_deref().map(str::trim) {
+            let exists = source.is_empty()
+                || state
+                    .store
+                    .knowledge_source_exists(caller.0.org_id, source)
+                    .await
+                    .map_err(store_error)?;
+            if !exists {
+                problems.push(crate::journey::ValidationProblem {
+                    code: "knowledge_source_not_found",
+                    step_id: Some(step.id.clone()),
+                    field: Some("knowledge".into()),
+                    message: format!("no document of the knowledge base has the source `{source}`"),
+                });
+            }
+        }
         let Some(reference) = config.agent.clone().filter(|name| !name.trim().is_empty()) else {
             continue;
         };

@@ -5,7 +5,9 @@ use crate::ai::knowledge::AGENT_HITS;
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Code};
 use crate::http::AppState;
-use crate::store::knowledge::{DocumentRecord, BODY_MAX_CHARS, DOCUMENTS_MAX, TITLE_MAX_CHARS};
+use crate::store::knowledge::{
+    DocumentRecord, BODY_MAX_CHARS, DOCUMENTS_MAX, SOURCE_MAX_CHARS, TITLE_MAX_CHARS,
+};
 use crate::store::StoreError;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -36,39 +38,60 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
     }
 }
 
-/// The `title` and `body` of a request, trimmed and within their limits.
-fn parse_document(body: &[u8]) -> Result<(String, String), ApiError> {
+/// A document as a request gives it: title and body, and its source if it has one.
+struct DocumentInput {
+    title: String,
+    body: String,
+    source: Option<String>,
+}
+
+/// The `title`, `body` and optional `source` of a request, trimmed and within their limits; a
+/// blank or `null` source is none.
+fn parse_document(body: &[u8]) -> Result<DocumentInput, ApiError> {
     let body = super::json_body(body)?;
-    let field = |name: &str, max: usize| -> Result<String, ApiError> {
-        let text = match body.get(name) {
-            None | Some(Value::Null) => return Err(ApiError::missing(name)),
-            Some(Value::String(text)) => text.trim(),
-            Some(_) => {
-                return Err(ApiError::field(
-                    Code::InvalidField,
-                    name,
-                    format!("`{name}` must be a string"),
-                ))
-            }
-        };
+    let text = |name: &str| -> Result<Option<&str>, ApiError> {
+        match body.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text.trim())),
+            Some(_) => Err(ApiError::field(
+                Code::InvalidField,
+                name,
+                format!("`{name}` must be a string"),
+            )),
+        }
+    };
+    let within = |name: &str, text: &str, min: usize, max: usize| -> Result<(), ApiError> {
         let length = text.chars().count();
-        if length == 0 || length > max {
+        if length < min || length > max {
             return Err(ApiError::field(
                 Code::InvalidField,
                 name,
-                format!("`{name}` must have 1 to {max} characters; it has {length}"),
+                format!("`{name}` must have {min} to {max} characters; it has {length}"),
             ));
         }
-        Ok(text.to_owned())
+        Ok(())
     };
-    Ok((
-        field("title", TITLE_MAX_CHARS)?,
-        field("body", BODY_MAX_CHARS)?,
-    ))
+    let required = |name: &str, max: usize| -> Result<String, ApiError> {
+        let value = text(name)?.ok_or_else(|| ApiError::missing(name))?;
+        within(name, value, 1, max)?;
+        Ok(value.to_owned())
+    };
+    let title = required("title", TITLE_MAX_CHARS)?;
+    let text_body = required("body", BODY_MAX_CHARS)?;
+    let source = text("source")?.filter(|source| !source.is_empty());
+    if let Some(source) = source {
+        within("source", source, 1, SOURCE_MAX_CHARS)?;
+    }
+    Ok(DocumentInput {
+        title,
+        body: text_body,
+        source: source.map(str::to_owned),
+    })
 }
 
-/// Adds a document (Owner and Admin): `{"title", "body"}`. Blank lines split a long body
-/// into the passages the agent is given.
+/// Adds a document (Owner and Admin): `{"title", "body", "source"?}`. Blank lines split a
+/// long body into the passages the agent is given; an AI Agent step whose `knowledge` names
+/// a source is given passages of that source's documents only.
 #[utoipa::path(post, path = "/api/v1/knowledge", tag = "knowledge",
     request_body(content = Object, description = "`{\"title\", \"body\"}`"),
     responses((status = 201, body = DocumentRecord), (status = 422, body = crate::http::error::ErrorBody)),
@@ -79,7 +102,7 @@ pub(crate) async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&caller)?;
-    let (title, text) = parse_document(&body)?;
+    let document = parse_document(&body)?;
     let org_id = caller.0.org_id;
     let count = state
         .store
@@ -94,7 +117,13 @@ pub(crate) async fn create(
     }
     let record = state
         .store
-        .create_document(org_id, &title, &text, state.clock.now())
+        .create_document(
+            org_id,
+            &document.title,
+            &document.body,
+            document.source.as_deref(),
+            state.clock.now(),
+        )
         .await
         .map_err(|error| ApiError::from_store(error, Code::Internal))?;
     state.forget_knowledge(org_id);
@@ -148,10 +177,17 @@ pub(crate) async fn update(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     require_admin(&caller)?;
-    let (title, text) = parse_document(&body)?;
+    let document = parse_document(&body)?;
     let record = state
         .store
-        .update_document(caller.0.org_id, &id, &title, &text, state.clock.now())
+        .update_document(
+            caller.0.org_id,
+            &id,
+            &document.title,
+            &document.body,
+            document.source.as_deref(),
+            state.clock.now(),
+        )
         .await
         .map_err(not_found)?;
     state.forget_knowledge(caller.0.org_id);
@@ -183,6 +219,8 @@ pub struct SearchQuery {
     q: String,
     /// Hits to return, 1 to 20 (default 3, what the AI Agent is given).
     limit: Option<usize>,
+    /// Only documents of this source, as an AI Agent step with this `knowledge` sees them.
+    source: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -190,6 +228,7 @@ pub struct SearchHit {
     document_id: String,
     title: String,
     passage: String,
+    source: Option<String>,
     /// BM25 score; higher is better.
     score: f32,
     /// The share of the question's terms the passage contains, 0 to 1. The local engine
@@ -220,7 +259,7 @@ pub(crate) async fn search(
         ));
     }
     let hits = state
-        .knowledge_search(caller.0.org_id, &query.q, limit)
+        .knowledge_search(caller.0.org_id, &query.q, limit, query.source.as_deref())
         .await
         .map_err(|error| ApiError::from_store(error, Code::Internal))?
         .into_iter()
@@ -228,6 +267,7 @@ pub(crate) async fn search(
             document_id: hit.passage.document_id,
             title: hit.passage.title,
             passage: hit.passage.text,
+            source: hit.passage.source,
             score: hit.score,
             coverage: hit.coverage,
         })
