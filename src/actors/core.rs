@@ -10,7 +10,7 @@ use super::webchat::WebchatHub;
 use crate::adapters::whatsapp_cloud::{WhatsappClient, WhatsappPublicConfig, WhatsappSecrets};
 use crate::clock::SharedClock;
 use crate::crypto::{CryptoError, MasterKey};
-use crate::domain::{ChannelId, ChannelKind, ChannelStatus, OrgId};
+use crate::domain::{ChannelId, ChannelKind, ChannelStatus, Millis, OrgId};
 use crate::journey::Journey;
 use crate::metrics::Metrics;
 use crate::store::{ChannelRecord, OutboxRecord, Store, StoreError};
@@ -132,12 +132,38 @@ struct CachedJourney {
     loaded: Instant,
 }
 
-/// Journeys change rarely and may be edited on another node: cache them briefly.
 /// The longest an AI Agent turn may take, tool calls included; under the guard the
 /// conversation sets on AI work, so a slow turn fails as itself rather than as lost work.
 pub(crate) const AGENT_TURN_TIMEOUT: Duration = Duration::from_secs(110);
 
+/// Journeys change rarely and may be edited on another node: cache them briefly.
 const JOURNEY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// How long a node trusts its copy of an organisation's AI settings, knowledge index and time
+/// zone before it checks the store again: a change made through another node reaches this
+/// one within this time (through this node, at once).
+const ORG_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// A cached per-organisation value with the stamp of the stored data it was built from.
+struct Fresh<T, S> {
+    value: T,
+    stamp: S,
+    checked: Instant,
+}
+
+impl<T, S> Fresh<T, S> {
+    fn new(value: T, stamp: S) -> Self {
+        Self {
+            value,
+            stamp,
+            checked: Instant::now(),
+        }
+    }
+
+    fn is_fresh(&self) -> bool {
+        self.checked.elapsed() < ORG_CACHE_TTL
+    }
+}
 
 /// A journey to run, at the version sessions record.
 #[derive(Clone, Debug)]
@@ -197,11 +223,14 @@ pub struct Core {
     channels: DashMap<ChannelId, Arc<ChannelRuntime>>,
     journeys: DashMap<OrgId, CachedJourney>,
     /// Each organisation's AI: its LLM provider, or the local engine.
-    ai_by_org: DashMap<OrgId, Arc<dyn crate::ai::Ai>>,
-    /// Each organisation's knowledge base, indexed.
-    knowledge_by_org: DashMap<OrgId, Arc<crate::ai::knowledge::KnowledgeIndex>>,
+    /// Stamped with the settings' `updated_at` (`None`: no settings).
+    ai_by_org: DashMap<OrgId, Fresh<Arc<dyn crate::ai::Ai>, Option<Millis>>>,
+    /// Each organisation's knowledge base, indexed; stamped with its documents' count and
+    /// latest change.
+    knowledge_by_org:
+        DashMap<OrgId, Fresh<Arc<crate::ai::knowledge::KnowledgeIndex>, (i64, Millis)>>,
     /// Each organisation's time zone.
-    time_zones: DashMap<OrgId, chrono_tz::Tz>,
+    time_zones: DashMap<OrgId, Fresh<chrono_tz::Tz, ()>>,
     assignments: DashMap<ChannelId, CachedAssignment>,
     /// Deployed versions never change: kept once parsed.
     versions: DashMap<(uuid::Uuid, i64), Loaded>,
@@ -398,20 +427,33 @@ impl Core {
     /// the local engine. When its settings cannot be read or opened, an AI whose every call
     /// fails saying why (not cached: the next call tries again).
     pub(crate) async fn ai_for(&self, org_id: OrgId) -> Arc<dyn crate::ai::Ai> {
-        if let Some(ai) = self.ai_by_org.get(&org_id) {
-            return Arc::clone(&ai);
+        let mut kept = None;
+        if let Some(cached) = self.ai_by_org.get(&org_id) {
+            if cached.is_fresh() {
+                return Arc::clone(&cached.value);
+            }
+            kept = Some((Arc::clone(&cached.value), cached.stamp));
         }
-        let ai: Result<Arc<dyn crate::ai::Ai>, String> = match self.store.ai_settings(org_id).await
-        {
-            Err(error) => Err(format!("the AI settings could not be read: {error}")),
-            Ok(None) => Ok(Arc::clone(&self.ai)),
-            Ok(Some(settings)) => self
+        let settings = match self.store.ai_settings(org_id).await {
+            Ok(settings) => settings,
+            Err(error) => {
+                let reason = format!("the AI settings could not be read: {error}");
+                return Arc::new(crate::ai::Unavailable(reason));
+            }
+        };
+        let stamp = settings.as_ref().map(|settings| settings.updated_at);
+        let ai: Result<Arc<dyn crate::ai::Ai>, String> = match (kept, settings) {
+            // Unchanged since it was built: keep it (and its HTTP connections).
+            (Some((ai, kept_stamp)), _) if kept_stamp == stamp => Ok(ai),
+            (_, None) => Ok(Arc::clone(&self.ai)),
+            (_, Some(settings)) => self
                 .llm_ai(&settings)
                 .map(|ai| Arc::new(ai) as Arc<dyn crate::ai::Ai>),
         };
         match ai {
             Ok(ai) => {
-                self.ai_by_org.insert(org_id, Arc::clone(&ai));
+                self.ai_by_org
+                    .insert(org_id, Fresh::new(Arc::clone(&ai), stamp));
                 ai
             }
             Err(reason) => Arc::new(crate::ai::Unavailable(reason)),
@@ -428,13 +470,17 @@ impl Core {
         source: Option<&str>,
     ) -> Result<Vec<crate::ai::knowledge::Hit>, StoreError> {
         use crate::ai::knowledge::{Document, KnowledgeIndex};
-        let cached = self
-            .knowledge_by_org
-            .get(&org_id)
-            .map(|index| Arc::clone(&index));
-        let index = match cached {
-            Some(index) => index,
-            None => {
+        let mut kept = None;
+        if let Some(cached) = self.knowledge_by_org.get(&org_id) {
+            if cached.is_fresh() {
+                return Ok(cached.value.search_in(text, limit, source));
+            }
+            kept = Some((Arc::clone(&cached.value), cached.stamp));
+        }
+        let stamp = self.store.knowledge_stamp(org_id).await?;
+        let index = match kept {
+            Some((index, kept_stamp)) if kept_stamp == stamp => index,
+            _ => {
                 let documents: Vec<Document> = self
                     .store
                     .documents(org_id)
@@ -447,11 +493,11 @@ impl Core {
                         source: record.source,
                     })
                     .collect();
-                let index = Arc::new(KnowledgeIndex::build(&documents));
-                self.knowledge_by_org.insert(org_id, Arc::clone(&index));
-                index
+                Arc::new(KnowledgeIndex::build(&documents))
             }
         };
+        self.knowledge_by_org
+            .insert(org_id, Fresh::new(Arc::clone(&index), stamp));
         Ok(index.search_in(text, limit, source))
     }
 
@@ -534,15 +580,17 @@ impl Core {
     /// The organisation's time zone, in which its guests' "today" is read. A stored name this
     /// build does not know reads as UTC, with a warning.
     pub(crate) async fn time_zone(&self, org_id: OrgId) -> Result<chrono_tz::Tz, StoreError> {
-        if let Some(time_zone) = self.time_zones.get(&org_id) {
-            return Ok(*time_zone);
+        if let Some(cached) = self.time_zones.get(&org_id) {
+            if cached.is_fresh() {
+                return Ok(cached.value);
+            }
         }
         let name = self.store.organization_time_zone(org_id).await?;
         let time_zone = name.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
             tracing::warn!(time_zone = %name, "unknown time zone, reading dates in UTC");
             chrono_tz::Tz::UTC
         });
-        self.time_zones.insert(org_id, time_zone);
+        self.time_zones.insert(org_id, Fresh::new(time_zone, ()));
         Ok(time_zone)
     }
 

@@ -55,6 +55,19 @@ impl Store {
         row.int("n")
     }
 
+    /// What changes whenever the organisation's documents do: their count and latest change
+    /// (a delete lowers the count; an add or an edit moves the latest change).
+    pub async fn knowledge_stamp(&self, org_id: OrgId) -> StoreResult<(i64, Millis)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS latest
+               FROM knowledge_documents WHERE org_id = $1",
+        )
+        .bind(org_id.to_string())
+        .fetch_one(self.reader())
+        .await?;
+        Ok((row.int("n")?, row.int("latest")?))
+    }
+
     /// Whether a document of the organisation has `source` (ignoring case).
     pub async fn knowledge_source_exists(&self, org_id: OrgId, source: &str) -> StoreResult<bool> {
         let row = sqlx::query(

@@ -408,3 +408,57 @@ async fn today_reading(app: &TestApp) -> Value {
         .await;
     reading["entities"]["stay"]["from"].clone()
 }
+
+#[actix_web::test]
+async fn what_one_node_changes_reaches_the_caches_of_another_within_seconds() {
+    // Two nodes share one Postgres; each caches the organisation's knowledge index, time zone
+    // and AI settings, and checks the store again a few seconds after it last did.
+    let node_a = TestApp::spawn_with(Options {
+        database_url: Some(crate::support::postgres::fresh_database().await),
+        ..Options::default()
+    })
+    .await;
+    let node_b = TestApp::spawn_with(Options {
+        node_of: Some(node_a.node()),
+        ..Options::default()
+    })
+    .await;
+    let search = "/api/v1/knowledge/search?q=is+the+pool+heated";
+    let (_, hits) = node_b.get(search).await;
+    assert_eq!(hits["hits"], json!([]), "node B caches the empty index");
+    let before = today_reading(&node_b).await;
+
+    let (status, _) = node_a
+        .post_json(
+            "/api/v1/knowledge",
+            &json!({"title": "Pool", "body": "The pool is heated to 28 °C."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // UTC+14 or UTC-11: at any hour one of them is on another date than UTC.
+    for zone in ["Pacific/Kiritimati", "Pacific/Pago_Pago"] {
+        let (status, _) = node_a
+            .patch_json("/api/v1/organization", &json!({"time_zone": zone}))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        if today_reading(&node_a).await != before {
+            break;
+        }
+    }
+    let expected = today_reading(&node_a).await;
+    assert_ne!(expected, before);
+
+    node_b
+        .get_until(search, |hits| {
+            hits["hits"].as_array().is_some_and(|hits| hits.len() == 1)
+        })
+        .await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while today_reading(&node_b).await != expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node B still reads today in the old zone"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
