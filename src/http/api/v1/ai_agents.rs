@@ -8,7 +8,6 @@ use crate::store::ai_agents::{AiAgentRecord, AGENTS_MAX, INSTRUCTIONS_MAX_CHARS,
 use crate::store::StoreError;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
-use serde_json::Value;
 
 pub fn configure(config: &mut web::ServiceConfig) {
     config
@@ -41,31 +40,9 @@ fn require_admin(caller: &Caller) -> Result<(), ApiError> {
 /// The `name` and `instructions` of a request, trimmed and within their limits.
 fn parse_agent(body: &[u8]) -> Result<(String, String), ApiError> {
     let body = super::json_body(body)?;
-    let field = |name: &str, max: usize| -> Result<String, ApiError> {
-        let text = match body.get(name) {
-            None | Some(Value::Null) => return Err(ApiError::missing(name)),
-            Some(Value::String(text)) => text.trim(),
-            Some(_) => {
-                return Err(ApiError::field(
-                    Code::InvalidField,
-                    name,
-                    format!("`{name}` must be a string"),
-                ))
-            }
-        };
-        let length = text.chars().count();
-        if length == 0 || length > max {
-            return Err(ApiError::field(
-                Code::InvalidField,
-                name,
-                format!("`{name}` must have 1 to {max} characters; it has {length}"),
-            ));
-        }
-        Ok(text.to_owned())
-    };
     Ok((
-        field("name", NAME_MAX_CHARS)?,
-        field("instructions", INSTRUCTIONS_MAX_CHARS)?,
+        super::required_text(&body, "name", NAME_MAX_CHARS)?,
+        super::required_text(&body, "instructions", INSTRUCTIONS_MAX_CHARS)?,
     ))
 }
 

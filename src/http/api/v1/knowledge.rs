@@ -49,43 +49,15 @@ struct DocumentInput {
 /// blank or `null` source is none.
 fn parse_document(body: &[u8]) -> Result<DocumentInput, ApiError> {
     let body = super::json_body(body)?;
-    let text = |name: &str| -> Result<Option<&str>, ApiError> {
-        match body.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text.trim())),
-            Some(_) => Err(ApiError::field(
-                Code::InvalidField,
-                name,
-                format!("`{name}` must be a string"),
-            )),
-        }
+    // A blank source is none.
+    let source = match body.get("source") {
+        Some(Value::String(text)) if text.trim().is_empty() => None,
+        _ => super::text_field(&body, "source", 1, SOURCE_MAX_CHARS)?,
     };
-    let within = |name: &str, text: &str, min: usize, max: usize| -> Result<(), ApiError> {
-        let length = text.chars().count();
-        if length < min || length > max {
-            return Err(ApiError::field(
-                Code::InvalidField,
-                name,
-                format!("`{name}` must have {min} to {max} characters; it has {length}"),
-            ));
-        }
-        Ok(())
-    };
-    let required = |name: &str, max: usize| -> Result<String, ApiError> {
-        let value = text(name)?.ok_or_else(|| ApiError::missing(name))?;
-        within(name, value, 1, max)?;
-        Ok(value.to_owned())
-    };
-    let title = required("title", TITLE_MAX_CHARS)?;
-    let text_body = required("body", BODY_MAX_CHARS)?;
-    let source = text("source")?.filter(|source| !source.is_empty());
-    if let Some(source) = source {
-        within("source", source, 1, SOURCE_MAX_CHARS)?;
-    }
     Ok(DocumentInput {
-        title,
-        body: text_body,
-        source: source.map(str::to_owned),
+        title: super::required_text(&body, "title", TITLE_MAX_CHARS)?,
+        body: super::required_text(&body, "body", BODY_MAX_CHARS)?,
+        source,
     })
 }
 

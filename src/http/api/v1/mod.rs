@@ -48,3 +48,44 @@ pub(crate) fn json_body(body: &[u8]) -> Result<serde_json::Value, crate::http::e
         )
     })
 }
+
+/// A string field of a JSON body, trimmed: `None` when absent or `null`, `invalid_field` when
+/// it is not a string, or when it is present but has fewer than `min` or more than `max`
+/// characters.
+pub(crate) fn text_field(
+    body: &serde_json::Value,
+    name: &str,
+    min: usize,
+    max: usize,
+) -> Result<Option<String>, crate::http::error::ApiError> {
+    use crate::http::error::{ApiError, Code};
+    let text = match body.get(name) {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::String(text)) => text.trim(),
+        Some(_) => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                name,
+                format!("`{name}` must be a string"),
+            ))
+        }
+    };
+    let length = text.chars().count();
+    if length < min || length > max {
+        return Err(ApiError::field(
+            Code::InvalidField,
+            name,
+            format!("`{name}` must have {min} to {max} characters; it has {length}"),
+        ));
+    }
+    Ok(Some(text.to_owned()))
+}
+
+/// A required string field of a JSON body, trimmed, with 1 to `max` characters.
+pub(crate) fn required_text(
+    body: &serde_json::Value,
+    name: &str,
+    max: usize,
+) -> Result<String, crate::http::error::ApiError> {
+    text_field(body, name, 1, max)?.ok_or_else(|| crate::http::error::ApiError::missing(name))
+}
