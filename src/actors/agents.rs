@@ -15,6 +15,7 @@ use super::bus::Event;
 use super::core::Core;
 use crate::domain::{OrgId, UserId};
 use crate::store::events::EventRecord;
+use bytestring::ByteString;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,7 +23,8 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Frames a console may have waiting before it is cut off as a slow consumer. Frames are
-/// shared (`Arc<str>`), so a full buffer costs a pointer per frame; the channel allocates as it
+/// shared (`ByteString`, reference-counted), so a full buffer costs a pointer per frame and
+/// the socket writes the one copy of each frame; the channel allocates as it
 /// fills, so an idle console costs next to nothing.
 pub const CONSOLE_BUFFER: usize = 4_096;
 /// Events read from the log at a time.
@@ -35,7 +37,7 @@ const SAFETY_POLL: Duration = Duration::from_secs(1);
 /// A console's end of the hub: where its frames go.
 pub struct Console {
     pub user_id: UserId,
-    pub frames: mpsc::Sender<Arc<str>>,
+    pub frames: mpsc::Sender<ByteString>,
 }
 
 /// Why a console could not join.
@@ -245,7 +247,7 @@ async fn deliver_new(core: &Core, org_id: OrgId, last: &mut i64, consoles: &mut 
         };
         let full = page.len() as i64 == PAGE;
         for event in &page {
-            let frame: Arc<str> = frame_json(event).into();
+            let frame = ByteString::from(frame_json(event));
             let only = addressee(event);
             offer(consoles, &frame, |live| {
                 only.is_none_or(|user| live.console.user_id == user)
@@ -260,12 +262,12 @@ async fn deliver_new(core: &Core, org_id: OrgId, last: &mut i64, consoles: &mut 
 
 /// Offers a frame to the consoles `to` selects; a console whose buffer is full is cut off
 /// at once (it reconnects with `since` and loses nothing), so nobody else ever waits for it.
-fn offer(consoles: &mut Vec<Live>, frame: &Arc<str>, to: impl Fn(&Live) -> bool) {
+fn offer(consoles: &mut Vec<Live>, frame: &ByteString, to: impl Fn(&Live) -> bool) {
     consoles.retain(|live| {
         if !to(live) {
             return true;
         }
-        match live.console.frames.try_send(Arc::clone(frame)) {
+        match live.console.frames.try_send(frame.clone()) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(console = live.id, "console cut off: it stopped reading");
@@ -282,7 +284,7 @@ fn frame_json(event: &EventRecord) -> String {
 }
 
 /// The frame of a logged event for one console, or `None` if it is meant for someone else.
-fn frame_for(event: &EventRecord, user_id: UserId) -> Option<Arc<str>> {
+fn frame_for(event: &EventRecord, user_id: UserId) -> Option<ByteString> {
     match addressee(event) {
         Some(user) if user != user_id => None,
         _ => Some(frame_json(event).into()),
@@ -299,7 +301,7 @@ fn addressee(event: &EventRecord) -> Option<UserId> {
 
 /// Events that are not logged (typing) go straight to the other consoles, without a sequence
 /// number; answers the frame and who caused it.
-fn ephemeral_frame(event: &Event) -> Option<(Arc<str>, UserId)> {
+fn ephemeral_frame(event: &Event) -> Option<(ByteString, UserId)> {
     match event {
         Event::Typing {
             conversation_id,

@@ -123,7 +123,7 @@ async fn serve(
     caller: Caller,
     mut session: actix_ws::Session,
     mut stream: actix_ws::AggregatedMessageStream,
-    mut outgoing: tokio::sync::mpsc::Receiver<Arc<str>>,
+    mut outgoing: tokio::sync::mpsc::Receiver<bytestring::ByteString>,
 ) {
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -132,7 +132,7 @@ async fn serve(
         tokio::select! {
             frame = outgoing.recv() => match frame {
                 Some(frame) => {
-                    if session.text(&*frame).await.is_err() {
+                    if session.text(frame).await.is_err() {
                         return;
                     }
                 }

@@ -36,15 +36,16 @@ pub fn append_events_into(script: &mut Script, org_id: OrgId, events: &[NewEvent
     }
     let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
     let org = org_id.to_string();
-    // Bumping the counter first takes the organisation's row lock on Postgres, which orders
-    // concurrent writers: sequence numbers then follow commit order.
-    script.push(
+    // Bumping the counter takes the organisation's row lock on Postgres, which orders
+    // concurrent writers: sequence numbers then follow commit order. The lock is held until
+    // the commit, so these statements run last in their script.
+    script.push_last(
         "UPDATE organizations SET event_seq = event_seq + $2 WHERE id = $1",
         vec![org.clone().into(), count.into()],
     );
     for (index, event) in events.iter().enumerate() {
         let offset = i64::try_from(index).unwrap_or(i64::MAX);
-        script.push(
+        script.push_last(
             "INSERT INTO events (org_id, seq, kind, conversation_id, payload, created_at)
              SELECT $1, event_seq - $2 + $3, $4, $5, $6, $7 FROM organizations WHERE id = $1",
             vec![

@@ -49,6 +49,10 @@ impl From<Option<i64>> for Value {
 #[derive(Clone, Default)]
 pub struct Script {
     statements: Vec<(&'static str, Vec<Value>)>,
+    /// Run after every other statement, in the order they were added, whenever they were
+    /// added: writes that lock a row shared by the whole organisation (its event sequence)
+    /// hold that lock for as short a time as the script allows.
+    last: Vec<(&'static str, Vec<Value>)>,
 }
 
 impl Script {
@@ -61,16 +65,44 @@ impl Script {
         self.statements.push((sql, values));
     }
 
-    /// Adds the statements of `other` after these.
+    /// Adds a statement that runs after all the others (see [`Script::last`]).
+    pub fn push_last(&mut self, sql: &'static str, values: Vec<Value>) {
+        self.last.push((sql, values));
+    }
+
+    /// Adds the statements of `other` after these (its last ones after these last ones).
     pub fn append(&mut self, other: Script) {
         self.statements.extend(other.statements);
+        self.last.extend(other.last);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.statements.is_empty()
+        self.statements.is_empty() && self.last.is_empty()
     }
 
-    pub(super) fn statements(&self) -> &[(&'static str, Vec<Value>)] {
-        &self.statements
+    /// Every statement in the order it runs.
+    pub(super) fn statements(&self) -> impl Iterator<Item = &(&'static str, Vec<Value>)> {
+        self.statements.iter().chain(&self.last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_statements_run_after_all_others_in_the_order_they_came() {
+        let mut script = Script::new();
+        script.push("a", vec![]);
+        script.push_last("x", vec![]);
+        script.push("b", vec![]);
+        let mut other = Script::new();
+        other.push_last("y", vec![]);
+        other.push("c", vec![]);
+        script.append(other);
+        let order: Vec<&str> = script.statements().map(|(sql, _)| *sql).collect();
+        assert_eq!(order, ["a", "b", "c", "x", "y"]);
+        assert!(!script.is_empty());
+        assert!(Script::new().is_empty());
     }
 }

@@ -27,6 +27,8 @@ const SETTLE: Duration = Duration::from_millis(500);
 
 /// What one console saw.
 struct Tally {
+    /// The index of the node it is connected to.
+    node: usize,
     frames: u64,
     guest_messages: Histogram<u64>,
     /// The server closed it (a slow console is cut off) before the run ended.
@@ -51,14 +53,20 @@ pub(crate) struct ConsoleReport {
     pub(crate) deliveries_per_sec: f64,
     /// From the server's receipt of a guest's message to a console reading it.
     pub(crate) delivery_latency_ms: Option<Percentiles>,
+    /// With two nodes: the same on the consoles of each node, the first (which takes the
+    /// webhooks) first; the second node's events came through Redis.
+    pub(crate) delivery_latency_by_node_ms: Vec<Option<Percentiles>>,
+    /// Events each console received per second (every console receives every event).
+    pub(crate) events_per_sec: f64,
     pub(crate) cut_off: usize,
     /// The server's resident memory per idle console, KiB (Linux, spawned server only).
     pub(crate) idle_rss_per_console_kib: Option<f64>,
 }
 
-/// Opens `count` consoles on the target as its API key's owner and starts them reading.
+/// Opens `count` consoles as the API key's owner, on the targets in turn, and starts them
+/// reading.
 pub(crate) async fn open(
-    target: &Target,
+    targets: &[Target],
     count: u32,
     server_pid: Option<u32>,
 ) -> anyhow::Result<Consoles> {
@@ -70,28 +78,37 @@ pub(crate) async fn open(
         .build()
         .context("failed to start the consoles' runtime")?;
     let (stop, stopped) = watch::channel(false);
-    let mut url = target.base.join("ws").context("a /ws URL")?;
-    url.set_scheme(if url.scheme() == "https" { "wss" } else { "ws" })
-        .map_err(|()| anyhow::anyhow!("not a WebSocket URL: {url}"))?;
+    let mut urls = Vec::with_capacity(targets.len());
+    for target in targets {
+        let mut url = target.base.join("ws").context("a /ws URL")?;
+        url.set_scheme(if url.scheme() == "https" { "wss" } else { "ws" })
+            .map_err(|()| anyhow::anyhow!("not a WebSocket URL: {url}"))?;
+        urls.push(url);
+    }
     let mut tasks = Vec::with_capacity(count as usize);
     let indices: Vec<u32> = (0..count).collect();
     for batch in indices.chunks(CONNECT_BATCH) {
         let mut connecting = Vec::with_capacity(batch.len());
-        for _ in batch {
-            let mut request = url.as_str().into_client_request()?;
+        for index in batch {
+            let node = *index as usize % targets.len();
+            let mut request = urls[node].as_str().into_client_request()?;
             request.headers_mut().insert(
                 "Authorization",
-                format!("Bearer {}", target.api_key).parse()?,
+                format!("Bearer {}", targets[node].api_key).parse()?,
             );
-            connecting.push(runtime.spawn(tokio_tungstenite::connect_async(request)));
+            let connecting_one = tokio_tungstenite::connect_async(request);
+            connecting.push((node, runtime.spawn(connecting_one)));
         }
-        for connected in futures::future::join_all(connecting).await {
+        for (node, connected) in connecting {
             let (socket, _) = connected
+                .await
                 .context("a console's task failed")?
                 .context("a console could not connect to /ws")?;
-            tasks.push(runtime.spawn(read(socket, stopped.clone())));
+            tasks.push(runtime.spawn(read(node, socket, stopped.clone())));
         }
     }
+    // Only the first node's memory is read: it has every other console.
+    let count = count.div_ceil(u32::try_from(targets.len()).unwrap_or(1));
     tokio::time::sleep(SETTLE).await;
     let rss_after = server_pid.and_then(rss_kib);
     let idle_rss_per_console_kib = match (rss_before, rss_after) {
@@ -116,6 +133,7 @@ impl Consoles {
         let _ = self.stop.send(true);
         let seconds = self.started.elapsed().as_secs_f64().max(f64::EPSILON);
         let mut latency = new_histogram();
+        let mut by_node: Vec<Histogram<u64>> = Vec::new();
         let (mut frames, mut cut_off) = (0, 0);
         let consoles = self.tasks.len();
         for task in self.tasks {
@@ -123,14 +141,24 @@ impl Consoles {
                 frames += tally.frames;
                 cut_off += usize::from(tally.cut_off);
                 let _ = latency.add(&tally.guest_messages);
+                while by_node.len() <= tally.node {
+                    by_node.push(new_histogram());
+                }
+                let _ = by_node[tally.node].add(&tally.guest_messages);
             }
         }
+        let by_node = match by_node.len() {
+            0 | 1 => Vec::new(),
+            _ => by_node.iter().map(Percentiles::of).collect(),
+        };
         self.runtime.shutdown_background();
         ConsoleReport {
             consoles,
             frames,
             deliveries_per_sec: latency.len() as f64 / seconds,
             delivery_latency_ms: Percentiles::of(&latency),
+            delivery_latency_by_node_ms: by_node,
+            events_per_sec: frames as f64 / consoles.max(1) as f64 / seconds,
             cut_off,
             idle_rss_per_console_kib: self.idle_rss_per_console_kib,
         }
@@ -138,12 +166,14 @@ impl Consoles {
 }
 
 async fn read(
+    node: usize,
     mut socket: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
     mut stopped: watch::Receiver<bool>,
 ) -> Tally {
     let mut tally = Tally {
+        node,
         frames: 0,
         guest_messages: new_histogram(),
         cut_off: false,

@@ -29,7 +29,7 @@ use crate::options::{require_loopback, Options};
 use crate::print::print_report;
 use crate::report::{ReplyReport, Report};
 use crate::send::send_webhooks;
-use crate::server::{external_api_key, SpawnedServer, Target};
+use crate::server::{external_api_key, Cluster, LogSummary, SpawnedServer, Target};
 use anyhow::Context;
 use clap::Parser;
 use parley::mock::graph::MockGraph;
@@ -72,30 +72,50 @@ async fn load(options: &Options) -> anyhow::Result<()> {
     let mock = MockGraph::start().context("failed to start the mock Graph API")?;
     mock.set_latency(Duration::from_millis(options.graph_latency_ms));
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_uppercase();
-    let mut spawned = None;
+    let mut spawned: Vec<SpawnedServer> = Vec::new();
     let mut server_pid = None;
-    let target = if options.spawn_server {
-        let server = SpawnedServer::start(mock.url(), &run_id).await?;
-        let target = server.target()?;
-        server_pid = server.pid();
-        spawned = Some(server);
-        target
+    let targets = if options.spawn_server {
+        let cluster = match options.nodes {
+            1 => None,
+            _ => Some(Cluster::of(options)?),
+        };
+        let first = SpawnedServer::start(mock.url(), &run_id, cluster.as_ref()).await?;
+        let target = first.target()?;
+        server_pid = first.pid();
+        spawned.push(first);
+        let mut targets = vec![target];
+        if let Some(cluster) = &cluster {
+            // The second node finds the organisation the first created, and its key.
+            let second =
+                SpawnedServer::start(mock.url(), &format!("{run_id}-B"), Some(cluster)).await?;
+            targets.push(second.target_with(&targets[0].api_key));
+            spawned.push(second);
+        }
+        targets
     } else {
+        anyhow::ensure!(
+            options.nodes == 1,
+            "--nodes 2 spawns its servers: drop --spawn-server=false"
+        );
         tracing::warn!(
             mock_url = mock.url(),
             "not spawning a server: its replies go to its own PARLEY_META_GRAPH_URL, so only \
              acknowledgement latency is measured"
         );
-        Target {
+        vec![Target {
             base: options.server.clone(),
             api_key: external_api_key(options)?,
-        }
+        }]
     };
-    let result = run(options, &mock, &target, &run_id, server_pid).await;
-    let server_log = match spawned {
-        Some(server) => Some(server.stop().await),
-        None => None,
-    };
+    let result = run(options, &mock, &targets, &run_id, server_pid).await;
+    let mut server_log: Option<LogSummary> = None;
+    for server in spawned {
+        let summary = server.stop().await;
+        server_log = Some(match server_log {
+            Some(log) => log.merge(summary),
+            None => summary,
+        });
+    }
     mock.stop().await;
     let mut report = result?;
     report.server_log = server_log;
@@ -116,10 +136,12 @@ fn init_tracing() {
 async fn run(
     options: &Options,
     mock: &MockGraph,
-    target: &Target,
+    targets: &[Target],
     run_id: &str,
     server_pid: Option<u32>,
 ) -> anyhow::Result<Report> {
+    // Webhooks and the API go to the first node; consoles spread over all of them.
+    let target = &targets[0];
     let client = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .pool_max_idle_per_host(options.concurrency as usize)
@@ -132,7 +154,7 @@ async fn run(
     }
     let consoles = match options.consoles {
         0 => None,
-        count => Some(consoles::open(target, count, server_pid).await?),
+        count => Some(consoles::open(targets, count, server_pid).await?),
     };
     tracing::info!(
         rate = options.rate,

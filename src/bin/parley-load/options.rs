@@ -103,6 +103,22 @@ pub(crate) struct Options {
     #[arg(long, env = "PARLEY_LOAD_CONSOLES", default_value_t = 0)]
     pub(crate) consoles: u32,
 
+    /// Servers to spawn: 1, or 2 sharing `--database-url` (Postgres) and `--redis-url`.
+    /// With 2, webhooks go to the first node and the consoles alternate between the nodes, so
+    /// the report gives the delivery latency on the node that took the message and on the one
+    /// its events reached through Redis. `scripts/load-two-nodes` starts throwaway Postgres and
+    /// Redis servers for such a run.
+    #[arg(long, env = "PARLEY_LOAD_NODES", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub(crate) nodes: u8,
+
+    /// The Postgres database the spawned nodes share (with `--nodes 2`); it must be empty.
+    #[arg(long, env = "PARLEY_LOAD_DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: Option<String>,
+
+    /// The Redis server the spawned nodes share (with `--nodes 2`).
+    #[arg(long, env = "PARLEY_LOAD_REDIS_URL", hide_env_values = true)]
+    pub(crate) redis_url: Option<String>,
+
     /// Print the report as JSON too, after the table.
     #[arg(long)]
     pub(crate) json: bool,

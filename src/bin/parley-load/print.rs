@@ -103,9 +103,20 @@ fn print_table(report: &Report) {
             &format!("{:.1} deliveries/s", consoles.deliveries_per_sec),
         );
         row(
+            "events per console",
+            &format!("{:.1}/s", consoles.events_per_sec),
+        );
+        row(
             "delivery latency (ms)",
             &percentiles(consoles.delivery_latency_ms.as_ref()),
         );
+        for (node, latency) in consoles.delivery_latency_by_node_ms.iter().enumerate() {
+            let label = match node {
+                0 => "  on node A (webhooks)".to_owned(),
+                other => format!("  on node {} (Redis)", char::from(b'A' + other as u8)),
+            };
+            row(&label, &percentiles(latency.as_ref()));
+        }
         row("cut off by the server", &consoles.cut_off.to_string());
         row(
             "server RSS per idle one",

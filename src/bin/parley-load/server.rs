@@ -46,6 +46,41 @@ fn read_api_key(data_dir: &Path) -> anyhow::Result<String> {
     Ok(credentials.api_key)
 }
 
+/// What the nodes of a two-node run share: the database, Redis, and the master key their
+/// channel credentials are sealed with.
+pub(crate) struct Cluster {
+    pub(crate) database_url: String,
+    pub(crate) redis_url: String,
+    pub(crate) master_key: String,
+}
+
+impl Cluster {
+    /// The cluster `--database-url` and `--redis-url` describe, with a fresh master key; both
+    /// must be on loopback.
+    pub(crate) fn of(options: &Options) -> anyhow::Result<Self> {
+        use base64::Engine;
+        let (Some(database_url), Some(redis_url)) = (&options.database_url, &options.redis_url)
+        else {
+            bail!("--nodes 2 needs --database-url (Postgres) and --redis-url");
+        };
+        for url in [database_url, redis_url] {
+            let parsed =
+                Url::parse(url).with_context(|| "not a URL: --database-url/--redis-url")?;
+            let host = parsed.host_str().unwrap_or_default();
+            ensure!(
+                matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1"),
+                "parley-load only uses servers on loopback, not {host}"
+            );
+        }
+        let key: [u8; 32] = rand::random();
+        Ok(Self {
+            database_url: database_url.clone(),
+            redis_url: redis_url.clone(),
+            master_key: base64::engine::general_purpose::STANDARD.encode(key),
+        })
+    }
+}
+
 /// A `parley serve` child process in its own data directory. Dropping it kills the process
 /// and removes the directory, so an early error leaves nothing behind.
 pub(crate) struct SpawnedServer {
@@ -57,7 +92,11 @@ pub(crate) struct SpawnedServer {
 impl SpawnedServer {
     /// Spawns `parley serve` from this binary's directory, its Graph API at `graph_url`, and
     /// waits until it is ready.
-    pub(crate) async fn start(graph_url: &str, run_id: &str) -> anyhow::Result<Self> {
+    pub(crate) async fn start(
+        graph_url: &str,
+        run_id: &str,
+        cluster: Option<&Cluster>,
+    ) -> anyhow::Result<Self> {
         let binary = std::env::current_exe()
             .context("failed to locate parley-load")?
             .with_file_name("parley");
@@ -72,17 +111,27 @@ impl SpawnedServer {
         let log = std::fs::File::create(data_dir.join("server.log"))
             .context("failed to create the server log")?;
         let port = free_port()?;
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        command
             .arg("serve")
             .env("PARLEY_DATA_DIR", &data_dir)
             .env("PARLEY_BIND", format!("127.0.0.1:{port}"))
             .env("PARLEY_META_GRAPH_URL", graph_url)
             .env("PARLEY_LOG_FORMAT", "json")
             .env("RUST_LOG", "warn")
+            .env_remove("PARLEY_PUBLIC_URL");
+        match cluster {
+            Some(cluster) => command
+                .env("DATABASE_URL", &cluster.database_url)
+                .env("REDIS_URL", &cluster.redis_url)
+                .env("PARLEY_MASTER_KEY", &cluster.master_key),
             // The child must use the embedded SQLite file of its fresh data directory.
-            .env_remove("DATABASE_URL")
-            .env_remove("PARLEY_PUBLIC_URL")
-            .env_remove("PARLEY_MASTER_KEY")
+            None => command
+                .env_remove("DATABASE_URL")
+                .env_remove("REDIS_URL")
+                .env_remove("PARLEY_MASTER_KEY"),
+        };
+        let child = command
             .stdout(log.try_clone().context("failed to share the server log")?)
             .stderr(log)
             .kill_on_drop(true)
@@ -110,6 +159,14 @@ impl SpawnedServer {
             base: self.base.clone(),
             api_key: read_api_key(&self.data_dir)?,
         })
+    }
+
+    /// The spawned server's URL with a key another node of its cluster wrote.
+    pub(crate) fn target_with(&self, api_key: &str) -> Target {
+        Target {
+            base: self.base.clone(),
+            api_key: api_key.to_owned(),
+        }
     }
 
     /// Kills the server and summarises the warnings and errors it logged.
@@ -188,6 +245,16 @@ pub(crate) struct LogSummary {
 }
 
 impl LogSummary {
+    /// The summaries of two servers' logs together.
+    pub(crate) fn merge(mut self, other: LogSummary) -> Self {
+        self.errors += other.errors;
+        self.warnings += other.warnings;
+        for (message, count) in other.messages {
+            *self.messages.entry(message).or_default() += count;
+        }
+        self
+    }
+
     fn of(lines: &[String]) -> Self {
         let mut summary = Self {
             errors: 0,
