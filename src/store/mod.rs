@@ -24,6 +24,7 @@ pub mod notes;
 pub mod notifications;
 mod orgs;
 pub mod outbox;
+mod pg_batch;
 mod records;
 pub mod script;
 pub mod sessions;
@@ -142,8 +143,10 @@ pub struct Store {
     read: AnyPool,
     /// Postgres' pool for writes; on SQLite, the connection migrations run on.
     write: AnyPool,
-    /// SQLite's group-commit writer; Postgres runs each write in its own transaction.
+    /// SQLite's group-commit writer.
     writer: Option<writer::Writer>,
+    /// Postgres' group commit.
+    batcher: Option<pg_batch::PgBatcher>,
     backend: Backend,
 }
 
@@ -152,6 +155,9 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 /// How long a caller waits for a connection before the store reports itself unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Postgres transactions that commit batches of scripts at once (`pg_batch`).
+const PG_BATCH_LANES: usize = 4;
 
 impl Store {
     /// Connects to `url` (`sqlite://…` or `postgres://…`).
@@ -186,6 +192,7 @@ impl Store {
             Ok(Self {
                 read,
                 writer: Some(writer::Writer::start(&path)?),
+                batcher: None,
                 write,
                 backend: Backend::Sqlite,
             })
@@ -197,6 +204,7 @@ impl Store {
                 .await?;
             Ok(Self {
                 read: pool.clone(),
+                batcher: Some(pg_batch::PgBatcher::start(&pool, PG_BATCH_LANES)),
                 write: pool,
                 writer: None,
                 backend: Backend::Postgres,
@@ -243,23 +251,39 @@ impl Store {
                     .expect("a write job returns the type its caller asked for"))
             }
             None => {
-                let mut tx = Tx::postgres(self.write.begin().await?);
-                let value = work(&mut tx).await?;
-                tx.commit().await?;
-                Ok(value)
+                let Some(batcher) = &self.batcher else {
+                    let mut tx = Tx::postgres(self.write.begin().await?);
+                    let value = work(&mut tx).await?;
+                    tx.commit().await?;
+                    return Ok(value);
+                };
+                let job: writer::Job = Box::new(move |tx| {
+                    Box::pin(async move {
+                        let value = work(tx).await?;
+                        Ok(Box::new(value) as Box<dyn std::any::Any + Send>)
+                    })
+                });
+                let output = batcher.submit(writer::Work::Job(job)).await?;
+                Ok(*output
+                    .downcast::<T>()
+                    .expect("a write job returns the type its caller asked for"))
             }
         }
     }
 
-    /// Runs a script of writes and returns once it is committed. On SQLite, scripts of many
-    /// callers share one commit.
+    /// Runs a script of writes and returns once it is committed. Scripts of many callers
+    /// share one commit (SQLite's `writer`, Postgres' `pg_batch`).
     pub async fn write_script(&self, script: script::Script) -> StoreResult<()> {
-        match &self.writer {
-            Some(writer) => writer
+        match (&self.writer, &self.batcher) {
+            (Some(writer), _) => writer
                 .submit(writer::Work::Script(script))
                 .await
                 .map(|_| ()),
-            None => {
+            (None, Some(batcher)) => batcher
+                .submit(writer::Work::Script(script))
+                .await
+                .map(|_| ()),
+            (None, None) => {
                 let mut tx = Tx::postgres(self.write.begin().await?);
                 tx.run(&script).await?;
                 tx.commit().await

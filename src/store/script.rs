@@ -80,6 +80,16 @@ impl Script {
         self.statements.is_empty() && self.last.is_empty()
     }
 
+    /// The statements that run first.
+    pub(super) fn body(&self) -> &[(&'static str, Vec<Value>)] {
+        &self.statements
+    }
+
+    /// The statements that run after all the others.
+    pub(super) fn tail(&self) -> &[(&'static str, Vec<Value>)] {
+        &self.last
+    }
+
     /// Every statement in the order it runs.
     pub(super) fn statements(&self) -> impl Iterator<Item = &(&'static str, Vec<Value>)> {
         self.statements.iter().chain(&self.last)

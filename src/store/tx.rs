@@ -93,7 +93,15 @@ impl Tx {
 
     /// Runs every statement of a script; the first failure stops it and is returned.
     pub async fn run(&mut self, script: &Script) -> StoreResult<()> {
-        for (sql, values) in script.statements() {
+        self.run_statements(script.statements()).await
+    }
+
+    /// Runs statements in order; the first failure stops them and is returned.
+    pub(super) async fn run_statements<'s>(
+        &mut self,
+        statements: impl IntoIterator<Item = &'s (&'static str, Vec<Value>)>,
+    ) -> StoreResult<()> {
+        for (sql, values) in statements {
             match &mut self.inner {
                 Inner::Sqlite(connection) => {
                     sqlite_execute(connection, sql, values)?;

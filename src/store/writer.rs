@@ -39,7 +39,7 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
 /// the WAL restart. This bounds the WAL's size.
 const WRITER_CHECKPOINT_PAGES: u32 = 10_000;
 
-type Output = Box<dyn Any + Send>;
+pub(crate) type Output = Box<dyn Any + Send>;
 pub(crate) type Job =
     Box<dyn for<'c> FnOnce(&'c mut Tx) -> BoxFuture<'c, Result<Output, StoreError>> + Send>;
 

@@ -32,6 +32,7 @@ mod journeys;
 mod knowledge;
 mod notes;
 mod notifications;
+mod postgres_batch;
 mod test_chat;
 mod timers;
 mod webchat;

@@ -273,11 +273,18 @@ impl LogSummary {
                 "WARN" => summary.warnings += 1,
                 _ => continue,
             }
-            let message = event["message"].as_str().unwrap_or("?");
-            *summary
-                .messages
-                .entry(format!("{level} {message}"))
-                .or_default() += 1;
+            let fields = if event["fields"].is_object() {
+                &event["fields"]
+            } else {
+                &event
+            };
+            let message = fields["message"].as_str().unwrap_or("?");
+            // The error, when the event names one, says more than the message alone.
+            let key = match fields["error"].as_str() {
+                Some(error) => format!("{level} {message}: {error}"),
+                None => format!("{level} {message}"),
+            };
+            *summary.messages.entry(key).or_default() += 1;
         }
         summary
     }
