@@ -332,20 +332,28 @@ fn plan_escalation_rules(
     content: &MessageContent,
     done: &mut MessageDone,
 ) -> bool {
-    if known.offer_pending {
-        known.offer_pending = false;
-        conversation_store::set_escalation_state_into(
-            script,
-            known.conversation_id,
-            None,
-            known.misunderstood,
-        );
+    // An offer standing is withdrawn by any message; a new offer made for this one replaces
+    // the withdrawal, in one write.
+    let withdrawn = std::mem::take(&mut known.offer_pending);
+    let withdraw = |script: &mut Script, known: &Known| {
+        if withdrawn {
+            conversation_store::set_escalation_state_into(
+                script,
+                known.conversation_id,
+                None,
+                known.misunderstood,
+            );
+        }
+    };
+    if withdrawn {
         match escalation::answer_to_offer(content) {
             OfferAnswer::TalkToTeam => {
+                withdraw(script, known);
                 escalate_to_team(script, turn, known, done, "The guest asked for the team.");
                 return true;
             }
             OfferAnswer::ContinueWithAssistant => {
+                withdraw(script, known);
                 let carry_on = MessageContent::Text {
                     body: escalation::CARRY_ON.into(),
                 };
@@ -355,12 +363,15 @@ fn plan_escalation_rules(
             OfferAnswer::Other => {}
         }
     }
-    let MessageContent::Text { body } = content else {
-        return false;
+    let offer_again = match content {
+        MessageContent::Text { body } => {
+            !waits_for_free_text(turn, known)
+                && (escalation::asks_for_a_person(body) || not_understood(turn, known, body))
+        }
+        _ => false,
     };
-    if waits_for_free_text(turn, known)
-        || !(escalation::asks_for_a_person(body) || not_understood(turn, known, body))
-    {
+    if !offer_again {
+        withdraw(script, known);
         return false;
     }
     known.offer_pending = true;
