@@ -1,19 +1,13 @@
 //! `/api/v1/ai`: an organisation's LLM provider answers its journeys' AI steps, its token
 //! use is recorded, its key is never shown; without a provider the local engine answers.
 
-use crate::support::{team_member, Options, TestApp, PATIENCE};
+use crate::support::{assert_error, team_member, Options, TestApp, PATIENCE};
 use parley::ai::provider::HANDOFF_TOOL;
 use parley::mock::llm::{MockLlm, Reply};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const KEY: &str = "sk-casa-azul-0123456789";
-
-#[track_caller]
-fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
-    assert_eq!(answer.0, status, "{}", answer.1);
-    assert_eq!(answer.1["error"]["code"], code, "{}", answer.1);
-}
 
 #[actix_web::test]
 async fn settings_are_validated_kept_without_showing_the_key_and_reserved_to_admins() {

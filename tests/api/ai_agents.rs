@@ -2,7 +2,7 @@
 //! the step's prompt, the journey's API definitions are the agent's tools, called through the
 //! API steps' client, and what their response mappings store is the journey's to use.
 
-use crate::support::{team_member, Options, TestApp, PATIENCE};
+use crate::support::{assert_error, team_member, Options, TestApp, PATIENCE};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use parley::ai::provider::FINISH_TOOL;
 use parley::mock::llm::{MockLlm, Reply};
@@ -11,12 +11,6 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 
 const KEY: &str = "sk-casa-azul-agents-0123456789";
-
-#[track_caller]
-fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
-    assert_eq!(answer.0, status, "{}", answer.1);
-    assert_eq!(answer.1["error"]["code"], code, "{}", answer.1);
-}
 
 #[actix_web::test]
 async fn ai_agents_are_named_uniquely_validated_and_changed_by_admins_only() {

@@ -3,7 +3,7 @@
 //! and what a WhatsApp customer then receives. Every failure a partner can hit is checked by
 //! its status and stable code.
 
-use crate::support::{TestApp, WhatsappChannel, PATIENCE};
+use crate::support::{assert_error, TestApp, WhatsappChannel, PATIENCE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -38,14 +38,6 @@ fn asking(question: &str, thanks: &str) -> Value {
 
 fn journey_path(id: &str) -> String {
     format!("/api/v1/journeys/{id}")
-}
-
-/// Asserts that an answer is the error `code` with `status`.
-#[track_caller]
-fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
-    let (got_status, body) = answer;
-    assert_eq!(*got_status, status, "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
 }
 
 /// Creates a journey named `name` and answers its id.

@@ -2,7 +2,7 @@
 //! its WebSocket. Every bot message names its step; timers fire on request or on the clock;
 //! goals are recorded as test events; and no channel, contact or conversation is touched.
 
-use crate::support::{Options, TestApp, PATIENCE};
+use crate::support::{assert_error, Options, TestApp, PATIENCE};
 use futures::{SinkExt, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -137,13 +137,6 @@ fn lines(entries: &Value) -> Vec<String> {
             format!("[{from}] {what}")
         })
         .collect()
-}
-
-#[track_caller]
-fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
-    let (got_status, body) = answer;
-    assert_eq!(*got_status, status, "{body}");
-    assert_eq!(body["error"]["code"], code, "{body}");
 }
 
 /// No channel was used: the Graph API heard nothing and no conversation exists.

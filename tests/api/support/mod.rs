@@ -367,6 +367,14 @@ impl TestApp {
 }
 
 /// A team member with an API key: `(user id, key)`.
+/// Asserts that an answer is the error `code` with `status`.
+#[track_caller]
+pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
+    let (got_status, body) = answer;
+    assert_eq!(*got_status, status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+}
+
 pub async fn team_member(app: &TestApp, email: &str, role: &str) -> (String, String) {
     let (status, user) = app
         .post_json(
