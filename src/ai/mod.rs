@@ -128,10 +128,22 @@ pub struct LocalAi {
     pub today: Option<chrono::NaiveDate>,
 }
 
+/// Words of a criterion about the size of the party.
+const PARTY_WORDS: [&str; 7] = [
+    "guest",
+    "people",
+    "adult",
+    "party",
+    "person",
+    "traveller",
+    "traveler",
+];
+
 impl LocalAi {
     /// The local verdict on an answer: criteria that name a kind of value (a date, an email,
-    /// a phone number, a number, a name) are checked for that kind; any other criterion takes
-    /// any answer of two or more characters.
+    /// a phone number, a name, the party's size, a number of nights, a number) are checked
+    /// for that kind, dates, parties and nights as the understanding engine reads them in a
+    /// sentence; any other criterion takes any answer of two or more characters.
     pub fn judge(&self, criterion: &str, answer: &str) -> bool {
         let criterion = criterion.to_lowercase();
         let text = MessageContent::Text {
@@ -154,18 +166,26 @@ impl LocalAi {
             accepted(Validation::Email)
         } else if criterion.contains("phone") || criterion.contains("number to call") {
             accepted(Validation::Phone)
-        } else if criterion.contains("number")
-            || criterion.contains("how many")
-            || criterion.contains("amount")
-        {
-            accepted(Validation::Number)
-        } else if criterion.contains("name") {
+        } else if criterion.contains("name") && !criterion.contains("number") {
             let words: Vec<&str> = answer.split_whitespace().collect();
             !words.is_empty()
                 && words.len() <= 5
                 && words
                     .iter()
                     .all(|word| word.chars().all(|c| c.is_alphabetic() || "-'.".contains(c)))
+        } else if PARTY_WORDS.iter().any(|word| criterion.contains(word)) {
+            // "2 adults and a child", "just the two of us", or a bare number.
+            let entities = nlu::understand(answer, today, nlu::Language::English).entities;
+            entities.adults.is_some() || entities.children.is_some() || accepted(Validation::Number)
+        } else if criterion.contains("night") || criterion.contains("how long") {
+            // "3 nights", "a week", a range of dates, or a bare number.
+            let entities = nlu::understand(answer, today, nlu::Language::English).entities;
+            entities.nights.is_some() || accepted(Validation::Number)
+        } else if criterion.contains("number")
+            || criterion.contains("how many")
+            || criterion.contains("amount")
+        {
+            accepted(Validation::Number)
         } else {
             answer.trim().chars().count() >= 2
         }
@@ -349,6 +369,12 @@ mod tests {
             ("A phone number we can call", "+351 912 345 678", true),
             ("How many guests?", "4", true),
             ("How many guests?", "a few", false),
+            ("How many guests?", "2 adults and a child", true),
+            ("How many guests?", "just the two of us", true),
+            ("How many people are travelling?", "no idea", false),
+            ("How many nights?", "3 nights", true),
+            ("How many nights?", "from March 15 to 18", true),
+            ("How many nights?", "a while", false),
             ("The guest's full name", "Ana Maria Silva", true),
             ("The guest's full name", "call me at 555", false),
             ("Anything about their stay", "ok", true),
