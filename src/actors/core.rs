@@ -434,9 +434,14 @@ impl Core {
             }
             kept = Some((Arc::clone(&cached.value), cached.stamp));
         }
-        let settings = match self.store.ai_settings(org_id).await {
-            Ok(settings) => settings,
-            Err(error) => {
+        let settings = match (self.store.ai_settings(org_id).await, &kept) {
+            (Ok(settings), _) => settings,
+            // The store cannot say whether anything changed: the AI in hand goes on serving.
+            (Err(error), Some((ai, _))) => {
+                tracing::warn!(error = %error, "the AI settings could not be re-read; keeping the cached AI");
+                return Arc::clone(ai);
+            }
+            (Err(error), None) => {
                 let reason = format!("the AI settings could not be read: {error}");
                 return Arc::new(crate::ai::Unavailable(reason));
             }
@@ -477,7 +482,15 @@ impl Core {
             }
             kept = Some((Arc::clone(&cached.value), cached.stamp));
         }
-        let stamp = self.store.knowledge_stamp(org_id).await?;
+        let stamp = match (self.store.knowledge_stamp(org_id).await, &kept) {
+            (Ok(stamp), _) => stamp,
+            // The store cannot say whether anything changed: the index in hand goes on serving.
+            (Err(error), Some((index, _))) => {
+                tracing::warn!(error = %error, "the knowledge base could not be re-checked; keeping the cached index");
+                return Ok(index.search_in(text, limit, source));
+            }
+            (Err(error), None) => return Err(error),
+        };
         let index = match kept {
             Some((index, kept_stamp)) if kept_stamp == stamp => index,
             _ => {
@@ -580,12 +593,22 @@ impl Core {
     /// The organisation's time zone, in which its guests' "today" is read. A stored name this
     /// build does not know reads as UTC, with a warning.
     pub(crate) async fn time_zone(&self, org_id: OrgId) -> Result<chrono_tz::Tz, StoreError> {
+        let mut kept = None;
         if let Some(cached) = self.time_zones.get(&org_id) {
             if cached.is_fresh() {
                 return Ok(cached.value);
             }
+            kept = Some(cached.value);
         }
-        let name = self.store.organization_time_zone(org_id).await?;
+        let name = match (self.store.organization_time_zone(org_id).await, kept) {
+            (Ok(name), _) => name,
+            // The store cannot say whether it changed: the zone in hand goes on serving.
+            (Err(error), Some(time_zone)) => {
+                tracing::warn!(error = %error, "the time zone could not be re-read; keeping the cached one");
+                return Ok(time_zone);
+            }
+            (Err(error), None) => return Err(error),
+        };
         let time_zone = name.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
             tracing::warn!(time_zone = %name, "unknown time zone, reading dates in UTC");
             chrono_tz::Tz::UTC

@@ -257,3 +257,23 @@ async fn a_step_that_names_a_knowledge_source_is_given_that_sources_passages_onl
     assert!(!system.contains("Swimming pool"), "{system}");
     llm.stop().await;
 }
+
+#[actix_web::test]
+async fn when_the_store_cannot_be_read_the_cached_index_goes_on_serving() {
+    let app = TestApp::spawn().await;
+    add(&app, "Swimming pool", POOL).await;
+    let search = "/api/v1/knowledge/search?q=is+the+pool+heated";
+    let (_, hits) = app.get(search).await;
+    assert_eq!(hits["hits"].as_array().unwrap().len(), 1, "{hits}");
+    // The documents' table is gone behind the server's back; once the cache is due for its
+    // check (5 s), the check fails and the index in hand still answers.
+    app.sabotage("ALTER TABLE knowledge_documents RENAME TO knowledge_documents_gone")
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(5_500)).await;
+    let (status, hits) = app.get(search).await;
+    assert_eq!(status, StatusCode::OK, "{hits}");
+    assert_eq!(hits["hits"][0]["passage"], POOL);
+    // Listing reads the store itself, and says it cannot.
+    let (status, _) = app.get("/api/v1/knowledge").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+}
