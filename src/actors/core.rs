@@ -424,7 +424,8 @@ impl Core {
     }
 
     /// The AI an organisation's journeys ask: its LLM provider when it configured one, else
-    /// the local engine. When its settings cannot be read or opened, an AI whose every call
+    /// the local engine. When its settings cannot be read, the AI already cached goes on
+    /// serving; with none cached, or settings that cannot be opened, an AI whose every call
     /// fails saying why (not cached: the next call tries again).
     pub(crate) async fn ai_for(&self, org_id: OrgId) -> Arc<dyn crate::ai::Ai> {
         let mut kept = None;

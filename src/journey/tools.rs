@@ -13,7 +13,6 @@ use super::interpreter::{ApiRequest, ApiResponse};
 use super::model::{ApiDefinition, ApiRequestConfig, ParameterKind, ToolParameter};
 use super::request;
 use super::values::{self, VariableRef, SYSTEM_VARIABLES};
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -56,8 +55,10 @@ pub fn is_parameter_name(name: &str) -> bool {
         && !SYSTEM_VARIABLES.contains(&name)
 }
 
-/// An API definition as a tool of one AI Agent turn.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// An API definition as a tool of one AI Agent turn. `values` may hold secrets (a campaign
+/// token in a header): the tool is never serialised, and only its name, description and
+/// schema reach the model.
+#[derive(Clone, Debug, PartialEq)]
 pub struct AgentTool {
     /// What the model calls it ([`tool_name`] of the definition's name).
     pub name: String,
