@@ -314,6 +314,30 @@ impl TestApp {
         }
     }
 
+    /// Polls an unauthenticated GET of a text page (such as `/metrics`) until `done` holds.
+    pub async fn get_text_until(&self, path: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let text = self
+                .http
+                .get(self.url(path))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if done(&text) {
+                return text;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "condition not reached; last page: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Polls a GET until `done` holds for its body.
     pub async fn get_until(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + PATIENCE;
