@@ -66,6 +66,30 @@ impl Application {
             .pool_max_idle_per_host(64)
             .build()
             .context("failed to build the HTTP client")?;
+        let app_id = config.meta_app_id.clone().unwrap_or_default();
+        let app_secret = config
+            .meta_app_secret
+            .as_ref()
+            .map(|secret| secret.expose_secret().to_owned())
+            .unwrap_or_default();
+        let meta = crate::actors::MetaSettings {
+            app_configured: !app_id.is_empty() && !app_secret.is_empty(),
+            graph: crate::adapters::meta::MetaGraph::new(
+                http.clone(),
+                config.meta_graph_url.clone(),
+                config.meta_graph_version.clone(),
+                app_id,
+                app_secret,
+            ),
+            dialog_url: config.meta_dialog_url.clone(),
+            version: config.meta_graph_version.clone(),
+            config_id: config.meta_config_id.clone().filter(|id| !id.is_empty()),
+            verify_token: config
+                .meta_verify_token
+                .as_ref()
+                .map(|token| token.expose_secret().to_owned())
+                .filter(|token| !token.is_empty()),
+        };
         let whatsapp = WhatsappClient::new(
             http,
             config.meta_graph_url.clone(),
@@ -84,6 +108,7 @@ impl Application {
                 .clone()
                 .filter(|text| !text.is_empty()),
             public_url: config.public_url.clone(),
+            meta,
         };
         let egress = crate::actors::api_call::EgressPolicy::parse(&config.api_step_allow)
             .context("invalid PARLEY_API_STEP_ALLOW")?;

@@ -69,6 +69,11 @@ pub async fn ensure(
         status: ChannelStatus::Connected,
         public_config: serde_json::json!({"allowed_origins": []}),
         sealed_secrets: master_key.encrypt(b"{}"),
+        status_reason: None,
+        connection: crate::store::ChannelConnection {
+            webhook_attached: true,
+            ..Default::default()
+        },
     };
     store.insert_channel(&webchat, now).await?;
     let credentials = Credentials {

@@ -105,6 +105,31 @@ pub struct Config {
     #[arg(long, env = "PARLEY_META_GRAPH_VERSION", default_value = "v24.0")]
     pub meta_graph_version: String,
 
+    /// The Meta app's id, for the consent flow of WhatsApp, Messenger and Instagram.
+    /// Empty means consent is not offered (channels can still be added with credentials).
+    #[arg(long, env = "PARLEY_META_APP_ID")]
+    pub meta_app_id: Option<String>,
+
+    /// The Meta app's secret: exchanges consent codes and signs the app's webhooks.
+    #[arg(long, env = "PARLEY_META_APP_SECRET", hide_env_values = true)]
+    pub meta_app_secret: Option<SecretString>,
+
+    /// The Facebook Login for Business configuration the consent dialog opens, if any.
+    #[arg(long, env = "PARLEY_META_CONFIG_ID")]
+    pub meta_config_id: Option<String>,
+
+    /// Base URL of Meta's login dialogs (`/{version}/dialog/oauth`).
+    #[arg(
+        long,
+        env = "PARLEY_META_DIALOG_URL",
+        default_value = "https://www.facebook.com"
+    )]
+    pub meta_dialog_url: Url,
+
+    /// The token Meta echoes when it verifies the app's webhook (`/webhooks/meta`).
+    #[arg(long, env = "PARLEY_META_VERIFY_TOKEN", hide_env_values = true)]
+    pub meta_verify_token: Option<SecretString>,
+
     /// Public base URL of this server, used to print absolute webhook URLs. Empty means
     /// webhook URLs are returned as paths.
     #[arg(long, env = "PARLEY_PUBLIC_URL")]
@@ -186,6 +211,11 @@ impl Config {
             },
             meta_graph_url: Url::parse("https://graph.facebook.com").expect("a valid URL"),
             meta_graph_version: "v24.0".into(),
+            meta_app_id: None,
+            meta_app_secret: None,
+            meta_config_id: None,
+            meta_dialog_url: Url::parse("https://www.facebook.com").expect("a valid URL"),
+            meta_verify_token: None,
             public_url: None,
             master_key: None,
             log_format: LogFormat::Text,

@@ -278,6 +278,10 @@ async fn deliver(core: Arc<Core>, runtime: Arc<ChannelRuntime>, row: OutboxRecor
         conversation_id: row.conversation_id,
         retry_at: None,
     };
+    if !runtime.active() {
+        record_failure(&core, &runtime, &row, "the channel is inactive", false).await;
+        return done;
+    }
     let (status, reason) = runtime.status();
     if !status.can_send() {
         let reason = format!(
@@ -391,6 +395,9 @@ async fn send(
                 )
                 .await
         }
+        ChannelSecrets::Page { .. } => Err(SendError::Permanent {
+            reason: format!("sending on {} is not available", runtime.kind),
+        }),
         ChannelSecrets::Webchat { .. } => {
             let frame = ServerFrame::Message {
                 message: WebchatMessage {

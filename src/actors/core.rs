@@ -15,6 +15,7 @@ use crate::journey::Journey;
 use crate::metrics::Metrics;
 use crate::store::{ChannelRecord, OutboxRecord, Store, StoreError};
 use dashmap::DashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -36,6 +37,20 @@ pub struct CoreSettings {
     pub panic_on_text: Option<String>,
     /// The server's public base URL, for absolute webhook URLs.
     pub public_url: Option<url::Url>,
+    pub meta: MetaSettings,
+}
+
+/// Meta's Graph API for connecting channels, and the app the consent flow runs for.
+#[derive(Clone, Debug)]
+pub struct MetaSettings {
+    pub graph: crate::adapters::meta::MetaGraph,
+    pub dialog_url: url::Url,
+    pub version: String,
+    pub config_id: Option<String>,
+    /// Whether an app id and secret are configured: without them there is no consent flow.
+    pub app_configured: bool,
+    /// The token Meta echoes when it verifies the app's webhook.
+    pub verify_token: Option<String>,
 }
 
 /// Decrypted credentials of a channel, per kind.
@@ -49,6 +64,11 @@ pub enum ChannelSecrets {
         /// Browser origins, besides Parley's own pages, that may open the visitor socket.
         allowed_origins: Vec<String>,
     },
+    /// A Facebook Page, for Messenger, or its linked Instagram account.
+    Page {
+        public: crate::adapters::meta::PagePublicConfig,
+        secrets: crate::adapters::meta::PageSecrets,
+    },
 }
 
 /// A channel as the live system sees it: its configuration, decrypted credentials, current
@@ -60,6 +80,12 @@ pub struct ChannelRuntime {
     pub kind: ChannelKind,
     pub name: String,
     pub secrets: ChannelSecrets,
+    /// The sealed credentials the runtime was started with: a change means a restart.
+    pub(crate) sealed: String,
+    /// An inactive channel keeps its credentials but neither receives nor sends.
+    active: AtomicBool,
+    /// Whether the provider is known to reach the channel's webhook.
+    webhook_attached: AtomicBool,
     status: RwLock<(ChannelStatus, Option<String>)>,
     commands: mpsc::Sender<ChannelCommand>,
     handed: Mutex<Handed>,
@@ -83,6 +109,34 @@ impl ChannelRuntime {
             .read()
             .expect("channel status lock is never poisoned")
             .clone()
+    }
+
+    pub fn active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_active(&self, active: bool) {
+        self.active.store(active, Ordering::Relaxed);
+    }
+
+    /// Whether inbound events of the channel are taken: an inactive or disconnected channel
+    /// acknowledges its webhooks and drops their events.
+    pub fn receives(&self) -> bool {
+        self.active() && self.status().0 != ChannelStatus::Disconnected
+    }
+
+    /// Records, once per runtime, that the provider reached the channel's webhook, for the
+    /// channel's `webhook_attached` badge.
+    pub fn webhook_reached(self: &Arc<Self>, core: &Arc<Core>) {
+        if self.webhook_attached.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let (core, id) = (Arc::clone(core), self.id);
+        tokio::spawn(async move {
+            if let Err(error) = core.store.mark_webhook_attached(id, core.clock.now()).await {
+                tracing::warn!(channel_id = %id, error = %error, "failed to record the webhook badge");
+            }
+        });
     }
 
     pub(crate) fn set_status(&self, status: ChannelStatus, reason: Option<String>) {
@@ -342,6 +396,14 @@ impl Core {
                     serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
                 ChannelSecrets::Whatsapp { public, secrets }
             }
+            ChannelKind::Messenger | ChannelKind::Instagram => {
+                let public = serde_json::from_value(record.public_config.clone())
+                    .map_err(|_| CryptoError::Undecryptable)?;
+                let plaintext = self.master_key.decrypt(&record.sealed_secrets)?;
+                let secrets =
+                    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
+                ChannelSecrets::Page { public, secrets }
+            }
             ChannelKind::Webchat => ChannelSecrets::Webchat {
                 allowed_origins: record
                     .public_config
@@ -357,6 +419,9 @@ impl Core {
             kind: record.kind,
             name: record.name.clone(),
             secrets,
+            sealed: record.sealed_secrets.clone(),
+            active: AtomicBool::new(record.active),
+            webhook_attached: AtomicBool::new(record.connection.webhook_attached),
             status: RwLock::new((record.status, record.status_reason.clone())),
             commands,
             handed: Mutex::new(Handed::default()),
@@ -391,6 +456,48 @@ impl Core {
             Err(StoreError::NotFound) => Ok(None),
             Err(error) => Err(error),
         }
+    }
+
+    /// Brings this node's channel actors in line with channels changed since `since` (by
+    /// any node): a deleted channel stops, changed credentials restart it, a status or an
+    /// on/off switch is applied in place. Returns the newest change seen. Changes are read
+    /// with a margin, since a write stamped earlier may commit later; applying one twice
+    /// changes nothing.
+    pub(crate) async fn sync_channels(
+        self: &Arc<Self>,
+        since: Millis,
+    ) -> Result<Millis, StoreError> {
+        const MARGIN_MS: Millis = 10_000;
+        let mut newest = since;
+        for changed in self
+            .store
+            .channels_changed_since(since.saturating_sub(MARGIN_MS))
+            .await?
+        {
+            let record = changed.record;
+            newest = newest.max(record.updated_at);
+            if changed.deleted {
+                self.stop_channel(record.id);
+                continue;
+            }
+            match self.channel(record.id) {
+                Some(runtime) if runtime.sealed == record.sealed_secrets => {
+                    if runtime.status() != (record.status, record.status_reason.clone()) {
+                        runtime.set_status(record.status, record.status_reason.clone());
+                    }
+                    if runtime.active() != record.active {
+                        runtime.set_active(record.active);
+                        runtime.wake();
+                    }
+                }
+                _ => {
+                    if let Err(error) = self.start_channel(&record) {
+                        tracing::error!(channel_id = %record.id, error = %error, "failed to start a changed channel");
+                    }
+                }
+            }
+        }
+        Ok(newest)
     }
 
     pub fn stop_channel(&self, id: ChannelId) {

@@ -9,6 +9,7 @@ pub mod agents;
 pub(crate) mod api_call;
 pub mod bus;
 mod channel;
+pub mod connections;
 mod conversation;
 mod core;
 mod ingress;
@@ -18,7 +19,7 @@ mod scheduler;
 pub mod test_chat;
 pub mod webchat;
 
-pub use self::core::{ChannelRuntime, ChannelSecrets, Core, CoreSettings};
+pub use self::core::{ChannelRuntime, ChannelSecrets, Core, CoreSettings, MetaSettings};
 pub use bus::{Event, EventBus, InProcessBus};
 pub use channel::retry_delay;
 pub(crate) use conversation::StaffError;

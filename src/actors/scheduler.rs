@@ -21,6 +21,9 @@ const REPLAY_PAGE: i64 = 1_000;
 /// recognised as a duplicate.
 const RETENTION_MARGIN: Duration = Duration::from_secs(24 * 60 * 60);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// How often a node looks for channels another node changed (reconnected, switched off,
+/// removed).
+const CHANNEL_SYNC_INTERVAL: Duration = Duration::from_secs(2);
 /// How long the event log keeps events for consoles to replay; one further behind reloads.
 const EVENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
@@ -32,6 +35,8 @@ pub(crate) async fn run(core: Arc<Core>) {
     let mut dispatched: HashMap<i64, Millis> = HashMap::new();
     let mut last_sweep = Instant::now();
     let mut last_prune: Option<Instant> = None;
+    let mut last_channel_sync = Instant::now();
+    let mut channels_seen = core.clock.now();
     loop {
         let now = core.clock.now();
         match core.store.due_timers(now, TIMER_BATCH).await {
@@ -62,6 +67,13 @@ pub(crate) async fn run(core: Arc<Core>) {
                 tracing::warn!(error = %error, "failed to sweep unprocessed inbound events");
             }
         }
+        if last_channel_sync.elapsed() >= CHANNEL_SYNC_INTERVAL {
+            last_channel_sync = Instant::now();
+            match core.sync_channels(channels_seen).await {
+                Ok(newest) => channels_seen = newest,
+                Err(error) => tracing::warn!(error = %error, "failed to look for changed channels"),
+            }
+        }
         if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
             last_prune = Some(Instant::now());
             let horizon =
@@ -80,6 +92,14 @@ pub(crate) async fn run(core: Arc<Core>) {
                 Ok(0) => {}
                 Ok(pruned) => tracing::info!(rows = pruned, "pruned console events past a week"),
                 Err(error) => tracing::warn!(error = %error, "failed to prune console events"),
+            }
+            match core
+                .store
+                .prune_consent_nonces(now.saturating_sub(super::connections::CONSENT_TTL_MS * 4))
+                .await
+            {
+                Ok(_) => {}
+                Err(error) => tracing::warn!(error = %error, "failed to prune consent nonces"),
             }
         }
         if let Ok(depth) = core.store.outbox_depth().await {

@@ -12,15 +12,26 @@ pub enum ChannelKind {
     WhatsappCloud,
     /// Parley's own web chat widget.
     Webchat,
+    /// Facebook Messenger through a Facebook Page.
+    Messenger,
+    /// Instagram direct messages of a professional account linked to a Facebook Page.
+    Instagram,
 }
 
 impl ChannelKind {
-    pub const ALL: [ChannelKind; 2] = [ChannelKind::WhatsappCloud, ChannelKind::Webchat];
+    pub const ALL: [ChannelKind; 4] = [
+        ChannelKind::WhatsappCloud,
+        ChannelKind::Webchat,
+        ChannelKind::Messenger,
+        ChannelKind::Instagram,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
             ChannelKind::WhatsappCloud => "whatsapp_cloud",
             ChannelKind::Webchat => "webchat",
+            ChannelKind::Messenger => "messenger",
+            ChannelKind::Instagram => "instagram",
         }
     }
 
@@ -30,6 +41,9 @@ impl ChannelKind {
         match self {
             ChannelKind::WhatsappCloud => 80,
             ChannelKind::Webchat => 1_000,
+            // 300 calls per second per Page for text, links and reactions.
+            ChannelKind::Messenger => 300,
+            ChannelKind::Instagram => 100,
         }
     }
 
@@ -39,7 +53,17 @@ impl ChannelKind {
         match self {
             ChannelKind::WhatsappCloud => 7 * DAY,
             ChannelKind::Webchat => DAY,
+            // Graph webhooks retry for 36 hours.
+            ChannelKind::Messenger | ChannelKind::Instagram => 2 * DAY,
         }
+    }
+
+    /// Whether channels of this kind connect through Meta's consent flow.
+    pub fn is_meta(&self) -> bool {
+        matches!(
+            self,
+            ChannelKind::WhatsappCloud | ChannelKind::Messenger | ChannelKind::Instagram
+        )
     }
 }
 

@@ -36,6 +36,35 @@ error_codes! {
     /// A field is present but its value is not acceptable.
     InvalidField => UNPROCESSABLE_ENTITY,
     UnknownChannelKind => UNPROCESSABLE_ENTITY,
+    // Connections (the seed's error table).
+    /// The provider refused the channel's credentials (expired, revoked, missing permission).
+    ProviderRejectedCredentials => UNPROCESSABLE_ENTITY,
+    /// The provider refused the request for another reason, given in the message.
+    ProviderRejected => UNPROCESSABLE_ENTITY,
+    /// The provider could not be reached or failed; nothing was changed, retry later.
+    ProviderUnavailable => BAD_GATEWAY,
+    /// Failed to load accounts: the provider refused to list the granted accounts.
+    FailedToLoadAccounts => BAD_GATEWAY,
+    /// Failed to disconnect: the provider refused to remove the webhook subscription.
+    DisconnectFailed => BAD_GATEWAY,
+    /// User denied consent on the provider's consent screen.
+    UserDeniedConsent => UNPROCESSABLE_ENTITY,
+    /// Missing organisation in callback: the consent callback has no (valid) state.
+    MissingOrganization => BAD_REQUEST,
+    /// The consent flow took too long or its state was already used; start it again.
+    ConsentExpired => BAD_REQUEST,
+    /// Business account validation failed: no usable number, Page or account was granted.
+    BusinessAccountValidationFailed => UNPROCESSABLE_ENTITY,
+    /// Webhook subscription empty: the provider reported success but lists no subscription.
+    WebhookSubscriptionEmpty => BAD_GATEWAY,
+    /// Session has expired: the channel's credentials expired; reconnect it.
+    SessionExpired => CONFLICT,
+    /// The provider account is connected as another organisation's channel.
+    ChannelAccountTaken => CONFLICT,
+    /// No Meta app is configured (PARLEY_META_APP_ID, PARLEY_META_APP_SECRET).
+    MetaAppNotConfigured => CONFLICT,
+    /// The channel cannot do this in its current state (e.g. reconnecting a deleted kind).
+    ChannelStateConflict => CONFLICT,
     /// A webhook without its signature header.
     MissingSignature => UNAUTHORIZED,
     /// A webhook whose signature does not match its body.

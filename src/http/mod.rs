@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 mod health;
+pub mod oauth;
 pub mod openapi;
 mod pages;
 mod webchat;
@@ -31,6 +32,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/api/v1/openapi.json", web::get().to(openapi::spec))
         .configure(api::v1::configure)
         .configure(webhooks::configure)
+        .configure(oauth::configure)
         .configure(webchat::configure)
         .configure(ws::configure)
         .route("/", web::get().to(pages::index))

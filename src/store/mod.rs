@@ -32,7 +32,9 @@ pub mod timers;
 mod tx;
 mod writer;
 
-pub use channels::NewChannel;
+pub use channels::{
+    ChangedChannel, ChannelConnection, ChannelRefresh, ChannelStats, NewChannel, Setup,
+};
 pub use conversations::{ConversationQuery, DeliveryUpdate, NewMessage};
 pub use inbound::NewInbound;
 pub use journeys::{

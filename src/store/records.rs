@@ -24,6 +24,10 @@ pub struct ChannelRecord {
     pub sealed_secrets: String,
     pub created_at: Millis,
     pub updated_at: Millis,
+    pub connection: super::channels::ChannelConnection,
+    /// The live journey assigned to the channel and the bot user it speaks as.
+    pub journey_id: Option<String>,
+    pub bot_user_id: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]

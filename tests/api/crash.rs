@@ -84,6 +84,7 @@ async fn create_channel(
     let body = json!({"kind": "whatsapp_cloud", "name": "Crash", "config": {
         "phone_number_id": "555000111", "access_token": "crash-token", "app_secret": "crash-secret", "verify_token": "v"
     }});
+    graph.add_number("555000111", "crash-token");
     let response = http
         .post(format!("{}/api/v1/channels", node.address))
         .bearer_auth(api_key)
@@ -93,7 +94,6 @@ async fn create_channel(
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     let channel: Value = response.json().await.unwrap();
-    graph.add_number("555000111", "crash-token");
     (
         channel["id"].as_str().unwrap().to_owned(),
         channel["webhook_url"].as_str().unwrap().to_owned(),

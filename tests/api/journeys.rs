@@ -413,6 +413,7 @@ async fn another_organisation_gets_journey_not_found_on_every_route() {
     put_graph(&app, &id, &saying("Hello!")).await;
     deploy(&app, &id).await;
     let other = app.other_organization().await;
+    app.graph.add_number("999000111", "t");
     let (status, their_channel) = app
         .request(
             Method::POST,

@@ -16,6 +16,7 @@ mod ai_agents;
 mod auth;
 mod canned_responses;
 mod channels;
+mod connections;
 mod console;
 mod conversation_actions;
 mod crash;

@@ -37,6 +37,8 @@ pub(crate) async fn create_channel(
             "verify_token": format!("verify-{run_id}"),
         },
     });
+    // Registered first: the server asks the provider about the number before it adds it.
+    mock.add_number(&phone_number_id, &access_token);
     let response = client
         .post(target.base.join("api/v1/channels").expect("a valid path"))
         .bearer_auth(&target.api_key)
@@ -60,7 +62,6 @@ pub(crate) async fn create_channel(
     // webhooks still go to the loopback server under test.
     let webhook_url = field("webhook_url")?;
     let path = Url::parse(&webhook_url).map_or(webhook_url, |url| url.path().to_owned());
-    mock.add_number(&phone_number_id, &access_token);
     Ok(LoadChannel {
         id: field("id")?,
         phone_number_id,

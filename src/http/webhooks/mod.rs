@@ -1,12 +1,15 @@
-//! `/webhooks/{provider}/{channel_id}`: provider ingress. A webhook is answered 200 only after
+//! `/webhooks/{provider}/{channel_id}` and the Meta app's `/webhooks/meta`: provider ingress. A webhook is answered 200 only after
 //! its events are committed to the `inbound` table.
 
+mod meta;
 mod whatsapp_cloud;
 
 use actix_web::web;
 
 pub(super) fn configure(config: &mut web::ServiceConfig) {
     config
+        .route("/webhooks/meta", web::get().to(meta::handshake))
+        .route("/webhooks/meta", web::post().to(meta::receive))
         .route(
             "/webhooks/whatsapp_cloud/{channel_id}",
             web::get().to(whatsapp_cloud::handshake),

@@ -15,11 +15,11 @@ const PROVIDER: &str = "whatsapp_cloud";
 #[derive(Deserialize)]
 pub(super) struct Handshake {
     #[serde(rename = "hub.mode")]
-    mode: Option<String>,
+    pub(super) mode: Option<String>,
     #[serde(rename = "hub.verify_token")]
-    verify_token: Option<String>,
+    pub(super) verify_token: Option<String>,
     #[serde(rename = "hub.challenge")]
-    challenge: Option<String>,
+    pub(super) challenge: Option<String>,
 }
 
 fn reject(state: &AppState, result: &str, error: ApiError) -> ApiError {
@@ -71,9 +71,12 @@ pub(super) async fn handshake(
         query.challenge.as_deref(),
         &secrets.verify_token,
     ) {
-        Some(challenge) => Ok(HttpResponse::Ok()
-            .content_type("text/plain")
-            .body(challenge.to_owned())),
+        Some(challenge) => {
+            runtime.webhook_reached(&state);
+            Ok(HttpResponse::Ok()
+                .content_type("text/plain")
+                .body(challenge.to_owned()))
+        }
         None => Err(reject(
             &state,
             "verification_failed",
@@ -105,6 +108,18 @@ pub(super) async fn receive(
         .map_err(|error| reject(&state, "bad_signature", error.into()))?;
     let notification = parse::parse(&body, &public.phone_number_id)
         .map_err(|error| reject(&state, "malformed", error.into()))?;
+    runtime.webhook_reached(&state);
+    if !runtime.receives() {
+        // Acknowledged, so the provider neither retries nor disables the webhook.
+        state
+            .metrics
+            .webhooks
+            .with_label_values(&[PROVIDER, "inactive"])
+            .inc();
+        tracing::info!(channel_id = %runtime.id, events = notification.events.len(), "dropped the events of an inactive or disconnected channel");
+        return Ok(HttpResponse::Ok()
+            .json(json!({"new": 0, "duplicates": 0, "dropped": notification.events.len()})));
+    }
     if notification.foreign_changes > 0 {
         tracing::warn!(
             channel_id = %runtime.id,

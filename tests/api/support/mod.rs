@@ -18,6 +18,8 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 /// How long a test waits for something that should happen promptly.
+/// The verify token of the Meta app's webhook in tests.
+pub const META_VERIFY_TOKEN: &str = "meta-verify-token";
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
 pub struct TestApp {
@@ -91,6 +93,10 @@ impl TestApp {
         let mut config = Config::embedded(data_dir.path().to_path_buf());
         config.bind = "127.0.0.1:0".parse().unwrap();
         config.meta_graph_url = graph.url().parse().unwrap();
+        config.meta_dialog_url = graph.url().parse().unwrap();
+        config.meta_app_id = Some(parley::mock::graph::accounts::APP_ID.into());
+        config.meta_app_secret = Some(parley::mock::graph::accounts::APP_SECRET.to_owned().into());
+        config.meta_verify_token = Some(META_VERIFY_TOKEN.to_owned().into());
         config.send_retry_base_ms = 50;
         config.sweep_interval_ms = 200;
         config.test_panic_on_text = options.panic_on_text;
@@ -197,6 +203,7 @@ impl TestApp {
     pub async fn create_whatsapp_channel(&self) -> WhatsappChannel {
         let phone_number_id = NEXT_NUMBER.fetch_add(1, Ordering::Relaxed).to_string();
         let access_token = format!("EAAG-{phone_number_id}");
+        self.graph.add_number(&phone_number_id, &access_token);
         let (status, body) = self
             .post_json(
                 "/api/v1/channels",
@@ -207,7 +214,6 @@ impl TestApp {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        self.graph.add_number(&phone_number_id, &access_token);
         WhatsappChannel {
             id: body["id"].as_str().unwrap().to_owned(),
             phone_number_id,

@@ -1,6 +1,9 @@
-//! A mock of Meta's Graph API for WhatsApp sends: `POST /{version}/{phone_number_id}/messages`
+//! A mock of Meta's Graph API: WhatsApp sends (`POST /{version}/{phone_number_id}/messages`)
 //! with token checks, body validation, fresh wamids, and scripted failures (server errors,
-//! throttling with `Retry-After`, expired tokens) answered with Meta's error envelopes.
+//! throttling with `Retry-After`, expired tokens) answered with Meta's error envelopes; and
+//! the consent dialog, token exchange and account calls of connecting channels (`accounts`).
+
+pub mod accounts;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -40,6 +43,7 @@ pub struct ReceivedSend {
 
 #[derive(Default)]
 struct State {
+    accounts: Mutex<accounts::Accounts>,
     numbers: Mutex<HashMap<String, String>>,
     expired_tokens: Mutex<HashSet<String>>,
     scripted: Mutex<VecDeque<Scripted>>,
@@ -64,10 +68,12 @@ impl MockGraph {
         let state = Arc::new(State::default());
         let data = web::Data::from(Arc::clone(&state));
         let server = HttpServer::new(move || {
-            App::new().app_data(data.clone()).route(
-                "/{version}/{phone_number_id}/messages",
-                web::post().to(send),
-            )
+            App::new()
+                .app_data(data.clone())
+                .route("/{version}/{node}", web::get().to(get_node))
+                .route("/{version}/{node}/{edge}", web::get().to(get_edge))
+                .route("/{version}/{node}/{edge}", web::post().to(post_edge))
+                .route("/{version}/{node}/{edge}", web::delete().to(delete_edge))
         })
         .listen(listener)?
         .workers(1)
@@ -82,9 +88,30 @@ impl MockGraph {
         &self.url
     }
 
-    /// Registers a phone number id and the token allowed to send from it.
+    /// Registers a phone number id and the token allowed to send from it (a system user's
+    /// token), as a number of the business account [`accounts::DEFAULT_WABA`].
     pub fn add_number(&self, phone_number_id: &str, access_token: &str) {
         lock(&self.state.numbers).insert(phone_number_id.to_owned(), access_token.to_owned());
+        let mut accounts = lock(&self.state.accounts);
+        let number = accounts::NumberFixture {
+            id: phone_number_id.to_owned(),
+            display_phone_number: format!("+1 555-{phone_number_id}"),
+            verified_name: "Parley Test".into(),
+            pin: None,
+        };
+        match accounts
+            .businesses
+            .iter_mut()
+            .find(|business| business.waba_id == accounts::DEFAULT_WABA)
+        {
+            Some(business) => business.numbers.push(number),
+            None => accounts.businesses.push(accounts::BusinessFixture {
+                waba_id: accounts::DEFAULT_WABA.into(),
+                name: "Parley Test Business".into(),
+                verified: true,
+                numbers: vec![number],
+            }),
+        }
     }
 
     /// From now on, calls with this token fail with code 190.
@@ -256,9 +283,59 @@ fn validate(body: &Value) -> Option<HttpResponse> {
     None
 }
 
-async fn send(
+async fn get_node(
     state: web::Data<State>,
     path: web::Path<(String, String)>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let (_, node) = path.into_inner();
+    if node == "debug_token" {
+        accounts::debug_token(&state, &request)
+    } else {
+        accounts::node(&state, &request, &node)
+    }
+}
+
+async fn get_edge(
+    state: web::Data<State>,
+    path: web::Path<(String, String, String)>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let (_, node, edge) = path.into_inner();
+    match (node.as_str(), edge.as_str()) {
+        ("dialog", "oauth") => accounts::dialog(&state, &request),
+        ("oauth", "access_token") => accounts::access_token(&state, &request),
+        _ => accounts::get_edge(&state, &request, &node, &edge),
+    }
+}
+
+async fn post_edge(
+    state: web::Data<State>,
+    path: web::Path<(String, String, String)>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let (version, node, edge) = path.into_inner();
+    if edge == "messages" {
+        return send(state, version, node, request, body).await;
+    }
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    accounts::change_edge(&state, &request, &node, &edge, &parsed)
+}
+
+async fn delete_edge(
+    state: web::Data<State>,
+    path: web::Path<(String, String, String)>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let (_, node, edge) = path.into_inner();
+    accounts::change_edge(&state, &request, &node, &edge, &Value::Null)
+}
+
+async fn send(
+    state: web::Data<State>,
+    _version: String,
+    phone_number_id: String,
     request: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
@@ -266,7 +343,6 @@ async fn send(
     if latency > 0 {
         tokio::time::sleep(Duration::from_micros(latency)).await;
     }
-    let (_, phone_number_id) = path.into_inner();
     let bearer = request
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -326,7 +402,14 @@ fn answer(
     if lock(&state.expired_tokens).contains(token) {
         return expired_token();
     }
-    match lock(&state.numbers).get(phone_number_id) {
+    let known = lock(&state.numbers).contains_key(phone_number_id)
+        || lock(&state.accounts).businesses.iter().any(|business| {
+            business
+                .numbers
+                .iter()
+                .any(|number| number.id == phone_number_id)
+        });
+    match known.then(|| accounts::may_use_number(state, phone_number_id, token)) {
         None => {
             return graph_error(
                 400,
@@ -336,10 +419,10 @@ fn answer(
                 None,
             )
         }
-        Some(expected) if expected != token => {
+        Some(false) => {
             return graph_error(401, 190, None, "Invalid OAuth access token - Cannot parse access token", None)
         }
-        Some(_) => {}
+        Some(true) => {}
     }
     if let Some(scripted) = lock(&state.scripted).pop_front() {
         return match scripted {

@@ -1,0 +1,739 @@
+//! Connections: Meta's consent flow end to end against the mock (dialog, code, token
+//! exchange, discovery, subscriptions, registration), refusals with the seed's codes,
+//! reconnect in place, disconnect, activate/deactivate and the app's shared webhook.
+
+use crate::support::{assert_error, team_member, TestApp, META_VERIFY_TOKEN, PATIENCE};
+use parley::mock::graph::accounts::{
+    BusinessFixture, ConsentAnswer, InstagramFixture, NumberFixture, PageFixture, APP_SECRET,
+};
+use parley::mock::whatsapp_webhooks;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+const WABA: &str = "201000000000001";
+const NUMBER: &str = "301000000000001";
+const PAGE: &str = "104538192374661";
+const IG: &str = "17841405822304914";
+
+fn hotel_business() -> BusinessFixture {
+    BusinessFixture {
+        waba_id: WABA.into(),
+        name: "Villa Serena".into(),
+        verified: true,
+        numbers: vec![NumberFixture {
+            id: NUMBER.into(),
+            display_phone_number: "+351 912 345 678".into(),
+            verified_name: "Villa Serena".into(),
+            pin: None,
+        }],
+    }
+}
+
+fn hotel_page() -> PageFixture {
+    PageFixture {
+        id: PAGE.into(),
+        name: "Villa Serena".into(),
+        verified: false,
+        instagram: Some(InstagramFixture {
+            id: IG.into(),
+            username: "villaserena".into(),
+            followers_count: 12_400,
+        }),
+    }
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn query_of(url: &str) -> HashMap<String, String> {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let query = query.split('#').next().unwrap();
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Runs a consent as a browser would: the dialog (answered by the mock), then the callback.
+/// Returns where the browser lands and the query it carries.
+async fn follow(app: &TestApp, consent_url: &str) -> (String, HashMap<String, String>) {
+    let browser = no_redirects();
+    let dialog = browser.get(consent_url).send().await.unwrap();
+    assert_eq!(dialog.status(), StatusCode::FOUND);
+    let callback = location(&dialog);
+    assert!(
+        callback.starts_with(&app.url("/oauth/meta/callback")),
+        "{callback}"
+    );
+    let landed = browser.get(&callback).send().await.unwrap();
+    assert_eq!(
+        landed.status(),
+        StatusCode::SEE_OTHER,
+        "{:?}",
+        landed.text().await
+    );
+    let target = location(&landed);
+    let query = query_of(&target);
+    (target, query)
+}
+
+async fn connect(app: &TestApp, kind: &str, body: &Value) -> (String, HashMap<String, String>) {
+    let (status, started) = app
+        .post_json(&format!("/api/v1/channels/connect/{kind}"), body)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    follow(app, started["url"].as_str().unwrap()).await
+}
+
+async fn channel(app: &TestApp, id: &str) -> Value {
+    let (status, channel) = app.get(&format!("/api/v1/channels/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{channel}");
+    channel
+}
+
+#[actix_web::test]
+async fn a_whatsapp_number_is_connected_through_consent_and_its_guests_reach_the_bot() {
+    let app = TestApp::spawn().await;
+    app.graph.add_business(hotel_business());
+    app.graph.answer_consent(ConsentAnswer::Grant {
+        wabas: vec![WABA.into()],
+        pages: vec![],
+    });
+    let (status, started) = app
+        .post_json(
+            "/api/v1/channels/connect/whatsapp_cloud",
+            &json!({"return_to": "/settings/connections"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let dialog = query_of(started["url"].as_str().unwrap());
+    assert_eq!(dialog["client_id"], parley::mock::graph::accounts::APP_ID);
+    assert_eq!(dialog["redirect_uri"], app.url("/oauth/meta/callback"));
+    assert_eq!(dialog["state"], started["state"].as_str().unwrap());
+    assert!(dialog["scope"].contains("whatsapp_business_messaging"));
+
+    let (target, landed) = follow(&app, started["url"].as_str().unwrap()).await;
+    assert!(target.starts_with("/settings/connections?"), "{target}");
+    assert!(!landed.contains_key("channel_error"), "{landed:?}");
+    let id = &landed["channel_connected"];
+    let connected = channel(&app, id).await;
+    assert_eq!(connected["kind"], "whatsapp_cloud");
+    assert_eq!(connected["name"], "Villa Serena");
+    assert_eq!(connected["status"], "connected");
+    assert_eq!(connected["setup"], "consent");
+    assert_eq!(connected["webhook_attached"], true);
+    assert_eq!(connected["verified"], true);
+    assert_eq!(connected["account_id"], NUMBER);
+    assert_eq!(
+        connected["metadata"]["display_phone_number"],
+        "+351 912 345 678"
+    );
+    assert_eq!(
+        connected["metadata"]["business_account_name"],
+        "Villa Serena"
+    );
+    assert_eq!(
+        connected["metadata"]["business_profile"]["vertical"],
+        "HOTEL"
+    );
+    assert!(connected["token_expires_at"].as_i64().unwrap() > 0);
+    assert_eq!(
+        connected["config"],
+        json!({"phone_number_id": NUMBER, "waba_id": WABA})
+    );
+    assert!(connected["webhook_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/webhooks/meta"));
+    assert!(!connected.to_string().contains("EAAU"), "no token is shown");
+    assert!(app.graph.is_subscribed(WABA));
+    let pin = app
+        .graph
+        .registered_pin(NUMBER)
+        .expect("the number was registered");
+    assert_eq!(pin.len(), 6);
+
+    // Meta verifies the app's webhook, then a guest writes to the number.
+    let handshake = app
+        .http
+        .get(app.url(&format!(
+            "/webhooks/meta?hub.mode=subscribe&hub.verify_token={META_VERIFY_TOKEN}&hub.challenge=1158201444"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(handshake.status(), StatusCode::OK);
+    assert_eq!(handshake.text().await.unwrap(), "1158201444");
+    let wrong = app
+        .http
+        .get(app.url("/webhooks/meta?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let body = whatsapp_webhooks::text_message(
+        NUMBER,
+        "351911111111",
+        "Ana",
+        "wamid.consent.1",
+        "hello",
+        1_780_000_000,
+    );
+    let response = app
+        .http
+        .post(app.url("/webhooks/meta"))
+        .header(
+            "X-Hub-Signature-256",
+            whatsapp_webhooks::signature(APP_SECRET, &body),
+        )
+        .header("Content-Type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["new"], 1);
+    let sends = app.graph.wait_for_accepted(1, PATIENCE).await;
+    assert_eq!(sends[0].phone_number_id, NUMBER);
+    assert_eq!(sends[0].body["to"], "351911111111");
+    let token = sends[0].bearer.clone().unwrap();
+    assert!(
+        app.graph.long_lived_tokens().contains(&token),
+        "sends use the long-lived token"
+    );
+
+    let unsigned = app
+        .http
+        .post(app.url("/webhooks/meta"))
+        .header(
+            "X-Hub-Signature-256",
+            whatsapp_webhooks::signature("wrong", &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn refusals_in_the_consent_flow_come_back_with_the_seeds_codes() {
+    let app = TestApp::spawn().await;
+    app.graph.add_business(hotel_business());
+
+    app.graph.answer_consent(ConsentAnswer::Deny);
+    let (_, landed) = connect(&app, "whatsapp_cloud", &json!({})).await;
+    assert_eq!(landed["channel_error"], "user_denied_consent", "{landed:?}");
+
+    app.graph.answer_consent(ConsentAnswer::Grant {
+        wabas: vec![],
+        pages: vec![],
+    });
+    let (_, landed) = connect(&app, "whatsapp_cloud", &json!({})).await;
+    assert_eq!(
+        landed["channel_error"], "business_account_validation_failed",
+        "{landed:?}"
+    );
+
+    app.graph.add_business(BusinessFixture {
+        waba_id: "201000000000009".into(),
+        name: "Empty".into(),
+        verified: false,
+        numbers: vec![],
+    });
+    app.graph.answer_consent(ConsentAnswer::Grant {
+        wabas: vec!["201000000000009".into()],
+        pages: vec![],
+    });
+    let (_, landed) = connect(&app, "whatsapp_cloud", &json!({})).await;
+    assert_eq!(
+        landed["channel_error"], "business_account_validation_failed",
+        "{landed:?}"
+    );
+
+    app.graph.answer_consent(ConsentAnswer::Grant {
+        wabas: vec![],
+        pages: vec![PAGE.into()],
+    });
+    app.graph.add_page(PageFixture {
+        instagram: None,
+        ..hotel_page()
+    });
+    let (_, landed) = connect(&app, "instagram", &json!({})).await;
+    assert_eq!(
+        landed["channel_error"], "business_account_validation_failed",
+        "an Instagram consent needs a Page with an account linked: {landed:?}"
+    );
+
+    let (status, list) = app.get("/api/v1/channels").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        1,
+        "only the web chat: {list}"
+    );
+
+    // A callback without a state, with a forged one, or with one already used.
+    let browser = no_redirects();
+    let answer = browser
+        .get(app.url("/oauth/meta/callback?code=abc"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        answer.json::<Value>().await.unwrap()["error"]["code"],
+        "missing_organization"
+    );
+    let (_, started) = app
+        .post_json("/api/v1/channels/connect/whatsapp_cloud", &json!({}))
+        .await;
+    let state = started["state"].as_str().unwrap();
+    let (payload, tag) = state.split_once('.').unwrap();
+    let forged = format!("{}.{tag}", &payload[..payload.len() - 2]);
+    let answer = browser
+        .get(app.url(&format!("/oauth/meta/callback?code=abc&state={forged}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    app.graph.answer_consent(ConsentAnswer::Grant {
+        wabas: vec![WABA.into()],
+        pages: vec![],
+    });
+    let dialog = browser
+        .get(started["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let callback = location(&dialog);
+    let first = browser.get(&callback).send().await.unwrap();
+    assert!(query_of(&location(&first)).contains_key("channel_connected"));
+    let again = browser.get(&callback).send().await.unwrap();
+    assert_eq!(
+        query_of(&location(&again))["channel_error"],
+        "consent_expired"
+    );
+}
+
+#[actix_web::test]
+async fn an_empty_subscription_is_reported_and_a_reconnect_refreshes_the_same_channel() {
+    let app = TestApp::spawn().await;
+    app.graph.add_business(hotel_business());
+    app.graph.answer_consent(ConsentAnswer::Grant {
+        wabas: vec![WABA.into()],
+        pages: vec![],
+    });
+    app.graph.empty_subscriptions(true);
+    let (_, landed) = connect(&app, "whatsapp_cloud", &json!({"name": "Front desk"})).await;
+    assert_eq!(
+        landed["channel_error"], "webhook_subscription_empty",
+        "{landed:?}"
+    );
+    let id = landed["channel_connected"].clone();
+    let broken = channel(&app, &id).await;
+    assert_eq!(broken["status"], "error");
+    assert_eq!(broken["name"], "Front desk");
+    assert_eq!(broken["webhook_attached"], false);
+
+    app.graph.empty_subscriptions(false);
+    let (status, started) = app
+        .post_json(&format!("/api/v1/channels/{id}/reconnect"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    let (_, landed) = follow(&app, started["url"].as_str().unwrap()).await;
+    assert_eq!(landed["channel_connected"], id, "{landed:?}");
+    let fixed = channel(&app, &id).await;
+    assert_eq!(fixed["status"], "connected");
+    assert_eq!(fixed["webhook_attached"], true);
+    assert_eq!(fixed["name"], "Front desk", "a reconnect keeps the name");
+
+    // Connecting the same number again refreshes it too: never a second channel.
+    let (_, landed) = connect(&app, "whatsapp_cloud", &json!({})).await;
+    assert_eq!(landed["channel_connected"], id);
+    let (_, list) = app.get("/api/v1/channels").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2, "{list}");
+}
+
+#[actix_web::test]
+async fn messenger_and_instagram_connect_one_channel_per_granted_account() {
+    let app = TestApp::spawn().await;
+    app.graph.add_page(hotel_page());
+    app.graph.answer_consent(ConsentAnswer::Grant {
+        wabas: vec![],
+        pages: vec![PAGE.into()],
+    });
+    let (_, landed) = connect(&app, "messenger", &json!({})).await;
+    let messenger = channel(&app, &landed["channel_connected"]).await;
+    assert_eq!(messenger["kind"], "messenger");
+    assert_eq!(messenger["name"], "Villa Serena");
+    assert_eq!(messenger["account_id"], PAGE);
+    assert_eq!(messenger["metadata"]["page_name"], "Villa Serena");
+    assert_eq!(messenger["webhook_attached"], true);
+    assert_eq!(messenger["token_expires_at"], Value::Null);
+    assert!(app.graph.is_subscribed(PAGE));
+
+    let (_, landed) = connect(&app, "instagram", &json!({})).await;
+    let instagram = channel(&app, &landed["channel_connected"]).await;
+    assert_eq!(instagram["kind"], "instagram");
+    assert_eq!(instagram["name"], "@villaserena");
+    assert_eq!(instagram["account_id"], IG);
+    assert_eq!(instagram["metadata"]["instagram_username"], "villaserena");
+    assert_eq!(instagram["metadata"]["followers_count"], 12_400);
+    assert_eq!(
+        instagram["config"],
+        json!({"page_id": PAGE, "instagram_id": IG})
+    );
+
+    // Both share the Page's subscription: disconnecting one keeps it for the other.
+    let (status, _) = app
+        .post_json(
+            &format!(
+                "/api/v1/channels/{}/disconnect",
+                messenger["id"].as_str().unwrap()
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(app.graph.is_subscribed(PAGE));
+    let (status, _) = app
+        .post_json(
+            &format!(
+                "/api/v1/channels/{}/disconnect",
+                instagram["id"].as_str().unwrap()
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!app.graph.is_subscribed(PAGE));
+}
+
+#[actix_web::test]
+async fn credentials_entered_by_hand_are_checked_with_the_provider_first() {
+    let app = TestApp::spawn().await;
+    app.graph.add_number("555123001", "EAAG-good");
+    let body = |number: &str, token: &str| {
+        json!({"kind": "whatsapp_cloud", "name": "Desk", "config": {
+            "phone_number_id": number, "access_token": token, "app_secret": "s",
+            "verify_token": "v", "waba_id": parley::mock::graph::accounts::DEFAULT_WABA
+        }})
+    };
+    let answer = app
+        .post_json("/api/v1/channels", &body("555123001", "EAAG-bad"))
+        .await;
+    assert_error(
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "provider_rejected_credentials",
+    );
+    assert_eq!(answer.1["error"]["field"], "config.access_token");
+    let answer = app
+        .post_json("/api/v1/channels", &body("555123999", "EAAG-good"))
+        .await;
+    assert_error(&answer, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    assert_eq!(answer.1["error"]["field"], "config.phone_number_id");
+    let (_, list) = app.get("/api/v1/channels").await;
+    assert_eq!(
+        list["data"].as_array().unwrap().len(),
+        1,
+        "nothing was stored"
+    );
+
+    let (status, created) = app
+        .post_json("/api/v1/channels", &body("555123001", "EAAG-good"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["setup"], "manual");
+    assert_eq!(created["account_id"], "555123001");
+    assert_eq!(created["metadata"]["verified_name"], "Parley Test");
+    assert_eq!(created["webhook_attached"], true);
+    assert_eq!(created["verified"], true);
+
+    // The same number twice is one channel; another organisation cannot take it either.
+    let answer = app
+        .post_json("/api/v1/channels", &body("555123001", "EAAG-good"))
+        .await;
+    assert_error(&answer, StatusCode::CONFLICT, "channel_account_taken");
+    let other = app.other_organization().await;
+    let answer = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/channels",
+            &other,
+            Some(&body("555123001", "EAAG-good")),
+        )
+        .await;
+    assert_error(&answer, StatusCode::CONFLICT, "channel_account_taken");
+}
+
+#[actix_web::test]
+async fn an_expired_token_is_replaced_in_place_and_the_history_stays() {
+    let app = TestApp::spawn().await;
+    let channel_made = app.create_whatsapp_channel().await;
+    let id = channel_made.id.clone();
+    app.customer_says(&channel_made, "15550001111", "wamid.r1", "hi")
+        .await;
+    app.graph.wait_for_accepted(1, PATIENCE).await;
+    app.graph.expire_token(&channel_made.access_token);
+    app.customer_says(&channel_made, "15550001111", "wamid.r2", "still there?")
+        .await;
+    let broken = app
+        .get_until(&format!("/api/v1/channels/{id}"), |channel| {
+            channel["status"] == "needs_reconnect"
+        })
+        .await;
+    assert!(
+        broken["status_reason"].as_str().unwrap().contains("190"),
+        "{broken}"
+    );
+
+    let fresh_token = "EAAG-fresh";
+    app.graph
+        .add_number(&channel_made.phone_number_id, fresh_token);
+    let (status, reconnected) = app
+        .post_json(
+            &format!("/api/v1/channels/{id}/reconnect"),
+            &json!({"config": {
+                "phone_number_id": channel_made.phone_number_id, "access_token": fresh_token,
+                "app_secret": channel_made.app_secret, "verify_token": channel_made.verify_token
+            }}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reconnected}");
+    assert_eq!(reconnected["id"], id.as_str());
+    assert_eq!(reconnected["status"], "connected");
+    assert_eq!(reconnected["status_reason"], Value::Null);
+    let (_, list) = app.get("/api/v1/channels").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2, "{list}");
+
+    app.customer_says(&channel_made, "15550001111", "wamid.r3", "hello again")
+        .await;
+    let sends = app.graph.wait_for_accepted(2, PATIENCE).await;
+    assert_eq!(sends[1].bearer.as_deref(), Some(fresh_token));
+    let conversation = app.conversation_with("15550001111").await;
+    let messages = app
+        .messages_until(conversation["id"].as_str().unwrap(), |messages| {
+            messages.len() >= 5
+        })
+        .await;
+    assert!(messages.len() >= 5, "the history stays with the channel");
+
+    // Credentials of another number are not a reconnect of this one.
+    app.graph.add_number("555777000", "EAAG-other");
+    let answer = app
+        .post_json(
+            &format!("/api/v1/channels/{id}/reconnect"),
+            &json!({"config": {
+                "phone_number_id": "555777000", "access_token": "EAAG-other",
+                "app_secret": "s", "verify_token": "v"
+            }}),
+        )
+        .await;
+    assert_error(&answer, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+}
+
+#[actix_web::test]
+async fn an_inactive_channel_keeps_its_credentials_but_neither_receives_nor_sends() {
+    let app = TestApp::spawn().await;
+    let made = app.create_whatsapp_channel().await;
+    let path = format!("/api/v1/channels/{}", made.id);
+    let (status, off) = app
+        .post_json(&format!("{path}/deactivate"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{off}");
+    assert_eq!(off["active"], false);
+    assert_eq!(off["status"], "connected");
+
+    let body = whatsapp_webhooks::text_message(
+        &made.phone_number_id,
+        "15550002222",
+        "Bo",
+        "wamid.off.1",
+        "anyone?",
+        1_780_000_000,
+    );
+    let (status, answer) = app.post_webhook(&made, &body).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "acknowledged, so Meta does not retry"
+    );
+    assert_eq!(answer["dropped"], 1);
+    assert_eq!(answer["new"], 0);
+
+    let (status, on) = app
+        .patch_json(&path, &json!({"active": true, "name": "Reception"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{on}");
+    assert_eq!(on["active"], true);
+    assert_eq!(on["name"], "Reception");
+    app.customer_says(&made, "15550002222", "wamid.off.2", "hello")
+        .await;
+    let sends = app.graph.wait_for_accepted(1, PATIENCE).await;
+    assert_eq!(sends.len(), 1);
+    let conversation = app.conversation_with("15550002222").await;
+    let messages = app
+        .messages_until(conversation["id"].as_str().unwrap(), |messages| {
+            messages.len() >= 2
+        })
+        .await;
+    assert!(
+        messages
+            .iter()
+            .all(|message| message["content"]["body"] != "anyone?"),
+        "the message sent while inactive was dropped"
+    );
+
+    let answer = app.patch_json(&path, &json!({"active": "yes"})).await;
+    assert_error(&answer, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+}
+
+#[actix_web::test]
+async fn a_disconnect_tells_the_provider_clears_the_journey_and_keeps_the_conversations() {
+    let app = TestApp::spawn().await;
+    let made = app.create_whatsapp_channel().await;
+    let path = format!("/api/v1/channels/{}", made.id);
+    app.customer_says(&made, "15550003333", "wamid.d1", "hi")
+        .await;
+    app.graph.wait_for_accepted(1, PATIENCE).await;
+    let default_waba = parley::mock::graph::accounts::DEFAULT_WABA;
+    assert!(app.graph.is_subscribed(default_waba));
+
+    app.graph.fail_unsubscribe(true);
+    let answer = app
+        .post_json(&format!("{path}/disconnect"), &json!({}))
+        .await;
+    assert_error(&answer, StatusCode::BAD_GATEWAY, "disconnect_failed");
+    assert_eq!(channel(&app, &made.id).await["status"], "connected");
+    app.graph.fail_unsubscribe(false);
+
+    let (status, gone) = app
+        .post_json(&format!("{path}/disconnect"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{gone}");
+    assert_eq!(gone["status"], "disconnected");
+    assert_eq!(gone["webhook_attached"], false);
+    assert_eq!(gone["journey_id"], Value::Null);
+    assert!(!app.graph.is_subscribed(default_waba));
+
+    let (_, answer) = app
+        .post_webhook(
+            &made,
+            &whatsapp_webhooks::text_message(
+                &made.phone_number_id,
+                "15550003333",
+                "Cy",
+                "wamid.d2",
+                "hello?",
+                1_780_000_000,
+            ),
+        )
+        .await;
+    assert_eq!(answer["dropped"], 1);
+    let (status, conversations) = app.get("/api/v1/conversations").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(conversations["data"].as_array().unwrap().len(), 1);
+
+    let (status, _) = app.delete(&path).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.get(&path).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[actix_web::test]
+async fn channel_statistics_count_messages_conversations_and_the_median_first_response() {
+    let app = TestApp::spawn().await;
+    let made = app.create_whatsapp_channel().await;
+    app.customer_says(&made, "15550004441", "wamid.s1", "hi")
+        .await;
+    app.customer_says(&made, "15550004442", "wamid.s2", "hello")
+        .await;
+    app.graph.wait_for_accepted(2, PATIENCE).await;
+    let path = format!("/api/v1/channels/{}/stats", made.id);
+    let stats = app
+        .get_until(&path, |stats| stats["messages_sent"].as_i64() >= Some(2))
+        .await;
+    assert_eq!(stats["channel_id"], made.id.as_str());
+    assert_eq!(stats["messages_received"], 2);
+    assert_eq!(stats["conversations"], 2);
+    assert_eq!(stats["active_conversations"], 2);
+    assert_eq!(stats["answered_conversations"], 2);
+    assert!(stats["median_first_response_ms"].as_i64().unwrap() >= 0);
+    assert_eq!(
+        stats["to"].as_i64().unwrap() - stats["from"].as_i64().unwrap(),
+        30 * 24 * 60 * 60 * 1_000
+    );
+    let other = app.create_whatsapp_channel().await;
+    let (_, quiet) = app
+        .get(&format!("/api/v1/channels/{}/stats?days=7", other.id))
+        .await;
+    assert_eq!(quiet["messages_received"], 0);
+    assert_eq!(quiet["median_first_response_ms"], Value::Null);
+    let answer = app.get(&format!("{path}?days=0")).await;
+    assert_error(&answer, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+}
+
+#[actix_web::test]
+async fn only_owners_and_admins_connect_and_a_server_without_an_app_offers_no_consent() {
+    let app = TestApp::spawn().await;
+    let made = app.create_whatsapp_channel().await;
+    let (_, user_key) = team_member(&app, "agent@example.com", "user").await;
+    for (method, path) in [
+        (
+            reqwest::Method::POST,
+            "/api/v1/channels/connect/messenger".to_owned(),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/channels/{}/disconnect", made.id),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/channels/{}/reconnect", made.id),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/api/v1/channels/{}/deactivate", made.id),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/api/v1/channels/{}/stats", made.id),
+        ),
+    ] {
+        let answer = app
+            .request(method, &path, &user_key, Some(&json!({})))
+            .await;
+        assert_error(&answer, StatusCode::FORBIDDEN, "forbidden");
+    }
+    let answer = app
+        .post_json("/api/v1/channels/connect/webchat", &json!({}))
+        .await;
+    assert_error(
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_channel_kind",
+    );
+    let answer = app
+        .post_json(
+            "/api/v1/channels/connect/messenger",
+            &json!({"return_to": "https://elsewhere.example/"}),
+        )
+        .await;
+    assert_error(&answer, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+}
