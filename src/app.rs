@@ -81,6 +81,11 @@ impl Application {
                 app_id,
                 app_secret,
             ),
+            messenger: crate::adapters::messenger::MessengerClient::new(
+                http.clone(),
+                config.meta_graph_url.clone(),
+                config.meta_graph_version.clone(),
+            ),
             dialog_url: config.meta_dialog_url.clone(),
             version: config.meta_graph_version.clone(),
             config_id: config.meta_config_id.clone().filter(|id| !id.is_empty()),

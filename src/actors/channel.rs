@@ -4,9 +4,12 @@
 
 use super::bus::{log_script, Event};
 use super::core::{ChannelRuntime, ChannelSecrets, Core};
+use crate::adapters::messenger::{self, Platform};
 use crate::adapters::webchat::{ServerFrame, WebchatMessage};
 use crate::adapters::{SendError, Sent};
-use crate::domain::{ChannelStatus, ConversationId, DeliveryStatus, MessageId, Millis};
+use crate::domain::{
+    ChannelKind, ChannelStatus, ConversationId, DeliveryStatus, MessageId, Millis,
+};
 use crate::store::{OutboxRecord, StoreError};
 use governor::{Quota, RateLimiter};
 use rand::Rng;
@@ -395,9 +398,28 @@ async fn send(
                 )
                 .await
         }
-        ChannelSecrets::Page { .. } => Err(SendError::Permanent {
-            reason: format!("sending on {} is not available", runtime.kind),
-        }),
+        ChannelSecrets::Page { public, secrets } => {
+            let platform = match runtime.kind {
+                ChannelKind::Instagram => Platform::Instagram,
+                _ => Platform::Messenger,
+            };
+            let (last_inbound, by_human) = core
+                .store
+                .messaging_window(row.message_id)
+                .await
+                .map_err(|error| SendError::Retryable {
+                    reason: format!("the messaging window could not be read: {error}"),
+                    retry_after: None,
+                })?;
+            let delivery = messenger::delivery_for(core.clock.now(), last_inbound, by_human)?;
+            let body = messenger::render(platform, &row.recipient, &row.content, delivery)?;
+            // An Instagram account linked to a Page is reached through the Page.
+            core.settings
+                .meta
+                .messenger
+                .send(platform, &public.page_id, &secrets.page_access_token, &body)
+                .await
+        }
         ChannelSecrets::Webchat { .. } => {
             let frame = ServerFrame::Message {
                 message: WebchatMessage {

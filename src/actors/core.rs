@@ -44,6 +44,8 @@ pub struct CoreSettings {
 #[derive(Clone, Debug)]
 pub struct MetaSettings {
     pub graph: crate::adapters::meta::MetaGraph,
+    /// The Send API of Messenger and Instagram channels.
+    pub messenger: crate::adapters::messenger::MessengerClient,
     pub dialog_url: url::Url,
     pub version: String,
     pub config_id: Option<String>,

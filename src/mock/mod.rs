@@ -4,4 +4,5 @@
 
 pub mod graph;
 pub mod llm;
+pub mod messenger_webhooks;
 pub mod whatsapp_webhooks;

@@ -47,6 +47,24 @@ impl Store {
     /// `pending` until the provider's answer is recorded, so a send cut short by a crash is
     /// due again (it may or may not have reached the provider: the one window for a
     /// duplicate).
+    /// What the messaging window of an outbound message depends on: when its conversation's
+    /// contact last wrote, and whether a team member (not the bot) wrote the message.
+    pub async fn messaging_window(
+        &self,
+        message_id: MessageId,
+    ) -> StoreResult<(Option<Millis>, bool)> {
+        let row = sqlx::query(
+            "SELECT c.last_inbound_at, m.sender_kind
+               FROM messages m JOIN conversations c ON c.id = m.conversation_id
+              WHERE m.id = $1",
+        )
+        .bind(message_id.to_string())
+        .fetch_one(self.reader())
+        .await?;
+        let sender: String = row.try_get("sender_kind")?;
+        Ok((row.try_get("last_inbound_at")?, sender == "agent"))
+    }
+
     pub async fn due_outbox(
         &self,
         channel_id: ChannelId,

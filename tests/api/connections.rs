@@ -6,7 +6,7 @@ use crate::support::{assert_error, team_member, TestApp, META_VERIFY_TOKEN, PATI
 use parley::mock::graph::accounts::{
     BusinessFixture, ConsentAnswer, InstagramFixture, NumberFixture, PageFixture, APP_SECRET,
 };
-use parley::mock::whatsapp_webhooks;
+use parley::mock::{messenger_webhooks, whatsapp_webhooks};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -736,4 +736,119 @@ async fn only_owners_and_admins_connect_and_a_server_without_an_app_offers_no_co
         )
         .await;
     assert_error(&answer, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+}
+
+async fn post_meta(app: &TestApp, body: &[u8]) -> Value {
+    let response = app
+        .http
+        .post(app.url("/webhooks/meta"))
+        .header(
+            "X-Hub-Signature-256",
+            messenger_webhooks::signature(APP_SECRET, body),
+        )
+        .header("Content-Type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+#[actix_web::test]
+async fn messenger_and_instagram_guests_are_answered_through_the_page() {
+    let app = TestApp::spawn().await;
+    app.graph.add_page(hotel_page());
+    app.graph.answer_consent(ConsentAnswer::Grant {
+        wabas: vec![],
+        pages: vec![PAGE.into()],
+    });
+    let (_, messenger) = connect(&app, "messenger", &json!({})).await;
+    let (_, instagram) = connect(&app, "instagram", &json!({})).await;
+    assert!(
+        messenger.contains_key("channel_connected") && instagram.contains_key("channel_connected")
+    );
+    let page_token = app.graph.page_token(PAGE).unwrap();
+
+    let answer = post_meta(
+        &app,
+        &messenger_webhooks::text_message(
+            "page",
+            PAGE,
+            "6843190012345678",
+            "m_guest1",
+            "Olá, há quartos?",
+            1_780_000_000_123,
+        ),
+    )
+    .await;
+    assert_eq!(answer["new"], 1, "{answer}");
+    let sends = app.graph.wait_for_accepted(1, PATIENCE).await;
+    assert_eq!(sends[0].phone_number_id, "me");
+    assert_eq!(sends[0].bearer.as_deref(), Some(page_token.as_str()));
+    assert_eq!(sends[0].body["recipient"]["id"], "6843190012345678");
+    assert_eq!(sends[0].body["messaging_type"], "RESPONSE");
+    assert!(sends[0].body["message"].is_object());
+    let conversation = app.conversation_with("6843190012345678").await;
+    let messages = app
+        .messages_until(conversation["id"].as_str().unwrap(), |messages| {
+            messages
+                .iter()
+                .any(|message| message["direction"] == "inbound")
+        })
+        .await;
+    assert!(messages
+        .iter()
+        .any(|message| message["content"]["body"] == "Olá, há quartos?"));
+
+    // The page's delivery receipt names the message the bot sent.
+    let mid = sends[0].wamid.clone().unwrap();
+    post_meta(
+        &app,
+        &messenger_webhooks::delivery(PAGE, "6843190012345678", &[&mid], 1_780_000_001_000),
+    )
+    .await;
+    app.messages_until(conversation["id"].as_str().unwrap(), |messages| {
+        messages.iter().any(|message| {
+            message["direction"] == "outbound" && message["delivery_status"] == "delivered"
+        })
+    })
+    .await;
+
+    // An echo of the Page's own message is not a guest's.
+    let echo = messenger_webhooks::envelope(
+        "page",
+        PAGE,
+        json!({"sender": {"id": PAGE}, "recipient": {"id": "6843190012345678"}, "timestamp": 1_780_000_002_000_i64,
+               "message": {"mid": "m_echo", "text": "from the page", "is_echo": true}}),
+        1_780_000_002_000,
+    );
+    assert_eq!(post_meta(&app, &echo).await["new"], 0);
+
+    let answer = post_meta(
+        &app,
+        &messenger_webhooks::text_message(
+            "instagram",
+            IG,
+            "17841400000000001",
+            "aWdfZ3Vlc3Qx",
+            "hi!",
+            1_780_000_003_000,
+        ),
+    )
+    .await;
+    assert_eq!(answer["new"], 1, "{answer}");
+    let sends = app.graph.wait_for_accepted(2, PATIENCE).await;
+    assert_eq!(
+        sends[1].phone_number_id, PAGE,
+        "Instagram goes through the Page"
+    );
+    assert_eq!(sends[1].body["recipient"]["id"], "17841400000000001");
+
+    let unknown = post_meta(
+        &app,
+        &messenger_webhooks::text_message("page", "999999999", "1", "m_x", "hi", 1_780_000_004_000),
+    )
+    .await;
+    assert_eq!(unknown["new"], 0);
 }

@@ -3,9 +3,10 @@
 //! apply consistently).
 //!
 //! Messenger sends go to `{graph_url}/{version}/me/messages` with the Page access token, which
-//! names the Page. Instagram sends go to `{graph_url}/{version}/{ig_user_id}/messages`, the
-//! path of the Instagram API with Instagram Login, so a client for Instagram channels is built
-//! with `https://graph.instagram.com` as its `graph_url`.
+//! names the Page. Instagram sends go to `{graph_url}/{version}/{account_id}/messages`: with a
+//! Page token on `graph.facebook.com` (the Messenger API for Instagram, which Parley's
+//! channels use) `account_id` is the linked Page's id; with an Instagram Login token on
+//! `graph.instagram.com` it would be the Instagram account's id.
 
 use super::render::{render_sender_action, SenderAction};
 use super::Platform;

@@ -7,6 +7,7 @@
 
 use super::whatsapp_cloud::Handshake;
 use crate::actors::ChannelRuntime;
+use crate::adapters::messenger::{self, Platform};
 use crate::adapters::whatsapp_cloud::{parse, verify};
 use crate::domain::{ChannelKind, InboundEvent};
 use crate::http::error::{ApiError, Code};
@@ -138,17 +139,15 @@ pub(super) async fn receive(
             ),
         )
     })?;
-    let (kind, account_ids) =
-        accounts(&value).map_err(|error| reject(&state, "malformed", error))?;
+    let (kind, accounts) =
+        routed(&value, &body).map_err(|error| reject(&state, "malformed", error))?;
     let (mut new, mut duplicates, mut dropped) = (0, 0, 0);
-    for account_id in account_ids {
+    for (account_id, events) in accounts {
         let Some(runtime) = channel(&state, kind, &account_id).await? else {
             tracing::warn!(kind = %kind, account_id, "a webhook for an account no channel speaks for");
             count(&state, "unknown_account");
             continue;
         };
-        let events = events_for(&runtime, &body, &account_id)
-            .map_err(|error| reject(&state, "malformed", error))?;
         runtime.webhook_reached(&state);
         if !runtime.receives() {
             dropped += events.len();
@@ -199,16 +198,31 @@ async fn channel(
     state.channel_or_load(record.id).await.map_err(unavailable)
 }
 
-fn events_for(
-    runtime: &ChannelRuntime,
+/// Each addressed account with its events: WhatsApp changes are parsed per phone number,
+/// Page and Instagram entries in one pass.
+fn routed(
+    value: &Value,
     body: &[u8],
-    account_id: &str,
-) -> Result<Vec<InboundEvent>, ApiError> {
-    match runtime.kind {
-        ChannelKind::WhatsappCloud => Ok(parse::parse(body, account_id)?.events),
-        _ => Err(ApiError::new(
-            Code::MalformedPayload,
-            format!("{} notifications are not read yet", runtime.kind),
-        )),
-    }
+) -> Result<(ChannelKind, Vec<(String, Vec<InboundEvent>)>), ApiError> {
+    let (kind, account_ids) = accounts(value)?;
+    let routed = match kind {
+        ChannelKind::WhatsappCloud => account_ids
+            .into_iter()
+            .map(|account_id| {
+                let events = parse::parse(body, &account_id)?.events;
+                Ok((account_id, events))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?,
+        _ => {
+            let platform = match kind {
+                ChannelKind::Instagram => Platform::Instagram,
+                _ => Platform::Messenger,
+            };
+            messenger::parse(platform, body)?
+                .into_iter()
+                .map(|account| (account.account_id, account.events))
+                .collect()
+        }
+    };
+    Ok((kind, routed))
 }

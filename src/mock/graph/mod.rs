@@ -4,6 +4,7 @@
 //! the consent dialog, token exchange and account calls of connecting channels (`accounts`).
 
 pub mod accounts;
+mod messenger;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -316,6 +317,10 @@ async fn post_edge(
     body: web::Bytes,
 ) -> HttpResponse {
     let (version, node, edge) = path.into_inner();
+    if edge == "messages" && messenger::is_send_api(&state, &node) {
+        let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        return messenger::send(&state, &node, accounts::bearer(&request), &parsed);
+    }
     if edge == "messages" {
         return send(state, version, node, request, body).await;
     }
