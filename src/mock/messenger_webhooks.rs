@@ -6,7 +6,7 @@ use crate::adapters::whatsapp_cloud::verify::{escape_non_ascii, sign};
 use serde_json::{json, Value};
 
 /// `page` for Messenger, `instagram` for Instagram.
-pub fn envelope(object: &str, account_id: &str, messaging: Value, time: i64) -> Vec<u8> {
+pub fn envelope(object: &str, account_id: &str, messaging: &Value, time: i64) -> Vec<u8> {
     let body = json!({
         "object": object,
         "entry": [{"id": account_id, "time": time, "messaging": [messaging]}]
@@ -26,7 +26,7 @@ pub fn text_message(
     envelope(
         object,
         account_id,
-        json!({
+        &json!({
             "sender": {"id": sender}, "recipient": {"id": account_id}, "timestamp": timestamp_ms,
             "message": {"mid": mid, "text": text}
         }),
@@ -39,7 +39,7 @@ pub fn delivery(account_id: &str, sender: &str, mids: &[&str], watermark: i64) -
     envelope(
         "page",
         account_id,
-        json!({
+        &json!({
             "sender": {"id": sender}, "recipient": {"id": account_id}, "timestamp": watermark,
             "delivery": {"mids": mids, "watermark": watermark}
         }),

@@ -819,7 +819,7 @@ async fn messenger_and_instagram_guests_are_answered_through_the_page() {
     let echo = messenger_webhooks::envelope(
         "page",
         PAGE,
-        json!({"sender": {"id": PAGE}, "recipient": {"id": "6843190012345678"}, "timestamp": 1_780_000_002_000_i64,
+        &json!({"sender": {"id": PAGE}, "recipient": {"id": "6843190012345678"}, "timestamp": 1_780_000_002_000_i64,
                "message": {"mid": "m_echo", "text": "from the page", "is_echo": true}}),
         1_780_000_002_000,
     );

@@ -198,12 +198,12 @@ async fn channel(
     state.channel_or_load(record.id).await.map_err(unavailable)
 }
 
+/// An account's id and the events of a notification addressed to it.
+type AccountEvents = (String, Vec<InboundEvent>);
+
 /// Each addressed account with its events: WhatsApp changes are parsed per phone number,
 /// Page and Instagram entries in one pass.
-fn routed(
-    value: &Value,
-    body: &[u8],
-) -> Result<(ChannelKind, Vec<(String, Vec<InboundEvent>)>), ApiError> {
+fn routed(value: &Value, body: &[u8]) -> Result<(ChannelKind, Vec<AccountEvents>), ApiError> {
     let (kind, account_ids) = accounts(value)?;
     let routed = match kind {
         ChannelKind::WhatsappCloud => account_ids
