@@ -7,9 +7,7 @@ use super::core::{ChannelRuntime, ChannelSecrets, Core};
 use crate::adapters::messenger::{self, Platform};
 use crate::adapters::webchat::{ServerFrame, WebchatMessage};
 use crate::adapters::{SendError, Sent};
-use crate::domain::{
-    ChannelKind, ChannelStatus, ConversationId, DeliveryStatus, MessageId, Millis,
-};
+use crate::domain::{ChannelKind, ConversationId, DeliveryStatus, MessageId, Millis};
 use crate::store::{OutboxRecord, StoreError};
 use governor::{Quota, RateLimiter};
 use rand::Rng;
@@ -351,27 +349,7 @@ async fn deliver(core: Arc<Core>, runtime: Arc<ChannelRuntime>, row: OutboxRecor
                 .with_label_values(&[kind, "credentials_rejected"])
                 .inc();
             tracing::warn!(channel_id = %runtime.id, reason = %reason, "the provider rejected the channel's credentials");
-            runtime.set_status(ChannelStatus::NeedsReconnect, Some(reason.clone()));
-            let updated = Event::ChannelUpdated {
-                channel_id: runtime.id,
-                status: ChannelStatus::NeedsReconnect,
-                reason: Some(reason.clone()),
-            };
-            let events = log_script(runtime.org_id, std::slice::from_ref(&updated), now);
-            if let Err(error) = core
-                .store
-                .set_channel_status(
-                    runtime.id,
-                    ChannelStatus::NeedsReconnect,
-                    Some(&reason),
-                    now,
-                    events,
-                )
-                .await
-            {
-                tracing::error!(channel_id = %runtime.id, error = %error, "failed to record the channel status");
-            }
-            core.bus.publish(runtime.org_id, updated);
+            super::tokens::send_refused(&core, &runtime, &reason).await;
             record_failure(&core, &runtime, &row, &reason, true).await;
         }
         Err(SendError::Permanent { reason }) => {

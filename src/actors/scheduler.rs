@@ -21,6 +21,10 @@ const REPLAY_PAGE: i64 = 1_000;
 /// recognised as a duplicate.
 const RETENTION_MARGIN: Duration = Duration::from_secs(24 * 60 * 60);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// How often a node looks for channel tokens to refresh. Each channel is claimed by one node
+/// at most once a day, so the job is daily per channel; looking hourly catches a node that
+/// was down at the time.
+const TOKEN_CHECK_INTERVAL_MS: Millis = 60 * 60 * 1_000;
 /// How often a node looks for channels another node changed (reconnected, switched off,
 /// removed).
 const CHANNEL_SYNC_INTERVAL: Duration = Duration::from_secs(2);
@@ -36,6 +40,7 @@ pub(crate) async fn run(core: Arc<Core>) {
     let mut last_sweep = Instant::now();
     let mut last_prune: Option<Instant> = None;
     let mut last_channel_sync = Instant::now();
+    let mut next_token_check: Millis = 0;
     let mut channels_seen = core.clock.now();
     loop {
         let now = core.clock.now();
@@ -72,6 +77,16 @@ pub(crate) async fn run(core: Arc<Core>) {
             match core.sync_channels(channels_seen).await {
                 Ok(newest) => channels_seen = newest,
                 Err(error) => tracing::warn!(error = %error, "failed to look for changed channels"),
+            }
+        }
+        if now >= next_token_check {
+            next_token_check = now.saturating_add(TOKEN_CHECK_INTERVAL_MS);
+            match super::tokens::refresh_due(&core).await {
+                Ok(0) => {}
+                Ok(refreshed) => tracing::info!(channels = refreshed, "refreshed channel tokens"),
+                Err(error) => {
+                    tracing::warn!(error = %error, "failed to look for tokens to refresh")
+                }
             }
         }
         if last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {

@@ -501,6 +501,17 @@ impl Store {
         Ok(changed > 0)
     }
 
+    /// Sets when a channel's token was last looked at, e.g. back, so that it is tried again
+    /// sooner after a passing failure.
+    pub async fn set_token_checked(&self, id: ChannelId, at: Millis) -> StoreResult<()> {
+        let mut script = Script::new();
+        script.push(
+            "UPDATE channels SET token_checked_at = $1 WHERE id = $2",
+            vec![at.into(), id.to_string().into()],
+        );
+        self.write_script(script).await
+    }
+
     /// Stores a refreshed token and its expiry.
     pub async fn set_channel_token(
         &self,

@@ -20,15 +20,18 @@ pub mod kind {
     /// A conversation was assigned to the member.
     pub const ASSIGNED: &str = "assigned";
 
+    /// A channel's credentials stopped working: an owner or admin must reconnect it.
+    pub const CHANNEL_NEEDS_RECONNECT: &str = "channel_needs_reconnect";
+
     /// Every kind, for checks and documentation.
-    pub const ALL: [&str; 3] = [ESCALATION, NEW_MESSAGE, ASSIGNED];
+    pub const ALL: [&str; 4] = [ESCALATION, NEW_MESSAGE, ASSIGNED, CHANNEL_NEEDS_RECONNECT];
 }
 
 /// A notification as its recipient sees it.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct NotificationRecord {
     pub id: String,
-    /// `escalation`, `new_message` or `assigned`.
+    /// `escalation`, `new_message`, `assigned` or `channel_needs_reconnect`.
     pub kind: String,
     /// The conversation it is about, when it is about one.
     #[schema(value_type = Option<String>)]

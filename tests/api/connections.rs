@@ -2,7 +2,8 @@
 //! exchange, discovery, subscriptions, registration), refusals with the seed's codes,
 //! reconnect in place, disconnect, activate/deactivate and the app's shared webhook.
 
-use crate::support::{assert_error, team_member, TestApp, META_VERIFY_TOKEN, PATIENCE};
+use crate::support::{assert_error, team_member, Options, TestApp, META_VERIFY_TOKEN, PATIENCE};
+use parley::clock::Clock;
 use parley::mock::graph::accounts::{
     BusinessFixture, ConsentAnswer, InstagramFixture, NumberFixture, PageFixture, APP_SECRET,
 };
@@ -502,6 +503,14 @@ async fn an_expired_token_is_replaced_in_place_and_the_history_stays() {
         broken["status_reason"].as_str().unwrap().contains("190"),
         "{broken}"
     );
+    let (_, notifications) = app.get("/api/v1/notifications").await;
+    let reconnects = notifications["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|notification| notification["kind"] == "channel_needs_reconnect")
+        .count();
+    assert_eq!(reconnects, 1, "the owner is told once: {notifications}");
 
     let fresh_token = "EAAG-fresh";
     app.graph
@@ -851,4 +860,99 @@ async fn messenger_and_instagram_guests_are_answered_through_the_page() {
     )
     .await;
     assert_eq!(unknown["new"], 0);
+}
+
+#[actix_web::test]
+async fn tokens_are_refreshed_a_week_ahead_and_a_dead_one_asks_owners_and_admins_to_reconnect() {
+    let app = TestApp::spawn_with(Options {
+        manual_clock: true,
+        ..Options::default()
+    })
+    .await;
+    let clock = app.clock.clone().unwrap();
+    let (_, agent_key) = team_member(&app, "agent@example.com", "user").await;
+    let (_, admin_key) = team_member(&app, "admin@example.com", "admin").await;
+    app.graph.add_business(hotel_business());
+    app.graph.answer_consent(ConsentAnswer::Grant {
+        wabas: vec![WABA.into()],
+        pages: vec![],
+    });
+    let (_, landed) = connect(&app, "whatsapp_cloud", &json!({})).await;
+    let id = landed["channel_connected"].clone();
+    let path = format!("/api/v1/channels/{id}");
+    let first_expiry = channel(&app, &id).await["token_expires_at"]
+        .as_i64()
+        .unwrap();
+    let tokens_before = app.graph.long_lived_tokens().len();
+
+    // Six days before the token runs out, the token job exchanges it for a new one.
+    let now = clock.now();
+    clock.advance(std::time::Duration::from_millis(
+        u64::try_from(first_expiry - 6 * 86_400_000 - now).unwrap(),
+    ));
+    let refreshed = app
+        .get_until(&path, |channel| {
+            channel["token_expires_at"].as_i64() != Some(first_expiry)
+        })
+        .await;
+    assert!(refreshed["token_expires_at"].as_i64().unwrap() > first_expiry);
+    assert_eq!(refreshed["status"], "connected");
+    assert_eq!(app.graph.long_lived_tokens().len(), tokens_before + 1);
+    let body = whatsapp_webhooks::text_message(
+        NUMBER,
+        "351922222222",
+        "Rui",
+        "wamid.t1",
+        "hi",
+        1_780_000_000,
+    );
+    let sent = app
+        .http
+        .post(app.url("/webhooks/meta"))
+        .header(
+            "X-Hub-Signature-256",
+            whatsapp_webhooks::signature(APP_SECRET, &body),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), StatusCode::OK);
+    let sends = app.graph.wait_for_accepted(1, PATIENCE).await;
+    let current = sends[0].bearer.clone().unwrap();
+    assert_eq!(app.graph.long_lived_tokens().len(), tokens_before + 1);
+
+    // The person revokes the app: the next refresh finds the token dead.
+    app.graph.expire_token(&current);
+    let second_expiry = refreshed["token_expires_at"].as_i64().unwrap();
+    let now = clock.now();
+    clock.advance(std::time::Duration::from_millis(
+        u64::try_from(second_expiry - 6 * 86_400_000 - now).unwrap(),
+    ));
+    let dead = app
+        .get_until(&path, |channel| channel["status"] == "needs_reconnect")
+        .await;
+    assert!(
+        dead["status_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("session has expired"),
+        "{dead}"
+    );
+    for key in [app.api_key.as_str(), admin_key.as_str()] {
+        let (_, notifications) = app.get_as("/api/v1/notifications", key).await;
+        let kinds: Vec<&str> = notifications["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|notification| notification["kind"].as_str())
+            .collect();
+        assert_eq!(kinds, ["channel_needs_reconnect"], "{notifications}");
+    }
+    let (_, notifications) = app.get_as("/api/v1/notifications", &agent_key).await;
+    assert_eq!(
+        notifications["data"].as_array().unwrap().len(),
+        0,
+        "users are not told"
+    );
 }
