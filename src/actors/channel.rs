@@ -77,6 +77,11 @@ pub(crate) async fn run(
     let gauge = core.metrics.live_actors.with_label_values(&["channel"]);
     gauge.inc();
     loop {
+        if runtime.is_stopped() {
+            // Replaced (new credentials) or removed: the runtime that replaced it reads the
+            // outbox afresh.
+            break;
+        }
         let mut wait: Option<Duration> = None;
         let hold = core.settings.hold_outbox;
         let (handed, overflow) = {
@@ -159,8 +164,8 @@ pub(crate) async fn run(
         tokio::select! {
             command = commands.recv() => match command {
                 // Handed rows are taken at the top of the loop.
-                Some(ChannelCommand::Wake) => {}
-                Some(ChannelCommand::Stop) | None => break,
+                Some(ChannelCommand::Wake) if !runtime.is_stopped() => {}
+                Some(ChannelCommand::Wake | ChannelCommand::Stop) | None => break,
             },
             Some(done) = in_flight.join_next(), if !in_flight.is_empty() => match done {
                 Ok(delivered) => {

@@ -88,6 +88,9 @@ pub struct ChannelRuntime {
     active: AtomicBool,
     /// Whether the provider is known to reach the channel's webhook.
     webhook_attached: AtomicBool,
+    /// Set when the runtime is replaced or removed: its actor ends at its next wake. (A stop
+    /// command alone can be lost when a wake already fills the one-slot mailbox.)
+    stopped: AtomicBool,
     status: RwLock<(ChannelStatus, Option<String>)>,
     commands: mpsc::Sender<ChannelCommand>,
     handed: Mutex<Handed>,
@@ -119,6 +122,16 @@ impl ChannelRuntime {
 
     pub(crate) fn set_active(&self, active: bool) {
         self.active.store(active, Ordering::Relaxed);
+    }
+
+    /// Ends the channel's actor: at once if its mailbox is free, else at the wake waiting in it.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        let _ = self.commands.try_send(ChannelCommand::Stop);
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Relaxed)
     }
 
     /// Whether inbound events of the channel are taken: an inactive or disconnected channel
@@ -373,7 +386,7 @@ impl Core {
     pub async fn shutdown(&self) {
         self.shutdown.send_replace(true);
         for channel in self.channels.iter() {
-            let _ = channel.commands.try_send(ChannelCommand::Stop);
+            channel.stop();
         }
         let tasks =
             std::mem::take(&mut *self.tasks.lock().expect("task list lock is never poisoned"));
@@ -424,12 +437,13 @@ impl Core {
             sealed: record.sealed_secrets.clone(),
             active: AtomicBool::new(record.active),
             webhook_attached: AtomicBool::new(record.connection.webhook_attached),
+            stopped: AtomicBool::new(false),
             status: RwLock::new((record.status, record.status_reason.clone())),
             commands,
             handed: Mutex::new(Handed::default()),
         });
         if let Some(previous) = self.channels.insert(record.id, Arc::clone(&runtime)) {
-            let _ = previous.commands.try_send(ChannelCommand::Stop);
+            previous.stop();
         }
         let task = tokio::spawn(channel::run(
             Arc::clone(self),
@@ -504,7 +518,7 @@ impl Core {
 
     pub fn stop_channel(&self, id: ChannelId) {
         if let Some((_, runtime)) = self.channels.remove(&id) {
-            let _ = runtime.commands.try_send(ChannelCommand::Stop);
+            runtime.stop();
         }
     }
 

@@ -956,3 +956,107 @@ async fn tokens_are_refreshed_a_week_ahead_and_a_dead_one_asks_owners_and_admins
         "users are not told"
     );
 }
+
+#[actix_web::test]
+async fn what_one_node_changes_in_a_channel_reaches_the_other_within_seconds() {
+    let node_a = TestApp::spawn_with(Options {
+        database_url: Some(crate::support::postgres::fresh_database().await),
+        ..Options::default()
+    })
+    .await;
+    let node_b = TestApp::spawn_with(Options {
+        node_of: Some(node_a.node()),
+        ..Options::default()
+    })
+    .await;
+    let made = node_a.create_whatsapp_channel().await;
+    node_b
+        .graph
+        .add_number(&made.phone_number_id, &made.access_token);
+    node_b
+        .customer_says(&made, "15550005555", "wamid.n1", "hi")
+        .await;
+    let sends = node_b.graph.wait_for_accepted(1, PATIENCE).await;
+    assert_eq!(sends[0].bearer.as_deref(), Some(made.access_token.as_str()));
+
+    let path = format!("/api/v1/channels/{}", made.id);
+    let (status, _) = node_a
+        .post_json(&format!("{path}/deactivate"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let body = whatsapp_webhooks::text_message(
+            &made.phone_number_id,
+            "15550005555",
+            "Di",
+            &format!("wamid.off.{attempt}"),
+            "still on?",
+            1_780_000_000,
+        );
+        let (_, answer) = node_b.post_webhook(&made, &body).await;
+        if answer["dropped"] == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node B never saw the switch"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    // New credentials through node A: node B sends with them once it has synced.
+    let (status, _) = node_a
+        .post_json(&format!("{path}/activate"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for graph in [&node_a.graph, &node_b.graph] {
+        graph.add_number(&made.phone_number_id, "EAAG-rotated");
+    }
+    let (status, answer) = node_a
+        .post_json(
+            &format!("{path}/reconnect"),
+            &json!({"config": {
+                "phone_number_id": made.phone_number_id, "access_token": "EAAG-rotated",
+                "app_secret": made.app_secret, "verify_token": made.verify_token
+            }}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        node_b
+            .customer_says(
+                &made,
+                "15550005555",
+                &format!("wamid.on.{attempt}"),
+                "hello",
+            )
+            .await;
+        let count = node_b.graph.accepted().len();
+        // Until node B has synced, the message may be dropped (it still sees the channel off)
+        // or answered with the old token.
+        let sends = node_b
+            .graph
+            .wait_for_accepted(count + 1, std::time::Duration::from_secs(1))
+            .await;
+        if sends.len() > count && sends.last().unwrap().bearer.as_deref() == Some("EAAG-rotated") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node B kept the old token: {:?}",
+            node_b
+                .graph
+                .attempts()
+                .iter()
+                .map(|send| (send.status, send.bearer.clone(), send.body.clone()))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

@@ -183,13 +183,16 @@ fn grant<'a>(state: &State, accounts: &'a Accounts, token: &str) -> Option<Grant
     }
     lock(&state.numbers)
         .iter()
-        .find(|(_, number_token)| number_token.as_str() == token)
+        .find(|(_, tokens)| tokens.iter().any(|number_token| number_token == token))
         .map(|(number, _)| Grant::Number(number.clone()))
 }
 
 /// Whether a token may use a phone number (send, read, register).
 pub(super) fn may_use_number(state: &State, number_id: &str, token: &str) -> bool {
-    if lock(&state.numbers).get(number_id).map(String::as_str) == Some(token) {
+    if lock(&state.numbers)
+        .get(number_id)
+        .is_some_and(|tokens| tokens.iter().any(|known| known == token))
+    {
         return true;
     }
     let accounts = lock(&state.accounts);

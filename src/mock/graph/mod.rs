@@ -45,7 +45,8 @@ pub struct ReceivedSend {
 #[derive(Default)]
 struct State {
     accounts: Mutex<accounts::Accounts>,
-    numbers: Mutex<HashMap<String, String>>,
+    /// Phone number id → the tokens that may use it (a new token does not void the old one).
+    numbers: Mutex<HashMap<String, Vec<String>>>,
     expired_tokens: Mutex<HashSet<String>>,
     scripted: Mutex<VecDeque<Scripted>>,
     received: Mutex<Vec<ReceivedSend>>,
@@ -89,10 +90,13 @@ impl MockGraph {
         &self.url
     }
 
-    /// Registers a phone number id and the token allowed to send from it (a system user's
-    /// token), as a number of the business account [`accounts::DEFAULT_WABA`].
+    /// Registers a phone number id and a token allowed to send from it (a system user's
+    /// token; earlier ones stay valid until expired), as a number of the business account [`accounts::DEFAULT_WABA`].
     pub fn add_number(&self, phone_number_id: &str, access_token: &str) {
-        lock(&self.state.numbers).insert(phone_number_id.to_owned(), access_token.to_owned());
+        lock(&self.state.numbers)
+            .entry(phone_number_id.to_owned())
+            .or_default()
+            .push(access_token.to_owned());
         let mut accounts = lock(&self.state.accounts);
         let number = accounts::NumberFixture {
             id: phone_number_id.to_owned(),
