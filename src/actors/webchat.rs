@@ -131,6 +131,18 @@ impl WebchatSession {
         content: MessageContent,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
+        if !self
+            .core
+            .channel(self.channel_id)
+            .is_some_and(|runtime| runtime.receives())
+        {
+            Self::error(
+                ctx,
+                "channel_inactive",
+                "the web chat is switched off; the message was not stored",
+            );
+            return;
+        }
         let provider_message_id = client_id
             .as_ref()
             .map(|client_id| format!("{}:{client_id}", self.visitor_id))

@@ -63,6 +63,8 @@ error_codes! {
     ChannelAccountTaken => CONFLICT,
     /// No Meta app is configured (PARLEY_META_APP_ID, PARLEY_META_APP_SECRET).
     MetaAppNotConfigured => CONFLICT,
+    /// The channel is switched off or disconnected: it neither receives nor sends.
+    ChannelInactive => SERVICE_UNAVAILABLE,
     /// The channel cannot do this in its current state (e.g. reconnecting a deleted kind).
     ChannelStateConflict => CONFLICT,
     /// A webhook without its signature header.

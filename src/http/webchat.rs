@@ -61,6 +61,9 @@ async fn connect(
     let ChannelSecrets::Webchat { allowed_origins } = &runtime.secrets else {
         return Err(not_found().into());
     };
+    if !runtime.receives() {
+        return Err(ApiError::new(Code::ChannelInactive, "the web chat is switched off").into());
+    }
     if !origin_allowed(&request, allowed_origins) {
         return Err(ApiError::new(Code::Forbidden, "this origin may not open the web chat").into());
     }

@@ -228,3 +228,45 @@ async fn a_reply_without_a_reply_id_gets_an_error_frame_and_stores_nothing() {
         .collect();
     assert_eq!(inbound, [json!({"type": "text", "body": "Hello"})]);
 }
+
+#[actix_web::test]
+async fn a_switched_off_web_chat_takes_no_visitor_messages_and_no_new_visitors() {
+    let app = TestApp::spawn().await;
+    let mut socket = open(&app, "").await;
+    next_frame(&mut socket, "ready").await;
+    let path = format!("/api/v1/channels/{}", app.credentials.webchat_channel_id);
+    let (status, _) = app
+        .post_json(&format!("{path}/deactivate"), &json!({}))
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "c1", "text": "Hello?"}),
+    )
+    .await;
+    let error = next_frame(&mut socket, "error").await;
+    assert_eq!(error["code"], "channel_inactive");
+
+    let url = format!(
+        "ws://127.0.0.1:{}/webchat/{}",
+        app.address.rsplit(':').next().unwrap(),
+        app.credentials.webchat_channel_id
+    );
+    let error = tokio_tungstenite::connect_async(url).await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(response) = error else {
+        panic!("expected an HTTP refusal, got {error:?}");
+    };
+    assert_eq!(response.status(), 503);
+
+    let (status, _) = app.post_json(&format!("{path}/activate"), &json!({})).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let mut socket = open(&app, "").await;
+    next_frame(&mut socket, "ready").await;
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "c2", "text": "Hello"}),
+    )
+    .await;
+    assert_eq!(next_frame(&mut socket, "ack").await["client_id"], "c2");
+}
