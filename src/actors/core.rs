@@ -927,6 +927,36 @@ impl Core {
             )))
     }
 
+    /// Has the conversation actor of `(channel_id, contact_external_id)` write a message the
+    /// business starts, and waits for it to be stored; the channel actor sends it.
+    pub(crate) async fn notify_contact(
+        self: &Arc<Self>,
+        org_id: OrgId,
+        channel_id: ChannelId,
+        contact_external_id: &str,
+        contact_name: Option<String>,
+        contact_phone: Option<String>,
+        content: crate::domain::MessageContent,
+    ) -> Result<crate::store::MessageRecord, super::conversation::StaffError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.conversations.dispatch(
+            self,
+            super::ConversationKey::new(channel_id, contact_external_id),
+            super::conversation::ConversationCommand::Notify(super::conversation::NotifyCommand {
+                org_id,
+                contact_name,
+                contact_phone,
+                content,
+                reply,
+            }),
+        );
+        answer
+            .await
+            .unwrap_or(Err(super::conversation::StaffError::Store(
+                StoreError::Closed,
+            )))
+    }
+
     /// Delivers a named event to a conversation's journey session.
     pub fn journey_event(
         self: &Arc<Self>,

@@ -63,6 +63,24 @@ error_codes! {
     ChannelAccountTaken => CONFLICT,
     /// No Meta app is configured (PARLEY_META_APP_ID, PARLEY_META_APP_SECRET).
     MetaAppNotConfigured => CONFLICT,
+    // WhatsApp templates and events.
+    /// The channel has no WhatsApp templates (not WhatsApp, or no business account id).
+    TemplatesNotSupported => UNPROCESSABLE_ENTITY,
+    /// No synced template has this name and language: sync the channel's templates first.
+    TemplateNotFound => UNPROCESSABLE_ENTITY,
+    /// The template is not approved by Meta (pending, rejected, paused or disabled).
+    TemplateNotApproved => CONFLICT,
+    /// The parameter mapping does not name exactly the template's placeholders.
+    ParameterMappingMismatch => UNPROCESSABLE_ENTITY,
+    TemplateMappingNotFound => NOT_FOUND,
+    /// The event is already mapped on that channel.
+    TemplateMappingTaken => CONFLICT,
+    /// No template is mapped to the event (on that channel).
+    EventNotMapped => UNPROCESSABLE_ENTITY,
+    /// The event is mapped on several channels: name one with `channel_id`.
+    AmbiguousChannel => UNPROCESSABLE_ENTITY,
+    /// The event's data lacks a value the template's mapping reads.
+    MissingEventData => UNPROCESSABLE_ENTITY,
     /// The channel is switched off or disconnected: it neither receives nor sends.
     ChannelInactive => SERVICE_UNAVAILABLE,
     /// The channel cannot do this in its current state (e.g. reconnecting a deleted kind).

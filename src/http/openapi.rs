@@ -2,7 +2,7 @@
 
 use super::api::v1::{
     ai, ai_agents, auth, canned_responses, channels, conversations, goals, insights, journeys,
-    knowledge, notes, notifications, organization, test_sessions, users,
+    knowledge, notes, notifications, organization, templates, test_sessions, users,
 };
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -12,7 +12,12 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Parley partner API", description = "Channels, conversations, bot journeys, goals and team members of one organisation. Authenticate with `Authorization: Bearer <api key>`."),
     paths(
-        channels::create, channels::list, channels::read, channels::delete,
+        channels::create, channels::list, channels::read, channels::update, channels::delete,
+        channels::reconnect, channels::disconnect, channels::activate, channels::deactivate,
+        channels::stats, crate::http::oauth::start,
+        templates::sync, templates::list, templates::list_mappings, templates::create_mapping,
+        templates::read_mapping, templates::update_mapping, templates::delete_mapping,
+        templates::post_event,
         conversations::list, conversations::read, conversations::messages, conversations::thread,
         conversations::mark_read, conversations::event,
         conversations::reply, conversations::claim, conversations::take_over, conversations::assign,
@@ -44,7 +49,10 @@ use utoipa::{Modify, OpenApi};
         goals::stats,
     ),
     components(schemas(
-        channels::ChannelView, channels::ChannelList,
+        channels::ChannelView, channels::ChannelList, channels::ChannelStatsView,
+        crate::store::ChannelStats, crate::store::Setup, crate::http::oauth::ConsentStart,
+        templates::TemplateList, templates::MappingList, templates::EventSent,
+        crate::store::templates::TemplateRecord, crate::store::templates::MappingRecord,
         conversations::ConversationList, conversations::MessageList,
         conversations::Thread, conversations::ThreadDay, conversations::ReadMark,
         crate::store::conversations::ConversationSummary, crate::store::conversations::LastMessage,
@@ -73,7 +81,8 @@ use utoipa::{Modify, OpenApi};
     )),
     modifiers(&ApiKeyAuth),
     tags(
-        (name = "channels", description = "Messaging channels of the organisation"),
+        (name = "channels", description = "Messaging channels of the organisation: added with credentials or through Meta's consent, reconnected in place, switched on and off, disconnected, and their statistics"),
+        (name = "templates", description = "WhatsApp templates synced from Meta, events mapped to them, and events that send them"),
         (name = "conversations", description = "Conversations and their messages"),
         (name = "organization", description = "Organisation settings"),
         (name = "journeys", description = "Bot journeys: drafts, deployed versions, variables, channel assignment and test chat"),

@@ -28,6 +28,7 @@ mod pg_batch;
 mod records;
 pub mod script;
 pub mod sessions;
+pub mod templates;
 pub mod timers;
 mod tx;
 mod writer;

@@ -50,12 +50,30 @@ pub(crate) enum ConversationCommand {
         conversation_id: ConversationId,
         command: StaffCommand,
     },
+    /// A message the business starts (an event's template) to a contact who may have no
+    /// conversation yet: the contact and conversation are created if need be.
+    Notify(NotifyCommand),
     /// Something for the conversation's journey session: a named event, or the result of work
     /// the session handed out.
     Journey {
         conversation_id: ConversationId,
         input: JourneyInput,
     },
+}
+
+/// A business-initiated message for the conversation actor, answered through `reply`.
+pub(crate) struct NotifyCommand {
+    pub org_id: OrgId,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub content: MessageContent,
+    pub reply: tokio::sync::oneshot::Sender<Result<crate::store::MessageRecord, StaffError>>,
+}
+
+impl std::fmt::Debug for NotifyCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyCommand").finish_non_exhaustive()
+    }
 }
 
 /// A staff action for the conversation actor, answered through `reply`.
@@ -178,6 +196,7 @@ impl ConversationActor {
             ConversationCommand::Inbound { inbound_id, .. } => Some(*inbound_id),
             ConversationCommand::Timer(_)
             | ConversationCommand::Journey { .. }
+            | ConversationCommand::Notify(_)
             | ConversationCommand::Staff { .. } => None,
         };
         let outcome = AssertUnwindSafe(self.execute(command)).catch_unwind().await;
@@ -273,7 +292,66 @@ impl ConversationActor {
                 conversation_id,
                 input,
             } => self.on_journey_input(conversation_id, input).await,
+            ConversationCommand::Notify(command) => {
+                let NotifyCommand {
+                    org_id,
+                    contact_name,
+                    contact_phone,
+                    content,
+                    reply,
+                } = command;
+                let result = self
+                    .notify(org_id, contact_name, contact_phone, content)
+                    .await;
+                if result.is_err() {
+                    self.known = None;
+                }
+                let _ = reply.send(result);
+                Ok(())
+            }
         }
+    }
+
+    /// Writes a business-initiated message and its outbox row, creating the contact and the
+    /// conversation when this is the first word between them.
+    async fn notify(
+        &mut self,
+        org_id: OrgId,
+        contact_name: Option<String>,
+        contact_phone: Option<String>,
+        content: MessageContent,
+    ) -> Result<crate::store::MessageRecord, StaffError> {
+        let core = Arc::clone(&self.core);
+        let channel = core
+            .channel(self.key.channel_id)
+            .ok_or(StaffError::NotFound)?;
+        let known = match self.known.take() {
+            Some(known) => Some(known),
+            None => self.load_known().await?,
+        };
+        let now = core.clock.now();
+        let place = (org_id, channel.id);
+        let done = match known {
+            Some(known) => {
+                let (script, done) = work::plan_notification(place, now, known, &content);
+                self.commit(script, done, place, now).await?
+            }
+            None => {
+                let contact = work::NewContact {
+                    external_id: self.key.contact_external_id.to_string(),
+                    name: contact_name,
+                    phone: contact_phone,
+                };
+                core.store
+                    .write(move |tx| {
+                        Box::pin(work::first_notification(tx, place, now, contact, content))
+                    })
+                    .await?
+            }
+        };
+        let record = done.created.last().cloned().ok_or(StaffError::NotFound)?;
+        self.after_turn(org_id, &channel, done);
+        Ok(record)
     }
 
     /// Whether an event offered again (a replay or a sweep) was handled already. This actor is

@@ -202,6 +202,99 @@ pub(super) async fn first_message(
     Ok(done)
 }
 
+/// A contact a business-initiated message creates.
+pub(super) struct NewContact {
+    pub external_id: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// Writes a business-initiated message to a contact this channel has no conversation with
+/// yet: the contact and the conversation are created first.
+pub(super) async fn first_notification(
+    tx: &mut Tx,
+    place: (OrgId, ChannelId),
+    now: Millis,
+    contact: NewContact,
+    content: MessageContent,
+) -> Result<MessageDone, StoreError> {
+    let (org_id, channel_id) = place;
+    let contact_id = conversation_store::upsert_contact(
+        tx,
+        org_id,
+        channel_id,
+        &contact.external_id,
+        contact.name.as_deref(),
+        contact.phone.as_deref(),
+        now,
+    )
+    .await?;
+    let conversation =
+        conversation_store::upsert_conversation(tx, org_id, channel_id, contact_id, now).await?;
+    let session = parse_session(store::journeys::session_in(tx, conversation.id).await?)?;
+    let known = Known {
+        contact_id,
+        contact_external_id: contact.external_id,
+        contact_name: contact.name,
+        contact_phone: contact.phone,
+        conversation_id: conversation.id,
+        status: conversation.status,
+        assignee: None,
+        archived: conversation.archived,
+        ai_enabled: conversation.ai_enabled,
+        offer_pending: conversation.offer_pending,
+        misunderstood: conversation.misunderstood,
+        session,
+    };
+    let (script, mut done) = plan_notification(place, now, known, &content);
+    tx.run(&script).await?;
+    tx.run(&seal(&mut done, org_id, now)).await?;
+    Ok(done)
+}
+
+/// Plans a business-initiated message (an event's template) on a known conversation: the
+/// message, sent by the bot identity of no journey step, and its outbox row. Pure.
+pub(super) fn plan_notification(
+    place: (OrgId, ChannelId),
+    now: Millis,
+    known: Known,
+    content: &MessageContent,
+) -> (Script, MessageDone) {
+    let (org_id, channel_id) = place;
+    let mut script = Script::new();
+    let message = NewMessage {
+        id: MessageId::new(),
+        org_id,
+        conversation_id: known.conversation_id,
+        channel_id,
+        direction: Direction::Outbound,
+        sender_kind: SenderKind::Bot,
+        sender_id: None,
+        content,
+        journey_step: None,
+        provider_message_id: None,
+        reply_to_provider_message_id: None,
+        delivery_status: DeliveryStatus::Pending,
+        provider_timestamp: None,
+        received_at: now,
+    };
+    conversation_store::insert_message_into(&mut script, &message);
+    let row = store::outbox::insert_outbox_into(&mut script, &message, &known.contact_external_id);
+    conversation_store::touch_conversation_into(&mut script, known.conversation_id, now, false);
+    let done = MessageDone {
+        known,
+        created: vec![record_of(&message)],
+        status_changed: false,
+        outbox: vec![row],
+        work: Vec::new(),
+        goals: Vec::new(),
+        escalation: None,
+        notifications: Vec::new(),
+        events: Vec::new(),
+    };
+    (script, done)
+}
+
 /// Plans the writes of an inbound message on a conversation whose ids and state are known:
 /// store the message (and the contact's new name or phone), and, while the bot handles the
 /// conversation, run the journey and store what it did, marking the event processed. Pure:

@@ -416,6 +416,47 @@ impl MetaGraph {
         Ok(paged.data.into_iter().next().unwrap_or(Value::Null))
     }
 
+    /// Every message template of a WhatsApp business account, following the pages.
+    pub async fn message_templates(
+        &self,
+        waba_id: &str,
+        token: &str,
+    ) -> Result<Vec<Value>, GraphFailure> {
+        const PAGES_MAX: usize = 50;
+        let mut templates = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..PAGES_MAX {
+            let mut query = vec![
+                ("fields", "id,name,language,status,category,components"),
+                ("limit", "100"),
+            ];
+            if let Some(cursor) = after.as_deref() {
+                query.push(("after", cursor));
+            }
+            let page: Value = self
+                .call(
+                    Method::GET,
+                    &format!("{waba_id}/message_templates"),
+                    Some(token),
+                    &query,
+                    None,
+                )
+                .await?;
+            if let Some(data) = page.get("data").and_then(Value::as_array) {
+                templates.extend(data.iter().cloned());
+            }
+            let more = page.pointer("/paging/next").is_some();
+            after = page
+                .pointer("/paging/cursors/after")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if !more || after.is_none() {
+                break;
+            }
+        }
+        Ok(templates)
+    }
+
     /// The Pages the person manages, each with its token and linked Instagram account.
     pub async fn pages(&self, user_token: &str) -> Result<Vec<Page>, GraphFailure> {
         let paged: Paged<Page> = self

@@ -95,6 +95,8 @@ pub(super) struct Accounts {
     pub(super) fail_unsubscribe: bool,
     /// Numbers registered, with the PIN used.
     pub(super) registered: HashMap<String, String>,
+    /// Message templates per business account, as Meta lists them.
+    pub(super) templates: HashMap<String, Vec<Value>>,
     /// Every call received, as `METHOD path`.
     pub(super) calls: Vec<String>,
     pub(super) next: u64,
@@ -537,6 +539,31 @@ pub(super) fn get_edge(
                 json!({"data": numbers, "paging": {"cursors": {"before": "b", "after": "a"}}}),
             )
         }
+        (_, "message_templates") => {
+            if !may_use_business(state, &accounts, node, &token) {
+                return not_found(node);
+            }
+            let all = accounts.templates.get(node).cloned().unwrap_or_default();
+            let query = query(request);
+            let limit = query
+                .get("limit")
+                .and_then(|limit| limit.parse::<usize>().ok())
+                .unwrap_or(25)
+                .clamp(1, 100);
+            let start = query
+                .get("after")
+                .and_then(|after| after.parse::<usize>().ok())
+                .unwrap_or(0);
+            let page: Vec<Value> = all.iter().skip(start).take(limit).cloned().collect();
+            let end = start + page.len();
+            let mut paging =
+                json!({"cursors": {"before": start.to_string(), "after": end.to_string()}});
+            if end < all.len() {
+                paging["next"] =
+                    format!("https://graph.example/{node}/message_templates?after={end}").into();
+            }
+            HttpResponse::Ok().json(json!({"data": page, "paging": paging}))
+        }
         (_, "subscribed_apps") => {
             if !may_use_node(state, &accounts, node, &token) {
                 return not_found(node);
@@ -659,6 +686,21 @@ impl super::MockGraph {
         lock(&self.state.accounts).consent = answer;
     }
 
+    /// Adds a message template to a business account, as Meta lists it: `{"name",
+    /// "language", "status", "category", "components": [...]}` (an id is added).
+    pub fn add_template(&self, waba_id: &str, template: Value) {
+        let mut accounts = lock(&self.state.accounts);
+        let mut template = template;
+        if template.get("id").is_none() {
+            template["id"] = accounts.fresh("tmpl-").into();
+        }
+        accounts
+            .templates
+            .entry(waba_id.to_owned())
+            .or_default()
+            .push(template);
+    }
+
     /// Subscriptions are accepted but read back empty (or normally again).
     pub fn empty_subscriptions(&self, empty: bool) {
         lock(&self.state.accounts).empty_subscriptions = empty;
@@ -701,4 +743,57 @@ impl super::MockGraph {
     pub fn dialog_url(&self) -> &str {
         self.url()
     }
+}
+
+/// The Graph error a template send deserves, if any: the template must exist for the
+/// number's business account in that language (132001) and get as many body parameters as
+/// its body has placeholders (132000).
+pub(super) fn check_template(state: &State, number_id: &str, body: &Value) -> Option<HttpResponse> {
+    let template = body.get("template")?;
+    let name = template
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let language = template
+        .pointer("/language/code")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let accounts = lock(&state.accounts);
+    let business = accounts.business_of_number(number_id)?;
+    let known = accounts.templates.get(&business.waba_id)?;
+    let Some(found) = known.iter().find(|candidate| {
+        candidate.get("name").and_then(Value::as_str) == Some(name)
+            && candidate.get("language").and_then(Value::as_str) == Some(language)
+    }) else {
+        return Some(graph_error(
+            404,
+            132001,
+            None,
+            "(#132001) Template name does not exist in the translation",
+            Some(&format!(
+                "template name ({name}) does not exist in {language}"
+            )),
+        ));
+    };
+    let expected =
+        crate::store::templates::body_parameters(found.get("components").unwrap_or(&Value::Null))
+            .len();
+    let given = template
+        .get("components")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|component| component.get("type").and_then(Value::as_str) == Some("body"))
+        .filter_map(|component| component.get("parameters").and_then(Value::as_array))
+        .map(Vec::len)
+        .sum::<usize>();
+    (expected != given).then(|| {
+        graph_error(
+            400,
+            132000,
+            None,
+            "(#132000) Number of parameters does not match the expected number of params",
+            Some(&format!("body: number of localizable_params ({given}) does not match the expected number of params ({expected})")),
+        )
+    })
 }

@@ -463,5 +463,8 @@ fn answer(
     if let Some(response) = validate(body) {
         return response;
     }
+    if let Some(response) = accounts::check_template(state, phone_number_id, body) {
+        return response;
+    }
     HttpResponse::Ok().finish()
 }

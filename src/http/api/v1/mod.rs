@@ -13,6 +13,7 @@ pub mod knowledge;
 pub mod notes;
 pub mod notifications;
 pub mod organization;
+pub mod templates;
 pub mod test_sessions;
 pub mod users;
 
@@ -34,6 +35,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             .configure(notes::configure)
             .configure(notifications::configure)
             .configure(organization::configure)
+            .configure(templates::configure)
             .configure(test_sessions::configure)
             .configure(users::configure),
     );
