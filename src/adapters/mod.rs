@@ -45,3 +45,56 @@ pub struct Sent {
     /// The provider's id for the message; delivery statuses refer to it.
     pub provider_message_id: String,
 }
+
+/// A provider's answer to a send: its HTTP status, its `Retry-After`, and its body.
+pub(crate) struct Answer {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub body: bytes::Bytes,
+}
+
+/// Posts a JSON body with a bearer token. A provider that cannot be reached, or whose answer
+/// is cut off, is a retryable failure; any answer that arrives whole is the caller's to read.
+pub(crate) async fn post_json(
+    http: &reqwest::Client,
+    url: String,
+    access_token: &str,
+    body: &serde_json::Value,
+) -> Result<Answer, SendError> {
+    let response = http
+        .post(url)
+        .bearer_auth(access_token)
+        .json(body)
+        .send()
+        .await
+        .map_err(|error| SendError::Retryable {
+            reason: format!("the provider could not be reached: {error}"),
+            retry_after: None,
+        })?;
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    let body = response
+        .bytes()
+        .await
+        .map_err(|error| SendError::Retryable {
+            reason: format!("the provider's answer was cut off: {error}"),
+            retry_after,
+        })?;
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is not used by Graph).
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}

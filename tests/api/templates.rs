@@ -45,10 +45,7 @@ async fn synced_channel(app: &TestApp) -> String {
     channel.id
 }
 
-#[expect(
-    clippy::needless_pass_by_value,
-    reason = "cases pass json! literals"
-)]
+#[expect(clippy::needless_pass_by_value, reason = "cases pass json! literals")]
 fn mapping(channel_id: &str, name: &str, parameters: Value) -> Value {
     json!({"event": "reservation_confirmed", "channel_id": channel_id, "template_name": name,
            "language": "en_US", "parameters": parameters})

@@ -11,7 +11,6 @@
 use super::render::{render_sender_action, SenderAction};
 use super::Platform;
 use crate::adapters::{SendError, Sent};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
@@ -143,30 +142,15 @@ impl MessengerClient {
             self.graph_url.as_str().trim_end_matches('/'),
             self.version,
         );
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(access_token)
-            .json(body)
-            .send()
-            .await
-            .map_err(|error| SendError::Retryable {
-                reason: format!("the provider could not be reached: {error}"),
-                retry_after: None,
-            })?;
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| SendError::Retryable {
-                reason: format!("the provider's answer was cut off: {error}"),
-                retry_after,
-            })?;
-        if status.is_success() {
+        let crate::adapters::Answer {
+            status,
+            retry_after,
+            body: bytes,
+        } = crate::adapters::post_json(&self.http, url, access_token, body).await?;
+        if (200..300).contains(&status) {
             return Ok(bytes);
         }
-        Err(classify(platform, status.as_u16(), &bytes, retry_after))
+        Err(classify(platform, status, &bytes, retry_after))
     }
 }
 
@@ -244,18 +228,6 @@ pub fn classify(
         },
         _ => SendError::Permanent { reason: graph },
     }
-}
-
-/// `Retry-After` in seconds (Graph does not use the HTTP-date form).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 #[cfg(test)]

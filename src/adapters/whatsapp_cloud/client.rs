@@ -4,7 +4,6 @@
 use super::render::render;
 use crate::adapters::{SendError, Sent};
 use crate::domain::MessageContent;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::Deserialize;
 use std::time::Duration;
 use url::Url;
@@ -75,27 +74,12 @@ impl WhatsappClient {
             self.version,
             phone_number_id
         );
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(access_token)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|error| SendError::Retryable {
-                reason: format!("the provider could not be reached: {error}"),
-                retry_after: None,
-            })?;
-        let status = response.status();
-        let retry_after = retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|error| SendError::Retryable {
-                reason: format!("the provider's answer was cut off: {error}"),
-                retry_after,
-            })?;
-        if status.is_success() {
+        let crate::adapters::Answer {
+            status,
+            retry_after,
+            body: bytes,
+        } = crate::adapters::post_json(&self.http, url, access_token, &body).await?;
+        if (200..300).contains(&status) {
             let parsed: SendResponse =
                 serde_json::from_slice(&bytes).map_err(|error| SendError::Retryable {
                     reason: format!("the provider's answer is not a send result: {error}"),
@@ -113,7 +97,7 @@ impl WhatsappClient {
                     retry_after: None,
                 });
         }
-        Err(classify(status.as_u16(), &bytes, retry_after))
+        Err(classify(status, &bytes, retry_after))
     }
 }
 
@@ -158,18 +142,6 @@ pub fn classify(status: u16, body: &[u8], retry_after: Option<Duration>) -> Send
         },
         _ => SendError::Permanent { reason },
     }
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is not used by Graph).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }
 
 #[cfg(test)]

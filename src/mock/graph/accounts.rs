@@ -164,6 +164,23 @@ pub(super) fn bearer(request: &HttpRequest) -> Option<String> {
         .or_else(|| query(request).get("access_token").cloned())
 }
 
+/// The request's token, or Meta's answer to a call without one or with an expired one.
+fn live_token(state: &State, request: &HttpRequest) -> Result<String, Box<HttpResponse>> {
+    let Some(token) = bearer(request) else {
+        return Err(Box::new(graph_error(
+            400,
+            104,
+            None,
+            "An access token is required to request this resource.",
+            None,
+        )));
+    };
+    if lock(&state.expired_tokens).contains(&token) {
+        return Err(Box::new(super::expired_token()));
+    }
+    Ok(token)
+}
+
 /// Who a token may act for.
 enum Grant<'a> {
     User(&'a TokenRecord),
@@ -387,18 +404,10 @@ pub(super) fn debug_token(state: &State, request: &HttpRequest) -> HttpResponse 
 
 /// `GET /{v}/{node}`: a phone number, a business account or a Page.
 pub(super) fn node(state: &State, request: &HttpRequest, node: &str) -> HttpResponse {
-    let Some(token) = bearer(request) else {
-        return graph_error(
-            400,
-            104,
-            None,
-            "An access token is required to request this resource.",
-            None,
-        );
+    let token = match live_token(state, request) {
+        Ok(token) => token,
+        Err(refusal) => return *refusal,
     };
-    if lock(&state.expired_tokens).contains(&token) {
-        return super::expired_token();
-    }
     if may_use_number(state, node, &token) {
         let accounts = lock(&state.accounts);
         let fixture = accounts
@@ -469,18 +478,10 @@ pub(super) fn get_edge(
     node: &str,
     edge: &str,
 ) -> HttpResponse {
-    let Some(token) = bearer(request) else {
-        return graph_error(
-            400,
-            104,
-            None,
-            "An access token is required to request this resource.",
-            None,
-        );
+    let token = match live_token(state, request) {
+        Ok(token) => token,
+        Err(refusal) => return *refusal,
     };
-    if lock(&state.expired_tokens).contains(&token) {
-        return super::expired_token();
-    }
     if edge == "whatsapp_business_profile" {
         if !may_use_number(state, node, &token) {
             return not_found(node);
@@ -594,18 +595,10 @@ pub(super) fn change_edge(
     edge: &str,
     body: &Value,
 ) -> HttpResponse {
-    let Some(token) = bearer(request) else {
-        return graph_error(
-            400,
-            104,
-            None,
-            "An access token is required to request this resource.",
-            None,
-        );
+    let token = match live_token(state, request) {
+        Ok(token) => token,
+        Err(refusal) => return *refusal,
     };
-    if lock(&state.expired_tokens).contains(&token) {
-        return super::expired_token();
-    }
     if edge == "register" {
         if !may_use_number(state, node, &token) {
             return not_found(node);
