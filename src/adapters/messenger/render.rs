@@ -10,13 +10,12 @@
 //! footers do not exist on either platform, so they are dropped):
 //!
 //! - Text: text (Messenger ≤ 2000 characters, Instagram ≤ 1000 UTF-8 bytes).
-//! - Media without a caption: an attachment by URL (`image`, `video`, `audio`, `file`; stickers
-//!   go as images). Both Send APIs take all four; Instagram's `file` takes PDFs only, so another
-//!   document goes as its link. Media with a caption: an image whose caption fits a card title
-//!   (80 characters) goes as a generic template card (the image with the caption under it);
-//!   any other captioned media goes as text, the caption then the link, since an attachment
-//!   cannot carry text and the caption's words must not be lost. Media are sent by link only:
-//!   another channel's media id means nothing here.
+//! - Media: images only, as the seed's channel table says ("Image only (others degrade)"). An
+//!   image without a caption is an `image` attachment by URL (stickers too); one whose caption
+//!   fits a card title (80 characters) is a generic template card with the caption under it.
+//!   Video, audio, documents and longer-captioned images go as text: the caption, then the
+//!   link (with the file name). Media are sent by link only: another channel's media id means
+//!   nothing here.
 //! - Location: text with the place's name, its address and a map link.
 //! - Choices (reply buttons or quick replies): quick replies under the body (≤ 13, titles
 //!   ≤ 20 characters). Reply buttons with an image header whose body fits a card title become
@@ -140,7 +139,6 @@ pub fn render(
         MessageContent::Media {
             media_kind,
             url,
-            mime_type,
             caption,
             filename,
             ..
@@ -148,7 +146,6 @@ pub fn render(
             platform,
             *media_kind,
             url.as_deref(),
-            mime_type.as_deref(),
             caption.as_deref(),
             filename.as_deref(),
         )?,
@@ -225,7 +222,6 @@ fn render_media(
     platform: Platform,
     media_kind: MediaKind,
     url: Option<&str>,
-    mime_type: Option<&str>,
     caption: Option<&str>,
     filename: Option<&str>,
 ) -> Result<Value, SendError> {
@@ -236,16 +232,11 @@ fn render_media(
         ))
     })?;
     check_url("media link", url)?;
+    // The seed's rendering table: "Image only (others degrade)" on Messenger and Instagram.
+    // Video, audio and documents go as their link, so every guest can open them.
     let attachment_type = match media_kind {
         MediaKind::Image | MediaKind::Sticker => Some("image"),
-        MediaKind::Video => Some("video"),
-        MediaKind::Audio => Some("audio"),
-        MediaKind::Document
-            if platform == Platform::Instagram && !is_pdf(url, mime_type, filename) =>
-        {
-            None
-        }
-        MediaKind::Document => Some("file"),
+        MediaKind::Video | MediaKind::Audio | MediaKind::Document => None,
     };
     let caption = caption.filter(|caption| !caption.trim().is_empty());
     match (attachment_type, caption) {
@@ -267,16 +258,6 @@ fn render_media(
             text_message(platform, "media as text", &text)
         }
     }
-}
-
-/// Instagram's `file` attachment takes PDFs only; a document counts as one when its type, its
-/// name or its link says so.
-fn is_pdf(url: &str, mime_type: Option<&str>, filename: Option<&str>) -> bool {
-    let path = url.split(['?', '#']).next().unwrap_or(url);
-    mime_type.is_some_and(|mime| mime.eq_ignore_ascii_case("application/pdf"))
-        || [filename.unwrap_or_default(), path]
-            .iter()
-            .any(|name| name.to_ascii_lowercase().ends_with(".pdf"))
 }
 
 fn location_text(

@@ -152,69 +152,46 @@ fn texts_are_limited_in_characters_on_messenger_and_in_bytes_on_instagram() {
 }
 
 #[test]
-fn uncaptioned_media_go_as_attachments_by_link() {
+fn only_images_go_as_attachments_and_other_media_degrade_to_their_link() {
+    // The seed's rendering table: "Image only (others degrade)" on both platforms.
     let url = "https://cdn.test/file";
-    let cases = [
-        (MediaKind::Image, "image"),
-        (MediaKind::Sticker, "image"),
-        (MediaKind::Video, "video"),
-        (MediaKind::Audio, "audio"),
-        (MediaKind::Document, "file"),
-    ];
-    for (kind, attachment_type) in cases {
-        check(
-            Messenger,
-            &media(kind, url, None),
-            json!({"attachment": {"type": attachment_type, "payload": {"url": url}}}),
-        );
-    }
-    for (kind, attachment_type) in &cases[..4] {
-        check(
-            Instagram,
-            &media(*kind, url, Some(" ")),
-            json!({"attachment": {"type": attachment_type, "payload": {"url": url}}}),
-        );
+    for platform in [Messenger, Instagram] {
+        for kind in [MediaKind::Image, MediaKind::Sticker] {
+            check(
+                platform,
+                &media(kind, url, None),
+                json!({"attachment": {"type": "image", "payload": {"url": url}}}),
+            );
+        }
+        for kind in [MediaKind::Video, MediaKind::Audio, MediaKind::Document] {
+            check(platform, &media(kind, url, None), json!({"text": url}));
+        }
     }
 }
 
 #[test]
-fn instagram_takes_pdf_documents_only_and_sends_others_as_their_link() {
-    let document =
-        |url: &str, mime_type: Option<&str>, filename: Option<&str>| MessageContent::Media {
-            media_kind: MediaKind::Document,
-            media_id: None,
-            url: Some(url.into()),
-            mime_type: mime_type.map(str::to_owned),
-            caption: None,
-            filename: filename.map(str::to_owned),
-            voice: false,
-        };
-    let file = |url: &str| json!({"attachment": {"type": "file", "payload": {"url": url}}});
-    check(
-        Instagram,
-        &document("https://cdn.test/menu.PDF?v=2", None, None),
-        file("https://cdn.test/menu.PDF?v=2"),
-    );
-    check(
-        Instagram,
-        &document("https://cdn.test/f", Some("application/pdf"), None),
-        file("https://cdn.test/f"),
-    );
-    check(
-        Instagram,
-        &document("https://cdn.test/f", None, Some("menu.pdf")),
-        file("https://cdn.test/f"),
-    );
-    check(
-        Instagram,
-        &document("https://cdn.test/rates.xlsx", None, Some("rates.xlsx")),
-        json!({"text": "rates.xlsx: https://cdn.test/rates.xlsx"}),
-    );
-    check(
-        Messenger,
-        &document("https://cdn.test/rates.xlsx", None, Some("rates.xlsx")),
-        file("https://cdn.test/rates.xlsx"),
-    );
+fn a_document_goes_as_its_name_and_link() {
+    let document = |url: &str, filename: Option<&str>| MessageContent::Media {
+        media_kind: MediaKind::Document,
+        media_id: None,
+        url: Some(url.into()),
+        mime_type: Some("application/pdf".into()),
+        caption: None,
+        filename: filename.map(str::to_owned),
+        voice: false,
+    };
+    for platform in [Messenger, Instagram] {
+        check(
+            platform,
+            &document("https://cdn.test/menu.pdf", Some("menu.pdf")),
+            json!({"text": "menu.pdf: https://cdn.test/menu.pdf"}),
+        );
+        check(
+            platform,
+            &document("https://cdn.test/rates.xlsx", None),
+            json!({"text": "https://cdn.test/rates.xlsx"}),
+        );
+    }
 }
 
 #[test]
