@@ -5,6 +5,7 @@
 //! - WhatsApp Cloud: the exact body of the send, from `whatsapp_cloud::render`.
 //! - Web Chat: the browser gets the content JSON as it is (`webchat::ServerFrame::Message`);
 //!   each row names the content's `type` and the fields the page renders from.
+//! - Messenger and Instagram: the `message` of the Send API body (`page_rows`).
 //!
 //! The step kinds that send nothing are checked to send nothing, and a match over every
 //! `StepKind` keeps the table complete when a kind is added.
@@ -448,4 +449,133 @@ fn every_step_kind_has_a_row() {
         check_group(kind, &config, false);
     }
     assert_eq!(covered.len(), 21, "the 21 step kinds: {covered:?}");
+}
+
+/// What Messenger and Instagram get for each sending row: the `message` of the Send API body
+/// (`None`: refused, as a WhatsApp template is), per the spec's table — plain text, images
+/// only (other media degrade to their link), locations as a text summary, reply buttons and
+/// quick replies as quick replies, lists as numbered text, a CTA URL as a button template on
+/// Messenger and as text on Instagram, headers and footers dropped.
+fn page_rows() -> Vec<(&'static str, Option<Value>, Option<Value>)> {
+    let same = |message: Value| (Some(message.clone()), Some(message));
+    let quick = |body: &str, items: &[(&str, &str)]| {
+        json!({"text": body, "quick_replies": items.iter().map(|(payload, title)| {
+            json!({"content_type": "text", "payload": payload, "title": title})
+        }).collect::<Vec<_>>()})
+    };
+    let booking = "https://casa-azul.example.com/my-booking";
+    let cta_messenger = json!({"attachment": {"type": "template", "payload": {
+        "template_type": "button", "text": "All in one place.",
+        "buttons": [{"type": "web_url", "title": "View booking", "url": booking}]}}});
+    let cta_instagram = json!({"text": format!("All in one place.\n\nView booking: {booking}")});
+    let rows = [
+        ("text", same(json!({"text": "Hi Ana, welcome!"}))),
+        (
+            "text with a link",
+            same(json!({"text": "Map: https://maps.example.com/ca"})),
+        ),
+        (
+            "image",
+            same(json!({"attachment": {"type": "template", "payload": {
+            "template_type": "generic", "elements": [
+                {"image_url": "https://cdn.example.com/pool.jpg", "title": "The pool"}]}}})),
+        ),
+        (
+            "video",
+            same(json!({"text": "Tour\n\nhttps://cdn.example.com/tour.mp4"})),
+        ),
+        (
+            "audio",
+            same(json!({"text": "https://cdn.example.com/hello.ogg"})),
+        ),
+        (
+            "document",
+            same(json!({"text": "House rules\n\nrules.pdf: https://cdn.example.com/rules.pdf"})),
+        ),
+        (
+            "location",
+            same(
+                json!({"text": "Casa Azul\nRua do Farol 12, Albufeira\nhttps://maps.google.com/?q=37.0862,-8.251"}),
+            ),
+        ),
+        (
+            "call-to-action URL",
+            (Some(cta_messenger.clone()), Some(cta_instagram.clone())),
+        ),
+        (
+            "call-to-action URL with an image header",
+            (Some(cta_messenger), Some(cta_instagram)),
+        ),
+        ("template", (None, None)),
+        (
+            "reply buttons with an image header",
+            same(quick(
+                "How can we help?",
+                &[("book", "Book a stay"), ("talk", "Talk to us")],
+            )),
+        ),
+        (
+            "quick replies that fit in 3 buttons",
+            same(quick("Rate us", &[("r1", "1"), ("r2", "2"), ("r3", "3")])),
+        ),
+        (
+            "quick replies beyond 3",
+            same(quick(
+                "Rate us from 1 to 5",
+                &[
+                    ("r1", "1"),
+                    ("r2", "2"),
+                    ("r3", "3"),
+                    ("r4", "4"),
+                    ("r5", "5"),
+                ],
+            )),
+        ),
+        (
+            "list",
+            same(
+                json!({"text": "Pick one\n\nSeafood\n1. O Pescador — Grilled fish\n\nPortuguese\n2. Tasca da Avó\n\nReply with the number of your choice."}),
+            ),
+        ),
+        ("prompt", same(json!({"text": "Your email?"}))),
+        ("prompt date", same(json!({"text": "Arrival date?"}))),
+        (
+            "agent transfer with a message",
+            same(json!({"text": "Connecting you."})),
+        ),
+    ];
+    rows.into_iter()
+        .map(|(case, (messenger, instagram))| (case, messenger, instagram))
+        .collect()
+}
+
+#[test]
+fn every_sending_step_renders_on_messenger_and_instagram_as_the_table_says() {
+    use crate::adapters::messenger::{render as page_render, Delivery, Platform};
+    let expected = page_rows();
+    for row in sending_rows() {
+        let (_, messenger, instagram) = expected
+            .iter()
+            .find(|(case, _, _)| *case == row.case)
+            .unwrap_or_else(|| panic!("{}: no Messenger and Instagram expectation", row.case));
+        let effects = effects(&one_step(row.kind, &row.config));
+        let sent = sent(&effects);
+        let [content] = sent.as_slice() else {
+            panic!("{}: one message is sent, not {sent:?}", row.case);
+        };
+        for (platform, expected) in [
+            (Platform::Messenger, messenger),
+            (Platform::Instagram, instagram),
+        ] {
+            let got = page_render(platform, RECIPIENT, content, Delivery::Response)
+                .ok()
+                .map(|body| body["message"].clone());
+            assert_eq!(&got, expected, "{} on {platform}", row.case);
+        }
+    }
+    assert_eq!(
+        expected.len(),
+        sending_rows().len(),
+        "one expectation per row"
+    );
 }

@@ -18,8 +18,7 @@
 //!   nothing here.
 //! - Location: text with the place's name, its address and a map link.
 //! - Choices (reply buttons or quick replies): quick replies under the body (≤ 13, titles
-//!   ≤ 20 characters). Reply buttons with an image header whose body fits a card title become
-//!   a generic template card with postback buttons instead, so the image is not lost.
+//!   ≤ 20 characters); a header (even an image) is dropped, as the channel table says.
 //! - List: numbered text, "1. Title — description", which the journey accepts typed back.
 //! - CTA URL: a button template with one `web_url` button on Messenger; text
 //!   "body\n\nbutton_text: url" on Instagram, as the channel table asks.
@@ -28,9 +27,7 @@
 
 use super::Platform;
 use crate::adapters::SendError;
-use crate::domain::{
-    ChoiceItem, ChoiceStyle, Header, ListSection, MediaKind, MessageContent, Millis,
-};
+use crate::domain::{ChoiceItem, ListSection, MediaKind, MessageContent, Millis};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -169,13 +166,7 @@ pub fn render(
                 emoji.as_deref(),
             )
         }
-        MessageContent::Choices {
-            style,
-            header,
-            body,
-            choices,
-            ..
-        } => render_choices(platform, *style, header.as_ref(), body, choices)?,
+        MessageContent::Choices { body, choices, .. } => render_choices(platform, body, choices)?,
         MessageContent::List { body, sections, .. } => {
             let text = numbered_list(body, sections)?;
             text_message(platform, "list as text", &text)?
@@ -317,12 +308,10 @@ fn render_reaction(
     }))
 }
 
-/// Choices as quick replies, or as a card with postback buttons when they are reply buttons
-/// under an image header and the body fits a card's title.
+/// Choices as quick replies under the body, whatever their style: the seed's channel table
+/// gives reply buttons and quick replies both as quick replies, and drops headers.
 fn render_choices(
     platform: Platform,
-    style: ChoiceStyle,
-    header: Option<&Header>,
     body: &str,
     choices: &[ChoiceItem],
 ) -> Result<Value, SendError> {
@@ -330,19 +319,6 @@ fn render_choices(
         return Err(permanent(&format!(
             "the message has no choices; {platform} needs 1 to {QUICK_REPLIES_MAX} quick replies"
         )));
-    }
-    if let (ChoiceStyle::Buttons, Some(Header::Image { url })) = (style, header) {
-        let fits_a_card = choices.len() <= BUTTONS_MAX
-            && !body.trim().is_empty()
-            && body.chars().count() <= ELEMENT_TITLE_MAX_CHARS
-            && !url.trim().is_empty();
-        if fits_a_card {
-            check_url("image header link", url)?;
-            let buttons = postback_buttons(platform, choices)?;
-            return Ok(generic_card(
-                json!({"title": body, "image_url": url, "buttons": buttons}),
-            ));
-        }
     }
     check_count(platform, "quick replies", choices.len(), QUICK_REPLIES_MAX)?;
     let mut quick_replies = Vec::with_capacity(choices.len());
@@ -367,28 +343,6 @@ fn render_choices(
     let mut message = text_message(platform, "body", body)?;
     message["quick_replies"] = Value::Array(quick_replies);
     Ok(message)
-}
-
-fn postback_buttons(platform: Platform, choices: &[ChoiceItem]) -> Result<Vec<Value>, SendError> {
-    check_count(platform, "buttons", choices.len(), BUTTONS_MAX)?;
-    let mut buttons = Vec::with_capacity(choices.len());
-    for (index, choice) in choices.iter().enumerate() {
-        let name = format!("button {}", index + 1);
-        check_required(
-            platform,
-            &format!("{name} title"),
-            &choice.title,
-            BUTTON_TITLE_MAX_CHARS,
-        )?;
-        check_required(
-            platform,
-            &format!("{name} payload"),
-            &choice.id,
-            PAYLOAD_MAX_CHARS,
-        )?;
-        buttons.push(json!({"type": "postback", "title": choice.title, "payload": choice.id}));
-    }
-    Ok(buttons)
 }
 
 fn render_cta_url(

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::adapters::messenger::Platform::{Instagram, Messenger};
-use crate::domain::MediaKind;
+use crate::domain::{ChoiceStyle, Header, MediaKind};
 
 const RECIPIENT: &str = "6843190012345678";
 const HOUR: Millis = 60 * 60 * 1_000;
@@ -334,7 +334,7 @@ fn thirteen_quick_replies_fit() {
 }
 
 #[test]
-fn reply_buttons_under_an_image_header_become_a_card_with_postback_buttons() {
+fn reply_buttons_under_an_image_header_are_quick_replies_and_the_header_is_dropped() {
     check_both(
         &choices(
             ChoiceStyle::Buttons,
@@ -346,22 +346,15 @@ fn reply_buttons_under_an_image_header_become_a_card_with_postback_buttons() {
                 choice("agent", "Talk to a human"),
             ],
         ),
-        json!({"attachment": {"type": "template", "payload": {
-            "template_type": "generic",
-            "elements": [{
-                "title": "What would you like to do?",
-                "image_url": "https://cdn.test/parcel.jpg",
-                "buttons": [
-                    {"type": "postback", "title": "Track parcel", "payload": "track"},
-                    {"type": "postback", "title": "Talk to a human", "payload": "agent"},
-                ],
-            }],
-        }}}),
+        json!({"text": "What would you like to do?", "quick_replies": [
+            {"content_type": "text", "title": "Track parcel", "payload": "track"},
+            {"content_type": "text", "title": "Talk to a human", "payload": "agent"},
+        ]}),
     );
 }
 
 #[test]
-fn choices_that_do_not_fit_a_card_drop_the_image_header() {
+fn choices_of_any_style_drop_the_image_header() {
     let image = || {
         Some(Header::Image {
             url: "https://cdn.test/parcel.jpg".into(),
@@ -594,12 +587,12 @@ fn content_beyond_the_limits_is_refused_with_the_field_and_the_limit() {
         (
             Messenger,
             card(vec![choice("a", &"t".repeat(21))]),
-            "the button 1 title has 21 characters; Messenger allows 20",
+            "the quick reply 1 title has 21 characters; Messenger allows 20",
         ),
         (
             Instagram,
             card(vec![choice("a", "A"), choice(&"p".repeat(1_001), "B")]),
-            "the button 2 payload has 1001 characters; Instagram allows 1000",
+            "the quick reply 2 payload has 1001 characters; Instagram allows 1000",
         ),
         (
             Messenger,
