@@ -290,6 +290,9 @@ pub struct Core {
     /// Test chat sessions: journey drafts run in memory for their builders.
     pub test_chats: super::test_chat::TestChatHub,
     channels: DashMap<ChannelId, Arc<ChannelRuntime>>,
+    /// The contact message each conversation last sent a read receipt for (so a team member
+    /// opening the conversation again sends none).
+    read_receipts: DashMap<crate::domain::ConversationId, String>,
     journeys: DashMap<OrgId, CachedJourney>,
     /// Each organisation's AI: its LLM provider, or the local engine.
     /// Stamped with the settings' `updated_at` (`None`: no settings).
@@ -337,6 +340,7 @@ impl Core {
             agents: super::agents::AgentHub::default(),
             test_chats: super::test_chat::TestChatHub::default(),
             channels: DashMap::new(),
+            read_receipts: DashMap::new(),
             journeys: DashMap::new(),
             ai_by_org: DashMap::new(),
             knowledge_by_org: DashMap::new(),
@@ -955,6 +959,76 @@ impl Core {
             .unwrap_or(Err(super::conversation::StaffError::Store(
                 StoreError::Closed,
             )))
+    }
+
+    /// Tells the contact their messages were read (WhatsApp's blue ticks, Messenger's and
+    /// Instagram's seen), once per latest contact message. Best effort: a failure is logged,
+    /// nothing else depends on it.
+    pub(crate) async fn send_read_receipt(
+        self: &Arc<Self>,
+        org_id: OrgId,
+        conversation_id: crate::domain::ConversationId,
+    ) {
+        let latest = match self.store.latest_inbound(org_id, conversation_id).await {
+            Ok(Some(latest)) => latest,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(error = %error, "failed to look up a message to mark read");
+                return;
+            }
+        };
+        let (channel_id, provider_message_id, contact) = latest;
+        if self
+            .read_receipts
+            .get(&conversation_id)
+            .is_some_and(|sent| *sent == provider_message_id)
+        {
+            return;
+        }
+        let Some(runtime) = self.channel(channel_id) else {
+            return;
+        };
+        if !runtime.receives() || !runtime.status().0.can_send() {
+            return;
+        }
+        let result = match &runtime.secrets {
+            ChannelSecrets::Whatsapp { public, secrets } => {
+                self.whatsapp
+                    .mark_read(
+                        &public.phone_number_id,
+                        &secrets.access_token,
+                        &provider_message_id,
+                    )
+                    .await
+            }
+            ChannelSecrets::Page { public, secrets } => {
+                let platform = match runtime.kind {
+                    ChannelKind::Instagram => crate::adapters::messenger::Platform::Instagram,
+                    _ => crate::adapters::messenger::Platform::Messenger,
+                };
+                self.settings
+                    .meta
+                    .messenger
+                    .send_sender_action(
+                        platform,
+                        &public.page_id,
+                        &secrets.page_access_token,
+                        &contact,
+                        crate::adapters::messenger::SenderAction::MarkSeen,
+                    )
+                    .await
+            }
+            ChannelSecrets::Webchat { .. } => return,
+        };
+        match result {
+            Ok(()) => {
+                self.read_receipts
+                    .insert(conversation_id, provider_message_id);
+            }
+            Err(error) => {
+                tracing::info!(channel_id = %channel_id, error = %error, "a read receipt was not accepted")
+            }
+        }
     }
 
     /// Delivers a named event to a conversation's journey session.

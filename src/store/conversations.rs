@@ -824,3 +824,35 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// The provider id of a conversation's latest message from the contact, with the
+    /// contact's id on the channel: what a read receipt names.
+    pub async fn latest_inbound(
+        &self,
+        org_id: OrgId,
+        conversation_id: ConversationId,
+    ) -> StoreResult<Option<(ChannelId, String, String)>> {
+        let row = sqlx::query(
+            "SELECT m.channel_id, m.provider_message_id, ct.external_id
+               FROM messages m
+               JOIN conversations c ON c.id = m.conversation_id
+               JOIN contacts ct ON ct.id = c.contact_id
+              WHERE m.conversation_id = $1 AND m.org_id = $2 AND m.direction = 'inbound'
+                AND m.provider_message_id IS NOT NULL
+              ORDER BY m.received_at DESC, m.id DESC LIMIT 1",
+        )
+        .bind(conversation_id.to_string())
+        .bind(org_id.to_string())
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|row| {
+            Ok((
+                parsed(&row, "channel_id")?,
+                row.try_get("provider_message_id")?,
+                row.try_get("external_id")?,
+            ))
+        })
+        .transpose()
+    }
+}

@@ -810,6 +810,23 @@ async fn messenger_and_instagram_guests_are_answered_through_the_page() {
         .iter()
         .any(|message| message["content"]["body"] == "Olá, há quartos?"));
 
+    let (status, _) = app
+        .post_json(
+            &format!(
+                "/api/v1/conversations/{}/read",
+                conversation["id"].as_str().unwrap()
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let receipts = app.graph.wait_for_receipts(1, PATIENCE).await;
+    assert_eq!(receipts[0].0, "me");
+    assert_eq!(
+        receipts[0].1,
+        json!({"recipient": {"id": "6843190012345678"}, "sender_action": "mark_seen"})
+    );
+
     // The page's delivery receipt names the message the bot sent.
     let mid = sends[0].wamid.clone().unwrap();
     post_meta(
@@ -1059,4 +1076,50 @@ async fn what_one_node_changes_in_a_channel_reaches_the_other_within_seconds() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+#[actix_web::test]
+async fn a_team_member_reading_the_conversation_tells_the_guest_once_per_message() {
+    let app = TestApp::spawn().await;
+    let made = app.create_whatsapp_channel().await;
+    app.customer_says(&made, "15550006666", "wamid.seen.1", "hello")
+        .await;
+    app.graph.wait_for_accepted(1, PATIENCE).await;
+    let conversation = app.conversation_with("15550006666").await;
+    let read = format!(
+        "/api/v1/conversations/{}/read",
+        conversation["id"].as_str().unwrap()
+    );
+    let (status, _) = app.post_json(&read, &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let receipts = app.graph.wait_for_receipts(1, PATIENCE).await;
+    assert_eq!(receipts[0].0, made.phone_number_id);
+    assert_eq!(
+        receipts[0].1,
+        json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.seen.1"})
+    );
+
+    // Reading again sends nothing; a new message from the guest is marked when read.
+    app.post_json(&read, &json!({})).await;
+    app.customer_says(&made, "15550006666", "wamid.seen.2", "are you there?")
+        .await;
+    app.messages_until(conversation["id"].as_str().unwrap(), |messages| {
+        messages
+            .iter()
+            .any(|message| message["content"]["body"] == "are you there?")
+    })
+    .await;
+    app.post_json(&read, &json!({})).await;
+    let receipts = app.graph.wait_for_receipts(2, PATIENCE).await;
+    assert_eq!(receipts.len(), 2, "{receipts:?}");
+    assert_eq!(receipts[1].1["message_id"], "wamid.seen.2");
+    assert_eq!(
+        app.graph
+            .accepted()
+            .iter()
+            .filter(|send| send.body.get("status").is_some())
+            .count(),
+        0,
+        "receipts are not messages"
+    );
 }

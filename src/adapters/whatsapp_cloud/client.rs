@@ -101,6 +101,32 @@ impl WhatsappClient {
     }
 }
 
+impl WhatsappClient {
+    /// Marks a contact's message read: the contact sees blue ticks on it and on every earlier
+    /// message.
+    pub async fn mark_read(
+        &self,
+        phone_number_id: &str,
+        access_token: &str,
+        message_id: &str,
+    ) -> Result<(), SendError> {
+        let url = format!(
+            "{}/{}/{}/messages",
+            self.graph_url.as_str().trim_end_matches('/'),
+            self.version,
+            phone_number_id
+        );
+        let body = serde_json::json!({
+            "messaging_product": "whatsapp", "status": "read", "message_id": message_id,
+        });
+        let answer = crate::adapters::post_json(&self.http, url, access_token, &body).await?;
+        if (200..300).contains(&answer.status) {
+            return Ok(());
+        }
+        Err(classify(answer.status, &answer.body, answer.retry_after))
+    }
+}
+
 /// Maps a failed answer to what the channel actor should do.
 pub fn classify(status: u16, body: &[u8], retry_after: Option<Duration>) -> SendError {
     let Ok(ErrorEnvelope { error }) = serde_json::from_slice::<ErrorEnvelope>(body) else {

@@ -26,6 +26,15 @@ pub(super) fn send(
     body: &Value,
 ) -> HttpResponse {
     let response = answer(state, node, bearer.as_deref(), body);
+    if body.get("sender_action").is_some() && response.status().as_u16() == 200 {
+        lock(&state.receipts).push((node.to_owned(), body.clone()));
+        state.changed.notify_waiters();
+        let recipient = body
+            .pointer("/recipient/id")
+            .cloned()
+            .unwrap_or(Value::Null);
+        return HttpResponse::Ok().json(json!({ "recipient_id": recipient }));
+    }
     let status = response.status().as_u16();
     let mid = (status == 200).then(|| {
         format!(

@@ -45,6 +45,9 @@ pub struct ReceivedSend {
 #[derive(Default)]
 struct State {
     accounts: Mutex<accounts::Accounts>,
+    /// Read receipts (WhatsApp `status: read`) and sender actions (Messenger and Instagram),
+    /// by number or Page: they are not messages, so they are kept apart from `received`.
+    receipts: Mutex<Vec<(String, Value)>>,
     /// Phone number id → the tokens that may use it (a new token does not void the old one).
     numbers: Mutex<HashMap<String, Vec<String>>>,
     expired_tokens: Mutex<HashSet<String>>,
@@ -134,6 +137,26 @@ impl MockGraph {
             u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    /// Read receipts and sender actions received, with the number or Page they were for.
+    pub fn receipts(&self) -> Vec<(String, Value)> {
+        lock(&self.state.receipts).clone()
+    }
+
+    /// Waits until at least `count` receipts arrived, or `timeout` passed.
+    pub async fn wait_for_receipts(&self, count: usize, timeout: Duration) -> Vec<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.state.changed.notified();
+            let receipts = self.receipts();
+            if receipts.len() >= count {
+                return receipts;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.receipts();
+            }
+        }
     }
 
     /// Every request received so far, accepted or not.
@@ -364,6 +387,9 @@ async fn send(
                 .map(|(_, value)| value.into_owned())
         });
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if parsed.get("status").and_then(Value::as_str) == Some("read") {
+        return read_receipt(&state, &phone_number_id, bearer.as_deref(), &parsed);
+    }
     let response = answer(&state, &phone_number_id, bearer.as_deref(), &parsed);
     let status = response.status().as_u16();
     let wamid = (status == 200).then(|| {
@@ -390,6 +416,52 @@ async fn send(
     });
     state.changed.notify_waiters();
     response
+}
+
+/// `{"messaging_product": "whatsapp", "status": "read", "message_id"}`: a read receipt.
+fn read_receipt(
+    state: &State,
+    phone_number_id: &str,
+    bearer: Option<&str>,
+    body: &Value,
+) -> HttpResponse {
+    let Some(token) = bearer else {
+        return graph_error(
+            400,
+            104,
+            None,
+            "An access token is required to request this resource.",
+            None,
+        );
+    };
+    if lock(&state.expired_tokens).contains(token) {
+        return expired_token();
+    }
+    if !accounts::may_use_number(state, phone_number_id, token) {
+        return graph_error(
+            400,
+            190,
+            None,
+            "Invalid OAuth access token - Cannot parse access token",
+            None,
+        );
+    }
+    if body
+        .get("message_id")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return graph_error(
+            400,
+            100,
+            None,
+            "(#100) The parameter message_id is required.",
+            None,
+        );
+    }
+    lock(&state.receipts).push((phone_number_id.to_owned(), body.clone()));
+    state.changed.notify_waiters();
+    HttpResponse::Ok().json(json!({"success": true}))
 }
 
 /// The mock's decision for one request; a 200 here is replaced by the success body.

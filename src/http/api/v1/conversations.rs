@@ -446,8 +446,9 @@ pub(crate) async fn mark_read(
     Ok(HttpResponse::Ok().json(read_mark(&state, &caller, &id).await?))
 }
 
-/// Marks the conversation read by the caller (REST and the agent WebSocket). Another
-/// organisation's conversation, or one deleted meanwhile, is not found.
+/// Marks the conversation read by the caller (REST and the agent WebSocket), and tells the
+/// contact their latest message was read. Another organisation's conversation, or one
+/// deleted meanwhile, is not found.
 pub(crate) async fn read_mark(
     state: &AppState,
     caller: &Caller,
@@ -459,6 +460,10 @@ pub(crate) async fn read_mark(
         .mark_read(id, caller.0.org_id, caller.0.user_id)
         .await
         .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    if caller.0.role != crate::domain::Role::Bot {
+        let (core, org_id) = (state.get_ref().clone(), caller.0.org_id);
+        tokio::spawn(async move { core.send_read_receipt(org_id, id).await });
+    }
     Ok(ReadMark {
         conversation_id: id,
         read_up_to,
