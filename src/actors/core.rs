@@ -961,6 +961,11 @@ impl Core {
             )))
     }
 
+    /// The WhatsApp Cloud client, for media downloads.
+    pub fn whatsapp_client(&self) -> &crate::adapters::whatsapp_cloud::WhatsappClient {
+        &self.whatsapp
+    }
+
     /// Tells the contact their messages were read (WhatsApp's blue ticks, Messenger's and
     /// Instagram's seen), once per latest contact message. Best effort: a failure is logged,
     /// nothing else depends on it.

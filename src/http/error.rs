@@ -63,6 +63,8 @@ error_codes! {
     ChannelAccountTaken => CONFLICT,
     /// No Meta app is configured (PARLEY_META_APP_ID, PARLEY_META_APP_SECRET).
     MetaAppNotConfigured => CONFLICT,
+    /// The message has no media, or the provider no longer keeps it.
+    MediaNotFound => NOT_FOUND,
     // WhatsApp templates and events.
     /// The channel has no WhatsApp templates (not WhatsApp, or no business account id).
     TemplatesNotSupported => UNPROCESSABLE_ENTITY,

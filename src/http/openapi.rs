@@ -2,7 +2,7 @@
 
 use super::api::v1::{
     ai, ai_agents, auth, canned_responses, channels, conversations, goals, insights, journeys,
-    knowledge, notes, notifications, organization, templates, test_sessions, users,
+    knowledge, media, notes, notifications, organization, templates, test_sessions, users,
 };
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -23,7 +23,7 @@ use utoipa::{Modify, OpenApi};
         conversations::reply, conversations::claim, conversations::take_over, conversations::assign,
         conversations::resolve, conversations::hand_back, conversations::close,
         conversations::archive, conversations::reopen, conversations::update,
-        conversations::delete,
+        conversations::delete, media::media,
         notes::create, notes::list, notes::update, notes::delete,
         insights::generate, insights::read,
         auth::login, auth::logout, auth::me,

@@ -856,3 +856,26 @@ impl Store {
         .transpose()
     }
 }
+
+impl Store {
+    /// A message's channel and content, for serving its media; `None` when the organisation
+    /// has no such message in that conversation.
+    pub async fn message_content(
+        &self,
+        org_id: OrgId,
+        conversation_id: ConversationId,
+        message_id: MessageId,
+    ) -> StoreResult<Option<(ChannelId, MessageContent)>> {
+        let row = sqlx::query(
+            "SELECT channel_id, content FROM messages
+              WHERE id = $1 AND conversation_id = $2 AND org_id = $3",
+        )
+        .bind(message_id.to_string())
+        .bind(conversation_id.to_string())
+        .bind(org_id.to_string())
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|row| Ok((parsed(&row, "channel_id")?, parsed_json(&row, "content")?)))
+            .transpose()
+    }
+}

@@ -1123,3 +1123,87 @@ async fn a_team_member_reading_the_conversation_tells_the_guest_once_per_message
         "receipts are not messages"
     );
 }
+
+#[actix_web::test]
+async fn a_guests_photo_is_fetched_through_metas_media_endpoint_for_the_console() {
+    let app = TestApp::spawn().await;
+    let made = app.create_whatsapp_channel().await;
+    let jpeg = b"\xff\xd8\xff\xe0 a photo of the room";
+    app.graph
+        .add_media(&made.phone_number_id, "1276500443", "image/jpeg", jpeg);
+    let photo = |wamid: &str, media_id: &str| {
+        whatsapp_webhooks::envelope(
+            &made.phone_number_id,
+            json!({
+                "contacts": [{"profile": {"name": "Eva"}, "wa_id": "15550007777"}],
+                "messages": [{"from": "15550007777", "id": wamid, "timestamp": "1780000000",
+                    "type": "image", "image": {"id": media_id, "mime_type": "image/jpeg",
+                    "sha256": "x", "caption": "Our room"}}]
+            }),
+        )
+    };
+    app.post_webhook(&made, &photo("wamid.photo.1", "1276500443"))
+        .await;
+    app.post_webhook(&made, &photo("wamid.photo.2", "999999"))
+        .await;
+    let conversation = app.conversation_with("15550007777").await;
+    let id = conversation["id"].as_str().unwrap();
+    let messages = app
+        .messages_until(id, |messages| {
+            messages
+                .iter()
+                .filter(|message| message["direction"] == "inbound")
+                .count()
+                == 2
+        })
+        .await;
+    let inbound: Vec<&Value> = messages
+        .iter()
+        .filter(|message| message["direction"] == "inbound")
+        .collect();
+    let media_path = |message: &Value| {
+        format!(
+            "/api/v1/conversations/{id}/messages/{}/media",
+            message["id"].as_str().unwrap()
+        )
+    };
+    app.graph
+        .set_link_lifetime(std::time::Duration::from_millis(200));
+    for _ in 0..2 {
+        let response = app
+            .http
+            .get(app.url(&media_path(inbound[0])))
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "image/jpeg"
+        );
+        assert_eq!(response.bytes().await.unwrap().as_ref(), jpeg);
+        // The link Meta gave has expired by the next look: it is resolved again.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert_eq!(app.graph.downloads(), 2);
+
+    let answer = app.get(&media_path(inbound[1])).await;
+    assert_error(&answer, StatusCode::NOT_FOUND, "media_not_found");
+    let reply = messages
+        .iter()
+        .find(|message| message["direction"] == "outbound")
+        .unwrap();
+    let answer = app.get(&media_path(reply)).await;
+    assert_error(&answer, StatusCode::NOT_FOUND, "media_not_found");
+    let other_key = app.other_organization().await;
+    let answer = app
+        .request(
+            reqwest::Method::GET,
+            &media_path(inbound[0]),
+            &other_key,
+            None,
+        )
+        .await;
+    assert_error(&answer, StatusCode::NOT_FOUND, "media_not_found");
+}

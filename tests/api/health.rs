@@ -39,6 +39,7 @@ async fn the_openapi_document_describes_every_route() {
         "/api/v1/templates/mappings",
         "/api/v1/templates/mappings/{id}",
         "/api/v1/events",
+        "/api/v1/conversations/{id}/messages/{message_id}/media",
         "/api/v1/conversations",
         "/api/v1/conversations/{id}",
         "/api/v1/conversations/{id}/messages",

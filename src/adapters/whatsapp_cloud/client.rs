@@ -101,6 +101,90 @@ impl WhatsappClient {
     }
 }
 
+/// Where a media id's bytes can be fetched, as `GET /{media-id}` says.
+#[derive(Clone, Debug, Deserialize)]
+pub struct MediaInfo {
+    pub url: String,
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    #[serde(default)]
+    pub file_size: Option<serde_json::Value>,
+}
+
+impl WhatsappClient {
+    /// Resolves a media id to its short-lived download URL. The URL expires within minutes,
+    /// so it is resolved again for every download.
+    pub async fn media_info(
+        &self,
+        media_id: &str,
+        access_token: &str,
+    ) -> Result<MediaInfo, SendError> {
+        let url = format!(
+            "{}/{}/{}",
+            self.graph_url.as_str().trim_end_matches('/'),
+            self.version,
+            media_id
+        );
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .map_err(|error| SendError::Retryable {
+                reason: format!("the provider could not be reached: {error}"),
+                retry_after: None,
+            })?;
+        let status = response.status().as_u16();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|error| SendError::Retryable {
+                reason: format!("the provider's answer was cut off: {error}"),
+                retry_after: None,
+            })?;
+        if !(200..300).contains(&status) {
+            return Err(classify(status, &body, None));
+        }
+        serde_json::from_slice(&body).map_err(|error| SendError::Retryable {
+            reason: format!("the provider's answer is not a media description: {error}"),
+            retry_after: None,
+        })
+    }
+
+    /// Starts downloading media from the URL `media_info` gave, with the channel's token.
+    pub async fn download(
+        &self,
+        url: &str,
+        access_token: &str,
+    ) -> Result<reqwest::Response, SendError> {
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .map_err(|error| SendError::Retryable {
+                reason: format!("the media host could not be reached: {error}"),
+                retry_after: None,
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        Err(if status.is_server_error() {
+            SendError::Retryable {
+                reason: format!("the media host answered {status}"),
+                retry_after: None,
+            }
+        } else {
+            SendError::Permanent {
+                reason: format!("the media host answered {status}; the link may have expired"),
+            }
+        })
+    }
+}
+
 impl WhatsappClient {
     /// Marks a contact's message read: the contact sees blue ticks on it and on every earlier
     /// message.

@@ -4,6 +4,7 @@
 //! the consent dialog, token exchange and account calls of connecting channels (`accounts`).
 
 pub mod accounts;
+pub mod media;
 mod messenger;
 
 use actix_web::dev::ServerHandle;
@@ -45,6 +46,13 @@ pub struct ReceivedSend {
 #[derive(Default)]
 struct State {
     accounts: Mutex<accounts::Accounts>,
+    /// The mock's own address, for the download links it hands out.
+    base_url: std::sync::OnceLock<String>,
+    media: Mutex<HashMap<String, media::StoredMedia>>,
+    /// Download link → (media id, when it was handed out).
+    links: Mutex<HashMap<String, (String, Instant)>>,
+    link_lifetime: Mutex<Duration>,
+    downloads: Mutex<usize>,
     /// Read receipts (WhatsApp `status: read`) and sender actions (Messenger and Instagram),
     /// by number or Page: they are not messages, so they are kept apart from `received`.
     receipts: Mutex<Vec<(String, Value)>>,
@@ -71,10 +79,13 @@ impl MockGraph {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let url = format!("http://{}", listener.local_addr()?);
         let state = Arc::new(State::default());
+        let _ = state.base_url.set(url.clone());
+        *lock(&state.link_lifetime) = media::LINK_LIFETIME;
         let data = web::Data::from(Arc::clone(&state));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .route("/lookaside/{link}", web::get().to(media::download))
                 .route("/{version}/{node}", web::get().to(get_node))
                 .route("/{version}/{node}/{edge}", web::get().to(get_edge))
                 .route("/{version}/{node}/{edge}", web::post().to(post_edge))
@@ -317,6 +328,9 @@ async fn get_node(
     request: HttpRequest,
 ) -> HttpResponse {
     let (_, node) = path.into_inner();
+    if let Some(described) = media::describe(&state, &request, &node) {
+        return described;
+    }
     if node == "debug_token" {
         accounts::debug_token(&state, &request)
     } else {

@@ -111,7 +111,7 @@ const SEARCH_MAX_CHARS: usize = 100;
 /// Time zone offsets span UTC-14:00 to UTC+14:00.
 const TZ_OFFSET_MAX_MINUTES: i64 = 14 * 60;
 
-fn require_reader(caller: &Caller) -> Result<(), ApiError> {
+pub(crate) fn require_reader(caller: &Caller) -> Result<(), ApiError> {
     if caller.0.role.can_read_conversations() {
         Ok(())
     } else {

@@ -10,6 +10,7 @@ pub mod goals;
 pub mod insights;
 pub mod journeys;
 pub mod knowledge;
+pub mod media;
 pub mod notes;
 pub mod notifications;
 pub mod organization;
@@ -32,6 +33,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             .configure(insights::configure)
             .configure(journeys::configure)
             .configure(knowledge::configure)
+            .configure(media::configure)
             .configure(notes::configure)
             .configure(notifications::configure)
             .configure(organization::configure)
