@@ -294,6 +294,22 @@ pub(crate) async fn callback(
             ))
         }
     }
+    // The member who started the consent must still be one who may connect channels.
+    match state.store.user(consent.org, consent.user).await {
+        Ok(user) if user.role.can_manage_channels() => {}
+        Ok(_) | Err(crate::store::StoreError::NotFound) => {
+            return Ok(back_with_error(
+                &return_to,
+                &ApiError::forbidden("connect channels"),
+            ))
+        }
+        Err(error) => {
+            return Ok(back_with_error(
+                &return_to,
+                &ApiError::from_store(error, Code::Internal),
+            ))
+        }
+    }
     if let Some(error) = &query.error {
         let reason = query
             .error_description

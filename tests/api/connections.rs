@@ -1207,3 +1207,38 @@ async fn a_guests_photo_is_fetched_through_metas_media_endpoint_for_the_console(
         .await;
     assert_error(&answer, StatusCode::NOT_FOUND, "media_not_found");
 }
+
+#[actix_web::test]
+async fn a_consent_finished_by_someone_no_longer_allowed_to_connect_creates_nothing() {
+    let app = TestApp::spawn().await;
+    app.graph.add_business(hotel_business());
+    app.graph.answer_consent(ConsentAnswer::Grant {
+        wabas: vec![WABA.into()],
+        pages: vec![],
+    });
+    let (admin_id, admin_key) = team_member(&app, "admin@example.com", "admin").await;
+    let (status, started) = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/channels/connect/whatsapp_cloud",
+            &admin_key,
+            Some(&json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    // Their role changes while they are on Meta's consent screen (the API has no role edit
+    // yet, so the row is changed directly).
+    app.sabotage(&format!(
+        "UPDATE users SET role = 'user' WHERE id = '{admin_id}'"
+    ))
+    .await;
+    let (_, landed) = follow(&app, started["url"].as_str().unwrap()).await;
+    assert_eq!(
+        landed.get("channel_error").map(String::as_str),
+        Some("forbidden"),
+        "{landed:?}"
+    );
+    let (_, list) = app.get("/api/v1/channels").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
+    assert!(!app.graph.is_subscribed(WABA));
+}
