@@ -293,6 +293,8 @@ pub struct Core {
     /// The contact message each conversation last sent a read receipt for (so a team member
     /// opening the conversation again sends none).
     read_receipts: DashMap<crate::domain::ConversationId, String>,
+    /// When each conversation last showed the contact that the team is typing.
+    typing_shown: DashMap<crate::domain::ConversationId, Instant>,
     journeys: DashMap<OrgId, CachedJourney>,
     /// Each organisation's AI: its LLM provider, or the local engine.
     /// Stamped with the settings' `updated_at` (`None`: no settings).
@@ -341,6 +343,7 @@ impl Core {
             test_chats: super::test_chat::TestChatHub::default(),
             channels: DashMap::new(),
             read_receipts: DashMap::new(),
+            typing_shown: DashMap::new(),
             journeys: DashMap::new(),
             ai_by_org: DashMap::new(),
             knowledge_by_org: DashMap::new(),
@@ -959,6 +962,69 @@ impl Core {
             .unwrap_or(Err(super::conversation::StaffError::Store(
                 StoreError::Closed,
             )))
+    }
+
+    /// Shows the contact that a team member is typing (WhatsApp's typing indicator, which
+    /// also marks their latest message read; Messenger's and Instagram's `typing_on`), at most
+    /// every 10 seconds per conversation. Best effort.
+    pub(crate) async fn show_typing(
+        self: &Arc<Self>,
+        org_id: OrgId,
+        conversation_id: crate::domain::ConversationId,
+    ) {
+        const EVERY: Duration = Duration::from_secs(10);
+        let now = Instant::now();
+        let recent = self
+            .typing_shown
+            .get(&conversation_id)
+            .is_some_and(|shown| now.duration_since(*shown) < EVERY);
+        if recent {
+            return;
+        }
+        self.typing_shown.insert(conversation_id, now);
+        let Ok(Some((channel_id, provider_message_id, contact))) =
+            self.store.latest_inbound(org_id, conversation_id).await
+        else {
+            return;
+        };
+        let Some(runtime) = self.channel(channel_id) else {
+            return;
+        };
+        if !runtime.receives() || !runtime.status().0.can_send() {
+            return;
+        }
+        let result = match &runtime.secrets {
+            ChannelSecrets::Whatsapp { public, secrets } => {
+                self.whatsapp
+                    .typing(
+                        &public.phone_number_id,
+                        &secrets.access_token,
+                        &provider_message_id,
+                    )
+                    .await
+            }
+            ChannelSecrets::Page { public, secrets } => {
+                let platform = match runtime.kind {
+                    ChannelKind::Instagram => crate::adapters::messenger::Platform::Instagram,
+                    _ => crate::adapters::messenger::Platform::Messenger,
+                };
+                self.settings
+                    .meta
+                    .messenger
+                    .send_sender_action(
+                        platform,
+                        &public.page_id,
+                        &secrets.page_access_token,
+                        &contact,
+                        crate::adapters::messenger::SenderAction::TypingOn,
+                    )
+                    .await
+            }
+            ChannelSecrets::Webchat { .. } => return,
+        };
+        if let Err(error) = result {
+            tracing::info!(channel_id = %channel_id, error = %error, "a typing indicator was not accepted");
+        }
     }
 
     /// The WhatsApp Cloud client, for media downloads.

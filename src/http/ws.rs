@@ -309,5 +309,7 @@ async fn typing(state: &AppState, caller: &Caller, raw: &str) -> Result<Value, A
             name: user.name,
         },
     );
+    let (core, org_id) = (state.get_ref().clone(), caller.0.org_id);
+    tokio::spawn(async move { core.show_typing(org_id, id).await });
     Ok(json!({"conversation_id": id}))
 }

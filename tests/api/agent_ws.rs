@@ -304,6 +304,15 @@ async fn commands_are_acknowledged_or_refused_with_a_code_and_typing_reaches_the
         "ack",
         "the author does not see their own typing"
     );
+    // The guest sees the team typing: WhatsApp's typing indicator on their latest message.
+    let receipts = app.graph.wait_for_receipts(2, PATIENCE).await;
+    assert!(
+        receipts.iter().any(
+            |(_, body)| body["typing_indicator"] == json!({"type": "text"})
+                && body["message_id"] == "wamid.c1"
+        ),
+        "{receipts:?}"
+    );
 }
 
 #[actix_web::test]

@@ -194,15 +194,41 @@ impl WhatsappClient {
         access_token: &str,
         message_id: &str,
     ) -> Result<(), SendError> {
+        self.read_receipt(phone_number_id, access_token, message_id, false)
+            .await
+    }
+
+    /// Marks a contact's message read and shows them that the business is typing (for up
+    /// to 25 seconds, or until the next message).
+    pub async fn typing(
+        &self,
+        phone_number_id: &str,
+        access_token: &str,
+        message_id: &str,
+    ) -> Result<(), SendError> {
+        self.read_receipt(phone_number_id, access_token, message_id, true)
+            .await
+    }
+
+    async fn read_receipt(
+        &self,
+        phone_number_id: &str,
+        access_token: &str,
+        message_id: &str,
+        typing: bool,
+    ) -> Result<(), SendError> {
         let url = format!(
             "{}/{}/{}/messages",
             self.graph_url.as_str().trim_end_matches('/'),
             self.version,
             phone_number_id
         );
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "messaging_product": "whatsapp", "status": "read", "message_id": message_id,
         });
+        if typing {
+            body["typing_indicator"] = serde_json::json!({"type": "text"});
+        }
         let answer = crate::adapters::post_json(&self.http, url, access_token, &body).await?;
         if (200..300).contains(&answer.status) {
             return Ok(());
