@@ -1242,3 +1242,68 @@ async fn a_consent_finished_by_someone_no_longer_allowed_to_connect_creates_noth
     assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
     assert!(!app.graph.is_subscribed(WABA));
 }
+
+#[actix_web::test]
+async fn statuses_follow_sends_and_the_24_hour_window_failure_arrives_as_a_status_webhook() {
+    let app = TestApp::spawn().await;
+    let made = app.create_whatsapp_channel().await;
+    app.graph.deliver_statuses_to(
+        &made.phone_number_id,
+        &app.url(&made.webhook_path),
+        &made.app_secret,
+    );
+    let guest = "15550008888";
+    assert_eq!(
+        app.graph
+            .guest_says(&made.phone_number_id, guest, "wamid.w1", "hello")
+            .await,
+        200
+    );
+    let conversation = app.conversation_with(guest).await;
+    let id = conversation["id"].as_str().unwrap().to_owned();
+    // The bot's answer is sent, delivered and read, as Meta reports it.
+    app.messages_until(&id, |messages| {
+        messages.iter().any(|message| {
+            message["direction"] == "outbound" && message["delivery_status"] == "read"
+        })
+    })
+    .await;
+
+    // A day later the guest has not written again: Meta takes the team's reply, then fails it.
+    app.graph.close_window(&made.phone_number_id, guest);
+    let (status, reply) = app
+        .post_json(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &json!({"text": "Are you still interested?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let messages = app
+        .messages_until(&id, |messages| {
+            messages.iter().any(|message| {
+                message["id"] == reply["id"] && message["delivery_status"] == "failed"
+            })
+        })
+        .await;
+    let failed = messages
+        .iter()
+        .find(|message| message["id"] == reply["id"])
+        .unwrap();
+    assert!(
+        failed["failure_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("131047 Re-engagement message"),
+        "{failed}"
+    );
+    let accepted = app
+        .graph
+        .accepted()
+        .into_iter()
+        .filter(|send| send.body["text"]["body"] == "Are you still interested?")
+        .count();
+    assert_eq!(
+        accepted, 1,
+        "Meta accepted the send, then reported it failed"
+    );
+}

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod media;
 mod messenger;
+pub mod statuses;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -53,6 +54,10 @@ struct State {
     links: Mutex<HashMap<String, (String, Instant)>>,
     link_lifetime: Mutex<Duration>,
     downloads: Mutex<usize>,
+    /// Number → where Meta posts its webhooks, for status notifications after sends.
+    status_targets: Mutex<HashMap<String, statuses::Target>>,
+    /// (number, contact) → when the contact last wrote through `guest_says`.
+    windows: Mutex<HashMap<(String, String), Instant>>,
     /// Read receipts (WhatsApp `status: read`) and sender actions (Messenger and Instagram),
     /// by number or Page: they are not messages, so they are kept apart from `received`.
     receipts: Mutex<Vec<(String, Value)>>,
@@ -420,6 +425,14 @@ async fn send(
         })),
         None => response,
     };
+    if let Some(wamid) = &wamid {
+        statuses::after_send(
+            &state.clone().into_inner(),
+            &phone_number_id,
+            &parsed,
+            wamid,
+        );
+    }
     lock(&state.received).push(ReceivedSend {
         at: Instant::now(),
         phone_number_id,
