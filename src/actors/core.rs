@@ -40,6 +40,15 @@ pub struct CoreSettings {
     pub meta: MetaSettings,
 }
 
+/// What a team member's attention shows the contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signal {
+    /// Their latest message was read.
+    Read,
+    /// The team is typing.
+    Typing,
+}
+
 /// Meta's Graph API for connecting channels, and the app the consent flow runs for.
 #[derive(Clone, Debug)]
 pub struct MetaSettings {
@@ -982,48 +991,11 @@ impl Core {
             return;
         }
         self.typing_shown.insert(conversation_id, now);
-        let Ok(Some((channel_id, provider_message_id, contact))) =
-            self.store.latest_inbound(org_id, conversation_id).await
-        else {
-            return;
-        };
-        let Some(runtime) = self.channel(channel_id) else {
-            return;
-        };
-        if !runtime.receives() || !runtime.status().0.can_send() {
-            return;
-        }
-        let result = match &runtime.secrets {
-            ChannelSecrets::Whatsapp { public, secrets } => {
-                self.whatsapp
-                    .typing(
-                        &public.phone_number_id,
-                        &secrets.access_token,
-                        &provider_message_id,
-                    )
-                    .await
-            }
-            ChannelSecrets::Page { public, secrets } => {
-                let platform = match runtime.kind {
-                    ChannelKind::Instagram => crate::adapters::messenger::Platform::Instagram,
-                    _ => crate::adapters::messenger::Platform::Messenger,
-                };
-                self.settings
-                    .meta
-                    .messenger
-                    .send_sender_action(
-                        platform,
-                        &public.page_id,
-                        &secrets.page_access_token,
-                        &contact,
-                        crate::adapters::messenger::SenderAction::TypingOn,
-                    )
-                    .await
-            }
-            ChannelSecrets::Webchat { .. } => return,
-        };
-        if let Err(error) = result {
-            tracing::info!(channel_id = %channel_id, error = %error, "a typing indicator was not accepted");
+        if let Some(Err(error)) = self
+            .signal_contact(org_id, conversation_id, Signal::Typing)
+            .await
+        {
+            tracing::info!(error = %error, "a typing indicator was not accepted");
         }
     }
 
@@ -1040,42 +1012,78 @@ impl Core {
         org_id: OrgId,
         conversation_id: crate::domain::ConversationId,
     ) {
-        let latest = match self.store.latest_inbound(org_id, conversation_id).await {
-            Ok(Some(latest)) => latest,
-            Ok(None) => return,
+        match self
+            .signal_contact(org_id, conversation_id, Signal::Read)
+            .await
+        {
+            Some(Ok(provider_message_id)) => {
+                self.read_receipts
+                    .insert(conversation_id, provider_message_id);
+            }
+            Some(Err(error)) => {
+                tracing::info!(error = %error, "a read receipt was not accepted")
+            }
+            None => {}
+        }
+    }
+
+    /// Sends the contact of a conversation a read receipt or a typing indicator for their
+    /// latest message, through its channel. `None` when there is nothing to send (no message
+    /// from them, a channel that is off, the web chat, or a receipt already sent for that
+    /// message); otherwise the provider's answer, with the message it was about.
+    async fn signal_contact(
+        &self,
+        org_id: OrgId,
+        conversation_id: crate::domain::ConversationId,
+        signal: Signal,
+    ) -> Option<Result<String, crate::adapters::SendError>> {
+        let (channel_id, provider_message_id, contact) = match self
+            .store
+            .latest_inbound(org_id, conversation_id)
+            .await
+        {
+            Ok(latest) => latest?,
             Err(error) => {
-                tracing::warn!(error = %error, "failed to look up a message to mark read");
-                return;
+                tracing::warn!(error = %error, "failed to look up the contact's latest message");
+                return None;
             }
         };
-        let (channel_id, provider_message_id, contact) = latest;
-        if self
-            .read_receipts
-            .get(&conversation_id)
-            .is_some_and(|sent| *sent == provider_message_id)
+        if signal == Signal::Read
+            && self
+                .read_receipts
+                .get(&conversation_id)
+                .is_some_and(|sent| *sent == provider_message_id)
         {
-            return;
+            return None;
         }
-        let Some(runtime) = self.channel(channel_id) else {
-            return;
-        };
+        let runtime = self.channel(channel_id)?;
         if !runtime.receives() || !runtime.status().0.can_send() {
-            return;
+            return None;
         }
         let result = match &runtime.secrets {
             ChannelSecrets::Whatsapp { public, secrets } => {
-                self.whatsapp
-                    .mark_read(
-                        &public.phone_number_id,
-                        &secrets.access_token,
-                        &provider_message_id,
-                    )
-                    .await
+                let (number, token) = (&public.phone_number_id, &secrets.access_token);
+                match signal {
+                    Signal::Read => {
+                        self.whatsapp
+                            .mark_read(number, token, &provider_message_id)
+                            .await
+                    }
+                    Signal::Typing => {
+                        self.whatsapp
+                            .typing(number, token, &provider_message_id)
+                            .await
+                    }
+                }
             }
             ChannelSecrets::Page { public, secrets } => {
                 let platform = match runtime.kind {
                     ChannelKind::Instagram => crate::adapters::messenger::Platform::Instagram,
                     _ => crate::adapters::messenger::Platform::Messenger,
+                };
+                let action = match signal {
+                    Signal::Read => crate::adapters::messenger::SenderAction::MarkSeen,
+                    Signal::Typing => crate::adapters::messenger::SenderAction::TypingOn,
                 };
                 self.settings
                     .meta
@@ -1085,21 +1093,13 @@ impl Core {
                         &public.page_id,
                         &secrets.page_access_token,
                         &contact,
-                        crate::adapters::messenger::SenderAction::MarkSeen,
+                        action,
                     )
                     .await
             }
-            ChannelSecrets::Webchat { .. } => return,
+            ChannelSecrets::Webchat { .. } => return None,
         };
-        match result {
-            Ok(()) => {
-                self.read_receipts
-                    .insert(conversation_id, provider_message_id);
-            }
-            Err(error) => {
-                tracing::info!(channel_id = %channel_id, error = %error, "a read receipt was not accepted")
-            }
-        }
+        Some(result.map(|()| provider_message_id))
     }
 
     /// Delivers a named event to a conversation's journey session.
