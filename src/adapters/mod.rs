@@ -61,16 +61,23 @@ pub(crate) async fn post_json(
     access_token: &str,
     body: &serde_json::Value,
 ) -> Result<Answer, SendError> {
-    let response = http
-        .post(url)
-        .bearer_auth(access_token)
-        .json(body)
-        .send()
-        .await
-        .map_err(|error| SendError::Retryable {
-            reason: format!("the provider could not be reached: {error}"),
-            retry_after: None,
-        })?;
+    answer_of(http.post(url).bearer_auth(access_token).json(body)).await
+}
+
+/// Gets a provider resource with a bearer token, with the same reading of the answer.
+pub(crate) async fn get(
+    http: &reqwest::Client,
+    url: String,
+    access_token: &str,
+) -> Result<Answer, SendError> {
+    answer_of(http.get(url).bearer_auth(access_token)).await
+}
+
+async fn answer_of(request: reqwest::RequestBuilder) -> Result<Answer, SendError> {
+    let response = request.send().await.map_err(|error| SendError::Retryable {
+        reason: format!("the provider could not be reached: {error}"),
+        retry_after: None,
+    })?;
     let status = response.status().as_u16();
     let retry_after = retry_after(response.headers());
     let body = response

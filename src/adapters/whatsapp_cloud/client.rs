@@ -125,26 +125,13 @@ impl WhatsappClient {
             self.version,
             media_id
         );
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .map_err(|error| SendError::Retryable {
-                reason: format!("the provider could not be reached: {error}"),
-                retry_after: None,
-            })?;
-        let status = response.status().as_u16();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| SendError::Retryable {
-                reason: format!("the provider's answer was cut off: {error}"),
-                retry_after: None,
-            })?;
+        let crate::adapters::Answer {
+            status,
+            retry_after,
+            body,
+        } = crate::adapters::get(&self.http, url, access_token).await?;
         if !(200..300).contains(&status) {
-            return Err(classify(status, &body, None));
+            return Err(classify(status, &body, retry_after));
         }
         serde_json::from_slice(&body).map_err(|error| SendError::Retryable {
             reason: format!("the provider's answer is not a media description: {error}"),

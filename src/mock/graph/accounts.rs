@@ -166,7 +166,16 @@ pub(super) fn bearer(request: &HttpRequest) -> Option<String> {
 
 /// The request's token, or Meta's answer to a call without one or with an expired one.
 fn live_token(state: &State, request: &HttpRequest) -> Result<String, Box<HttpResponse>> {
-    let Some(token) = bearer(request) else {
+    let token = bearer(request);
+    usable_token(state, token.as_deref()).map(str::to_owned)
+}
+
+/// A token that may be used, or Meta's answer to its absence or expiry.
+pub(super) fn usable_token<'a>(
+    state: &State,
+    bearer: Option<&'a str>,
+) -> Result<&'a str, Box<HttpResponse>> {
+    let Some(token) = bearer else {
         return Err(Box::new(graph_error(
             400,
             104,
@@ -175,7 +184,7 @@ fn live_token(state: &State, request: &HttpRequest) -> Result<String, Box<HttpRe
             None,
         )));
     };
-    if lock(&state.expired_tokens).contains(&token) {
+    if lock(&state.expired_tokens).contains(token) {
         return Err(Box::new(super::expired_token()));
     }
     Ok(token)

@@ -66,18 +66,10 @@ pub(super) fn send(
 }
 
 fn answer(state: &State, node: &str, bearer: Option<&str>, body: &Value) -> HttpResponse {
-    let Some(token) = bearer else {
-        return graph_error(
-            400,
-            104,
-            None,
-            "An access token is required to request this resource.",
-            None,
-        );
+    let token = match super::accounts::usable_token(state, bearer) {
+        Ok(token) => token,
+        Err(refusal) => return *refusal,
     };
-    if lock(&state.expired_tokens).contains(token) {
-        return super::expired_token();
-    }
     {
         let accounts = lock(&state.accounts);
         let page = accounts

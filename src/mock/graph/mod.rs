@@ -452,18 +452,10 @@ fn read_receipt(
     bearer: Option<&str>,
     body: &Value,
 ) -> HttpResponse {
-    let Some(token) = bearer else {
-        return graph_error(
-            400,
-            104,
-            None,
-            "An access token is required to request this resource.",
-            None,
-        );
+    let token = match accounts::usable_token(state, bearer) {
+        Ok(token) => token,
+        Err(refusal) => return *refusal,
     };
-    if lock(&state.expired_tokens).contains(token) {
-        return expired_token();
-    }
     if !accounts::may_use_number(state, phone_number_id, token) {
         return graph_error(
             400,
@@ -498,18 +490,10 @@ fn answer(
     bearer: Option<&str>,
     body: &Value,
 ) -> HttpResponse {
-    let Some(token) = bearer else {
-        return graph_error(
-            400,
-            104,
-            None,
-            "An access token is required to request this resource.",
-            None,
-        );
+    let token = match accounts::usable_token(state, bearer) {
+        Ok(token) => token,
+        Err(refusal) => return *refusal,
     };
-    if lock(&state.expired_tokens).contains(token) {
-        return expired_token();
-    }
     let known = lock(&state.numbers).contains_key(phone_number_id)
         || lock(&state.accounts).businesses.iter().any(|business| {
             business
