@@ -1307,3 +1307,93 @@ async fn statuses_follow_sends_and_the_24_hour_window_failure_arrives_as_a_statu
         "Meta accepted the send, then reported it failed"
     );
 }
+
+#[actix_web::test]
+async fn a_page_added_with_its_own_apps_credentials_has_its_own_webhook() {
+    let app = TestApp::spawn().await;
+    app.graph.add_page(hotel_page());
+    app.graph.set_page_token(PAGE, "EAAP-own");
+    let body = |secret: &str| {
+        json!({"kind": "messenger", "name": "Villa Page", "config": {
+            "page_id": PAGE, "page_access_token": "EAAP-own", "app_secret": secret,
+            "verify_token": "own-verify"
+        }})
+    };
+    let answer = app
+        .post_json(
+            "/api/v1/channels",
+            &json!({"kind": "messenger", "name": "x",
+        "config": {"page_id": PAGE, "page_access_token": "EAAP-own", "app_secret": "s"}}),
+        )
+        .await;
+    assert_error(&answer, StatusCode::UNPROCESSABLE_ENTITY, "missing_field");
+    assert_eq!(answer.1["error"]["field"], "config.verify_token");
+    let (status, created) = app.post_json("/api/v1/channels", &body("own-secret")).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["setup"], "manual");
+    assert_eq!(created["metadata"]["page_name"], "Villa Serena");
+    let webhook = created["webhook_url"].as_str().unwrap().to_owned();
+    assert_eq!(
+        webhook,
+        format!("/webhooks/messenger/{}", created["id"].as_str().unwrap())
+    );
+
+    let handshake = |token: &str| {
+        app.http
+            .get(app.url(&format!(
+                "{webhook}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=42"
+            )))
+            .send()
+    };
+    let ok = handshake("own-verify").await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.text().await.unwrap(), "42");
+    assert_eq!(
+        handshake("nope").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let post = |secret: &str, body: Vec<u8>| {
+        app.http
+            .post(app.url(&webhook))
+            .header(
+                "X-Hub-Signature-256",
+                messenger_webhooks::signature(secret, &body),
+            )
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    let message = messenger_webhooks::text_message(
+        "page",
+        PAGE,
+        "6843190000000001",
+        "m_own1",
+        "hi",
+        1_780_000_000_000,
+    );
+    let refused = post(APP_SECRET, message.clone()).await.unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::UNAUTHORIZED,
+        "signed by another app"
+    );
+    let accepted = post("own-secret", message).await.unwrap();
+    assert_eq!(accepted.status(), StatusCode::OK);
+    assert_eq!(accepted.json::<Value>().await.unwrap()["new"], 1);
+    let sends = app.graph.wait_for_accepted(1, PATIENCE).await;
+    assert_eq!(sends[0].bearer.as_deref(), Some("EAAP-own"));
+    assert_eq!(sends[0].body["recipient"]["id"], "6843190000000001");
+    let foreign =
+        messenger_webhooks::text_message("page", "999", "1", "m_other", "hi", 1_780_000_000_000);
+    let answer: Value = post("own-secret", foreign)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["new"], 0,
+        "another Page's entries are not this channel's"
+    );
+}

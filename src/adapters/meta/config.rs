@@ -20,6 +20,10 @@ pub struct PageSecrets {
     pub page_access_token: String,
     /// The Meta app secret webhooks are signed with.
     pub app_secret: String,
+    /// What Meta echoes when it verifies the channel's own webhook (channels added with
+    /// their own app's credentials; consent channels share the app's webhook).
+    #[serde(default)]
+    pub verify_token: String,
 }
 
 impl std::fmt::Debug for PageSecrets {

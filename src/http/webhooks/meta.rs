@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 const PROVIDER: &str = "meta";
 
-fn count(state: &AppState, result: &str) {
+pub(super) fn count(state: &AppState, result: &str) {
     state
         .metrics
         .webhooks
@@ -26,7 +26,7 @@ fn count(state: &AppState, result: &str) {
         .inc();
 }
 
-fn reject(state: &AppState, result: &str, error: ApiError) -> ApiError {
+pub(super) fn reject(state: &AppState, result: &str, error: ApiError) -> ApiError {
     count(state, result);
     error
 }
@@ -148,31 +148,58 @@ pub(super) async fn receive(
             count(&state, "unknown_account");
             continue;
         };
-        runtime.webhook_reached(&state);
-        if !runtime.receives() {
-            dropped += events.len();
-            count(&state, "inactive");
-            continue;
-        }
-        let accepted = state
-            .ingress()
-            .submit(runtime.org_id, runtime.id, events, received_at)
-            .await
-            .map_err(|_| {
-                reject(
-                    &state,
-                    "unavailable",
-                    ApiError::new(
-                        Code::Unavailable,
-                        "the events could not be stored; retry later",
-                    ),
-                )
-            })?;
-        new += accepted.new;
-        duplicates += accepted.duplicates;
+        let taken = take(&state, &runtime, events, received_at).await?;
+        new += taken.new;
+        duplicates += taken.duplicates;
+        dropped += taken.dropped;
     }
     count(&state, "accepted");
     Ok(HttpResponse::Ok().json(json!({"new": new, "duplicates": duplicates, "dropped": dropped})))
+}
+
+/// What a channel made of a webhook's events.
+#[derive(Default)]
+pub(super) struct Taken {
+    pub(super) new: usize,
+    pub(super) duplicates: usize,
+    pub(super) dropped: usize,
+}
+
+/// Stores a channel's events, once they are known to come from the provider: an inactive or
+/// disconnected channel drops them (the webhook is still acknowledged).
+pub(super) async fn take(
+    state: &AppState,
+    runtime: &Arc<ChannelRuntime>,
+    events: Vec<InboundEvent>,
+    received_at: crate::domain::Millis,
+) -> Result<Taken, ApiError> {
+    runtime.webhook_reached(state);
+    if !runtime.receives() {
+        count(state, "inactive");
+        return Ok(Taken {
+            dropped: events.len(),
+            ..Taken::default()
+        });
+    }
+    let accepted = state
+        .ingress()
+        .submit(runtime.org_id, runtime.id, events, received_at)
+        .await
+        .map_err(|_| {
+            reject(
+                state,
+                "unavailable",
+                ApiError::new(
+                    Code::Unavailable,
+                    "the events could not be stored; retry later",
+                ),
+            )
+        })?;
+    Ok(Taken {
+        new: accepted.new,
+        duplicates: accepted.duplicates,
+        dropped: 0,
+    })
 }
 
 async fn channel(

@@ -2,6 +2,7 @@
 //! its events are committed to the `inbound` table.
 
 mod meta;
+mod page;
 mod whatsapp_cloud;
 
 use actix_web::web;
@@ -17,5 +18,14 @@ pub(super) fn configure(config: &mut web::ServiceConfig) {
         .route(
             "/webhooks/whatsapp_cloud/{channel_id}",
             web::post().to(whatsapp_cloud::receive),
+        )
+        // After the WhatsApp routes, which the pattern would otherwise take.
+        .route(
+            "/webhooks/{kind}/{channel_id}",
+            web::get().to(page::handshake),
+        )
+        .route(
+            "/webhooks/{kind}/{channel_id}",
+            web::post().to(page::receive),
         );
 }

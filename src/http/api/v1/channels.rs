@@ -222,6 +222,8 @@ fn parse_credentials(kind: ChannelKind, config: Option<&Value>) -> Result<Creden
                 )?
                 .to_owned(),
                 app_secret: required_string(config, "app_secret", "config.app_secret")?.to_owned(),
+                verify_token: required_string(config, "verify_token", "config.verify_token")?
+                    .to_owned(),
             };
             (
                 serde_json::to_value(public).expect("config serialises"),
@@ -294,10 +296,11 @@ fn optional_string<'a>(
 pub(crate) fn view(record: &ChannelRecord, state: &AppState) -> ChannelView {
     let path = match record.kind {
         ChannelKind::Webchat => format!("/webchat/{}", record.id),
-        ChannelKind::WhatsappCloud if record.connection.setup == Setup::Manual => {
+        // Channels added with their own app's credentials have their own webhook; those
+        // connected through Parley's app share the app's, routed by account id.
+        _ if record.connection.setup == Setup::Manual => {
             format!("/webhooks/{}/{}", record.kind, record.id)
         }
-        // Consent-connected accounts share the app's webhook, routed by account id.
         _ => "/webhooks/meta".to_owned(),
     };
     ChannelView {
@@ -441,7 +444,7 @@ async fn restart(
 /// Adds a channel with credentials entered by hand (advanced setup). The provider is asked
 /// first: credentials it refuses are answered with its reason, and nothing is stored.
 #[utoipa::path(post, path = "/api/v1/channels", tag = "channels",
-    request_body(content = Object, description = "`{\"kind\": \"whatsapp_cloud\", \"name\": \"…\", \"config\": {\"phone_number_id\", \"access_token\", \"app_secret\", \"verify_token\", \"waba_id\"?}}`; Messenger and Instagram: `config: {\"page_id\", \"page_access_token\", \"app_secret\", \"instagram_id\"?}`; web chat: `config: {\"allowed_origins\"?}`"),
+    request_body(content = Object, description = "`{\"kind\": \"whatsapp_cloud\", \"name\": \"…\", \"config\": {\"phone_number_id\", \"access_token\", \"app_secret\", \"verify_token\", \"waba_id\"?}}`; Messenger and Instagram: `config: {\"page_id\", \"page_access_token\", \"app_secret\", \"verify_token\", \"instagram_id\"?}`; web chat: `config: {\"allowed_origins\"?}`"),
     responses((status = 201, body = ChannelView), (status = 422, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody), (status = 502, body = crate::http::error::ErrorBody), (status = 401, body = crate::http::error::ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn create(
@@ -1045,7 +1048,7 @@ mod tests {
     #[test]
     fn page_channels_take_a_page_id_and_token_and_instagram_an_account() {
         let parsed = parse_create(&json!({"kind": "instagram", "name": "IG", "config": {
-            "page_id": "104538192374661", "page_access_token": "EAAP", "app_secret": "s",
+            "page_id": "104538192374661", "page_access_token": "EAAP", "app_secret": "s", "verify_token": "v",
             "instagram_id": "17841405822304914"
         }}))
         .ok()
@@ -1057,14 +1060,21 @@ mod tests {
         assert_eq!(parsed.credentials.secrets["page_access_token"], "EAAP");
         let page = |config: Value| json!({"kind": "messenger", "name": "Page", "config": config});
         check_error(
-            page(json!({"page_access_token": "t", "app_secret": "s"})),
+            page(json!({"page_access_token": "t", "app_secret": "s", "verify_token": "v"})),
             Code::MissingField,
             "config.page_id",
         );
         check_error(
-            page(json!({"page_id": "Lucky Shrub", "page_access_token": "t", "app_secret": "s"})),
+            page(
+                json!({"page_id": "Lucky Shrub", "page_access_token": "t", "app_secret": "s", "verify_token": "v"}),
+            ),
             Code::InvalidField,
             "config.page_id",
+        );
+        check_error(
+            page(json!({"page_id": "1", "page_access_token": "t", "app_secret": "s"})),
+            Code::MissingField,
+            "config.verify_token",
         );
         check_error(
             page(json!({"page_id": "1", "app_secret": "s"})),
@@ -1073,7 +1083,7 @@ mod tests {
         );
         check_error(
             page(
-                json!({"page_id": "1", "page_access_token": "t", "app_secret": "s", "instagram_id": "2"}),
+                json!({"page_id": "1", "page_access_token": "t", "app_secret": "s", "verify_token": "v", "instagram_id": "2"}),
             ),
             Code::InvalidField,
             "config.instagram_id",
