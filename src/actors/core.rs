@@ -920,7 +920,7 @@ impl Core {
         conversation: &crate::store::ConversationRecord,
         actor: crate::domain::handover::Actor,
         action: crate::domain::handover::Action,
-        text: Option<String>,
+        content: Option<crate::domain::MessageContent>,
     ) -> Result<super::conversation::StaffOutcome, super::conversation::StaffError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.conversations.dispatch(
@@ -931,7 +931,7 @@ impl Core {
                 command: super::conversation::StaffCommand {
                     actor,
                     action,
-                    text,
+                    content,
                     reply,
                 },
             },

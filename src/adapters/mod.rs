@@ -73,7 +73,7 @@ pub(crate) async fn get(
     answer_of(http.get(url).bearer_auth(access_token)).await
 }
 
-async fn answer_of(request: reqwest::RequestBuilder) -> Result<Answer, SendError> {
+pub(crate) async fn answer_of(request: reqwest::RequestBuilder) -> Result<Answer, SendError> {
     let response = request.send().await.map_err(|error| SendError::Retryable {
         reason: format!("the provider could not be reached: {error}"),
         retry_after: None,

@@ -65,6 +65,12 @@ error_codes! {
     MetaAppNotConfigured => CONFLICT,
     /// The message has no media, or the provider no longer keeps it.
     MediaNotFound => NOT_FOUND,
+    /// The conversation's channel cannot send files from the team.
+    AttachmentsNotSupported => UNPROCESSABLE_ENTITY,
+    /// The file's type is not one the channel sends; the message lists the accepted types.
+    UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE,
+    /// The file is larger than the channel allows for its type.
+    AttachmentTooLarge => PAYLOAD_TOO_LARGE,
     // WhatsApp templates and events.
     /// The channel has no WhatsApp templates (not WhatsApp, or no business account id).
     TemplatesNotSupported => UNPROCESSABLE_ENTITY,

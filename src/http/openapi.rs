@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         conversations::resolve, conversations::hand_back, conversations::close,
         conversations::archive, conversations::reopen, conversations::update,
         conversations::delete, media::media,
+ media::attach,
         notes::create, notes::list, notes::update, notes::delete,
         insights::generate, insights::read,
         auth::login, auth::logout, auth::me,

@@ -221,9 +221,10 @@ async fn run(
     };
     let action = match kind {
         "send_message" => {
-            let text = reply_text(command.get("text"))?;
+            let body = reply_text(command.get("text"))?;
+            let content = crate::domain::MessageContent::Text { body };
             return performed(
-                perform(state, caller, conversation()?, Action::Reply, Some(text)).await?,
+                perform(state, caller, conversation()?, Action::Reply, Some(content)).await?,
             );
         }
         "claim" => Action::Claim,

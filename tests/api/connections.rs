@@ -1209,6 +1209,120 @@ async fn a_guests_photo_is_fetched_through_metas_media_endpoint_for_the_console(
 }
 
 #[actix_web::test]
+async fn a_team_members_file_is_uploaded_to_metas_media_endpoint_and_sent_by_its_id() {
+    let app = TestApp::spawn().await;
+    let made = app.create_whatsapp_channel().await;
+    app.customer_says(
+        &made,
+        "15550008888",
+        "wamid.file.1",
+        "can I have the invoice?",
+    )
+    .await;
+    let conversation = app.conversation_with("15550008888").await;
+    let id = conversation["id"].as_str().unwrap().to_owned();
+    let attach = |query: &str, content_type: Option<&str>, body: Vec<u8>| {
+        let mut request = app
+            .http
+            .post(app.url(&format!("/api/v1/conversations/{id}/attachments{query}")))
+            .bearer_auth(&app.api_key)
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, body)
+        }
+    };
+    let sends_before = app.graph.accepted().len();
+
+    // Files WhatsApp would refuse are refused before anything is uploaded.
+    let gif = attach("", Some("image/gif"), b"GIF89a".to_vec()).await;
+    assert_error(
+        &gif,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let untyped = attach("", None, b"%PDF-1.4".to_vec()).await;
+    assert_error(
+        &untyped,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    let huge = attach("", Some("image/png"), vec![0_u8; 5 * 1024 * 1024 + 1]).await;
+    assert_error(&huge, StatusCode::PAYLOAD_TOO_LARGE, "attachment_too_large");
+    let long_caption = format!("?caption={}", "a".repeat(1_025));
+    let captioned = attach(&long_caption, Some("application/pdf"), b"%PDF".to_vec()).await;
+    assert_error(
+        &captioned,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    );
+    let empty = attach("", Some("application/pdf"), Vec::new()).await;
+    assert_error(&empty, StatusCode::UNPROCESSABLE_ENTITY, "missing_field");
+
+    let pdf = b"%PDF-1.4 the invoice for room 12".to_vec();
+    let (status, message) = attach(
+        "?filename=Invoice%2012.pdf&caption=Your%20invoice",
+        Some("application/pdf"),
+        pdf.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{message}");
+    assert_eq!(message["sender_kind"], "agent", "{message}");
+    let content = &message["content"];
+    assert_eq!(content["type"], "media");
+    assert_eq!(content["media_kind"], "document");
+    assert_eq!(content["filename"], "Invoice 12.pdf");
+    assert_eq!(content["caption"], "Your invoice");
+    let media_id = content["media_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.graph.media_file(&media_id),
+        Some(("application/pdf".to_owned(), pdf.clone()))
+    );
+
+    let sends = app
+        .graph
+        .wait_for_accepted(sends_before + 1, PATIENCE)
+        .await;
+    let sent = sends
+        .iter()
+        .find(|send| send.body["type"] == "document")
+        .expect("the document is sent");
+    assert_eq!(sent.body["to"], "15550008888");
+    assert_eq!(
+        sent.body["document"],
+        json!({"id": media_id, "caption": "Your invoice", "filename": "Invoice 12.pdf"})
+    );
+    // The team member's reply took the conversation over from the bot.
+    let (_, after) = app.get(&format!("/api/v1/conversations/{id}")).await;
+    assert_eq!(after["status"], "agent_assigned", "{after}");
+
+    // The console shows the file from Meta like any other media.
+    let response = app
+        .http
+        .get(app.url(&format!(
+            "/api/v1/conversations/{id}/messages/{}/media",
+            message["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), pdf.as_slice());
+
+    // A voice note takes no caption on WhatsApp, so none is sent.
+    let (status, audio) = attach("?caption=listen", Some("audio/ogg"), b"OggS".to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED, "{audio}");
+    assert_eq!(audio["content"]["media_kind"], "audio");
+    assert!(audio["content"].get("caption").is_none(), "{audio}");
+}
+
+#[actix_web::test]
 async fn a_consent_finished_by_someone_no_longer_allowed_to_connect_creates_nothing() {
     let app = TestApp::spawn().await;
     app.graph.add_business(hotel_business());

@@ -80,8 +80,8 @@ impl std::fmt::Debug for NotifyCommand {
 pub(crate) struct StaffCommand {
     pub actor: crate::domain::handover::Actor,
     pub action: crate::domain::handover::Action,
-    /// The text of a reply.
-    pub text: Option<String>,
+    /// What a reply says.
+    pub content: Option<crate::domain::MessageContent>,
     pub reply: tokio::sync::oneshot::Sender<Result<StaffOutcome, StaffError>>,
 }
 
@@ -610,11 +610,11 @@ impl ConversationActor {
         let StaffCommand {
             actor,
             action,
-            text,
+            content,
             reply,
         } = command;
         let result = self
-            .staff_action(conversation_id, &actor, &action, text.as_deref())
+            .staff_action(conversation_id, &actor, &action, content.as_ref())
             .await;
         if result.is_err() {
             // What is cached may be behind what failed to commit.
@@ -628,7 +628,7 @@ impl ConversationActor {
         conversation_id: ConversationId,
         actor: &crate::domain::handover::Actor,
         action: &crate::domain::handover::Action,
-        text: Option<&str>,
+        content: Option<&crate::domain::MessageContent>,
     ) -> Result<StaffOutcome, StaffError> {
         let core = Arc::clone(&self.core);
         let known = match self.known.take() {
@@ -648,7 +648,7 @@ impl ConversationActor {
             known.clone(),
             actor,
             action,
-            text,
+            content,
         );
         let (script, staff) = match planned {
             Ok(planned) => planned,

@@ -985,7 +985,7 @@ pub(super) fn plan_staff_action(
     known: Known,
     actor: &Actor,
     action: &Action,
-    text: Option<&str>,
+    content: Option<&MessageContent>,
 ) -> Result<(Script, StaffDone), HandoverError> {
     let (org_id, channel_id) = place;
     let mut known = known;
@@ -1101,10 +1101,7 @@ pub(super) fn plan_staff_action(
         done.created.push(system);
     }
     let mut reply_record = None;
-    if let (Action::Reply, Some(body)) = (action, text) {
-        let content = MessageContent::Text {
-            body: body.to_owned(),
-        };
+    if let (Action::Reply, Some(content)) = (action, content) {
         let reply = NewMessage {
             id: MessageId::new(),
             org_id,
@@ -1113,7 +1110,7 @@ pub(super) fn plan_staff_action(
             direction: Direction::Outbound,
             sender_kind: SenderKind::Agent,
             sender_id: Some(actor.id),
-            content: &content,
+            content,
             journey_step: None,
             provider_message_id: None,
             reply_to_provider_message_id: None,

@@ -327,3 +327,112 @@ mod tests {
         );
     }
 }
+
+/// What WhatsApp accepts as an upload: the media kind a MIME type is sent as, and its largest
+/// size in bytes. `None` for a type WhatsApp does not take.
+pub fn upload_limits(mime_type: &str) -> Option<(crate::domain::MediaKind, usize)> {
+    use crate::domain::MediaKind;
+    const MB: usize = 1024 * 1024;
+    let mime_type = mime_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    Some(match mime_type.as_str() {
+        "image/jpeg" | "image/png" => (MediaKind::Image, 5 * MB),
+        "image/webp" => (MediaKind::Sticker, 500 * 1024),
+        "video/mp4" | "video/3gpp" | "video/3gp" => (MediaKind::Video, 16 * MB),
+        "audio/aac" | "audio/mp4" | "audio/mpeg" | "audio/amr" | "audio/ogg" => {
+            (MediaKind::Audio, 16 * MB)
+        }
+        "text/plain"
+        | "application/pdf"
+        | "application/msword"
+        | "application/vnd.ms-excel"
+        | "application/vnd.ms-powerpoint"
+        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+            (MediaKind::Document, 100 * MB)
+        }
+        _ => return None,
+    })
+}
+
+#[derive(Deserialize)]
+struct Uploaded {
+    id: String,
+}
+
+impl WhatsappClient {
+    /// Uploads a file for the number to send, answering its media id (valid for 30 days).
+    pub async fn upload_media(
+        &self,
+        phone_number_id: &str,
+        access_token: &str,
+        mime_type: &str,
+        filename: &str,
+        bytes: bytes::Bytes,
+    ) -> Result<String, SendError> {
+        let url = format!(
+            "{}/{}/{}/media",
+            self.graph_url.as_str().trim_end_matches('/'),
+            self.version,
+            phone_number_id
+        );
+        let file = reqwest::multipart::Part::stream(bytes)
+            .file_name(filename.to_owned())
+            .mime_str(mime_type)
+            .map_err(|error| SendError::Permanent {
+                reason: format!("`{mime_type}` is not a MIME type: {error}"),
+            })?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", mime_type.to_owned())
+            .part("file", file);
+        let request = self
+            .http
+            .post(url)
+            .bearer_auth(access_token)
+            .multipart(form);
+        let crate::adapters::Answer {
+            status,
+            retry_after,
+            body,
+        } = crate::adapters::answer_of(request).await?;
+        if !(200..300).contains(&status) {
+            return Err(classify(status, &body, retry_after));
+        }
+        let uploaded: Uploaded =
+            serde_json::from_slice(&body).map_err(|error| SendError::Retryable {
+                reason: format!("the provider's answer is not an upload result: {error}"),
+                retry_after: None,
+            })?;
+        Ok(uploaded.id)
+    }
+}
+
+#[cfg(test)]
+mod upload_tests {
+    use super::upload_limits;
+    use crate::domain::MediaKind;
+
+    #[test]
+    fn uploads_are_sent_as_the_kind_their_type_belongs_to_within_its_size() {
+        assert_eq!(
+            upload_limits("image/jpeg"),
+            Some((MediaKind::Image, 5 * 1024 * 1024))
+        );
+        assert_eq!(
+            upload_limits("Application/PDF; name=x.pdf").map(|(kind, _)| kind),
+            Some(MediaKind::Document)
+        );
+        assert_eq!(
+            upload_limits("audio/ogg").map(|(_, max)| max),
+            Some(16 * 1024 * 1024)
+        );
+        assert_eq!(upload_limits("image/gif"), None);
+        assert_eq!(upload_limits("application/zip"), None);
+    }
+}

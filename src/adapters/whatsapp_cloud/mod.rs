@@ -7,5 +7,5 @@ pub mod parse;
 pub mod render;
 pub mod verify;
 
-pub use client::WhatsappClient;
+pub use client::{upload_limits, WhatsappClient};
 pub use config::{WhatsappPublicConfig, WhatsappSecrets};

@@ -90,6 +90,8 @@ impl MockGraph {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                // Documents may be 100 MB, and a test checks that larger ones are refused.
+                .app_data(web::PayloadConfig::new(110 * 1024 * 1024))
                 .route("/lookaside/{link}", web::get().to(media::download))
                 .route("/{version}/{node}", web::get().to(get_node))
                 .route("/{version}/{node}/{edge}", web::get().to(get_edge))
@@ -369,6 +371,9 @@ async fn post_edge(
     }
     if edge == "messages" {
         return send(state, version, node, request, body).await;
+    }
+    if edge == "media" {
+        return media::upload(&state, &request, &node, &body);
     }
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     accounts::change_edge(&state, &request, &node, &edge, &parsed)

@@ -2,7 +2,9 @@
 
 use crate::actors::StaffError;
 use crate::domain::handover::{Action, Actor};
-use crate::domain::{ChannelId, ConversationId, ConversationStatus, MessageId, Millis};
+use crate::domain::{
+    ChannelId, ConversationId, ConversationStatus, MessageContent, MessageId, Millis,
+};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Code};
 use crate::http::AppState;
@@ -544,7 +546,7 @@ pub(crate) async fn event(
 }
 
 /// The caller as the thread names them; the bot identity may not act.
-async fn actor(state: &AppState, caller: &Caller) -> Result<Actor, ApiError> {
+pub(crate) async fn actor(state: &AppState, caller: &Caller) -> Result<Actor, ApiError> {
     if !caller.0.role.can_read_conversations() {
         return Err(ApiError::forbidden("act on conversations"));
     }
@@ -579,7 +581,7 @@ pub(crate) async fn perform(
     caller: &Caller,
     id: &str,
     action: Action,
-    text: Option<String>,
+    content: Option<MessageContent>,
 ) -> Result<Performed, ApiError> {
     let actor = actor(state, caller).await?;
     let conversation = state
@@ -591,7 +593,7 @@ pub(crate) async fn perform(
     let closing = matches!(action, Action::Resolve | Action::Close);
     let outcome = state
         .get_ref()
-        .staff_action(&conversation, actor, action, text)
+        .staff_action(&conversation, actor, action, content)
         .await
         .map_err(|error| match error {
             StaffError::Handover(refused) => {
@@ -643,9 +645,9 @@ async fn act(
     caller: &Caller,
     id: &str,
     action: Action,
-    text: Option<String>,
+    content: Option<MessageContent>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(match perform(state, caller, id, action, text).await? {
+    Ok(match perform(state, caller, id, action, content).await? {
         Performed::Message(message) => HttpResponse::Created().json(message),
         Performed::Conversation(conversation) => HttpResponse::Ok().json(conversation),
         Performed::Deleted => HttpResponse::NoContent().finish(),
@@ -738,8 +740,15 @@ pub(crate) async fn reply(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let body = super::json_body(&body)?;
-    let text = reply_text(body.get("text"))?;
-    act(&state, &caller, &id, Action::Reply, Some(text)).await
+    let body = reply_text(body.get("text"))?;
+    act(
+        &state,
+        &caller,
+        &id,
+        Action::Reply,
+        Some(MessageContent::Text { body }),
+    )
+    .await
 }
 
 /// Takes a conversation waiting for an agent.

@@ -3,6 +3,9 @@
 //! endpoint with the channel's token on every request (the download link Meta gives lives for
 //! minutes) and streamed through; media another channel sent as a public link are redirected
 //! to it.
+//!
+//! `POST /api/v1/conversations/{id}/attachments`: a team member sends the guest a file. On
+//! WhatsApp the file is uploaded to Meta's media endpoint and sent by its media id.
 
 use super::conversations::{conversation_id, require_reader};
 use crate::actors::ChannelSecrets;
@@ -15,10 +18,12 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
 pub fn configure(config: &mut web::ServiceConfig) {
-    config.route(
-        "/conversations/{id}/messages/{message_id}/media",
-        web::get().to(media),
-    );
+    config
+        .route(
+            "/conversations/{id}/messages/{message_id}/media",
+            web::get().to(media),
+        )
+        .route("/conversations/{id}/attachments", web::post().to(attach));
 }
 
 fn no_media() -> ApiError {
@@ -133,4 +138,210 @@ pub(crate) async fn media(
         }
     });
     Ok(response.streaming(body))
+}
+
+/// How an attachment is described besides its bytes.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct AttachmentQuery {
+    /// The name the guest sees on a document.
+    filename: Option<String>,
+    /// Text shown under an image, video or document.
+    caption: Option<String>,
+}
+
+/// The longest caption WhatsApp shows under media.
+const CAPTION_MAX_CHARS: usize = 1_024;
+
+/// Sends the guest a file as a team member's reply. The body is the file itself, with its
+/// `Content-Type`; `filename` and `caption` come in the query. Like a text reply, it takes the
+/// conversation over from the bot.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/attachments", tag = "conversations",
+    params(("id" = String, Path, description = "Conversation id"),
+           ("filename" = Option<String>, Query, description = "The file's name, shown on documents"),
+           ("caption" = Option<String>, Query, description = "Text under the media (at most 1,024 characters)")),
+    request_body(content = Vec<u8>, description = "The file's bytes, with its `Content-Type`", content_type = "application/octet-stream"),
+    responses((status = 201, body = crate::store::MessageRecord), (status = 403, body = crate::http::error::ErrorBody),
+              (status = 404, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody),
+              (status = 413, body = crate::http::error::ErrorBody), (status = 415, body = crate::http::error::ErrorBody),
+              (status = 422, body = crate::http::error::ErrorBody), (status = 502, body = crate::http::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub(crate) async fn attach(
+    state: AppState,
+    caller: Caller,
+    id: web::Path<String>,
+    query: web::Query<AttachmentQuery>,
+    request: actix_web::HttpRequest,
+    mut payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    use futures::StreamExt;
+    let actor = super::conversations::actor(&state, &caller).await?;
+    let conversation = state
+        .store
+        .conversation(caller.0.org_id, conversation_id(&id)?)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+    // Refused replies are refused before anything is uploaded.
+    let from = crate::domain::handover::Handling {
+        status: conversation.status,
+        assignee: conversation.assigned_user_id,
+        archived: conversation.archived_at.is_some(),
+        ai_enabled: conversation.ai_enabled,
+    };
+    if let Err(refused) =
+        crate::domain::handover::apply(&from, &crate::domain::handover::Action::Reply, &actor)
+    {
+        let code = match refused.code() {
+            "not_your_conversation" => Code::NotYourConversation,
+            "forbidden" => Code::Forbidden,
+            _ => Code::InvalidTransition,
+        };
+        return Err(ApiError::new(code, refused.to_string()));
+    }
+    let runtime = state
+        .channel_or_load(conversation.channel_id)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ChannelNotFound))?;
+    let Some((phone_number_id, token)) =
+        runtime.as_ref().and_then(|runtime| match &runtime.secrets {
+            ChannelSecrets::Whatsapp { public, secrets } => {
+                Some((public.phone_number_id.clone(), secrets.access_token.clone()))
+            }
+            _ => None,
+        })
+    else {
+        return Err(ApiError::new(
+            Code::AttachmentsNotSupported,
+            format!(
+                "files cannot be sent on {} channels; send a link instead",
+                conversation.channel_kind
+            ),
+        ));
+    };
+    let mime_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::UnsupportedMediaType,
+                "send the file as the body with its Content-Type",
+            )
+        })?;
+    let Some((media_kind, max)) = crate::adapters::whatsapp_cloud::upload_limits(&mime_type) else {
+        return Err(ApiError::new(
+            Code::UnsupportedMediaType,
+            format!(
+                "WhatsApp does not take `{mime_type}` files; it takes JPEG and PNG images, MP4 \
+                 and 3GPP video, AAC, MP4, MPEG, AMR and OGG audio, WebP stickers, and PDF, \
+                 text and Office documents"
+            ),
+        ));
+    };
+    let caption = match query.caption.as_deref().map(str::trim) {
+        Some(caption) if caption.chars().count() > CAPTION_MAX_CHARS => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "caption",
+                format!("a caption has at most {CAPTION_MAX_CHARS} characters"),
+            ))
+        }
+        Some("") | None => None,
+        Some(caption) => Some(caption.to_owned()),
+    };
+    let filename = query
+        .filename
+        .as_deref()
+        .map(|name| {
+            name.chars()
+                .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
+                .collect::<String>()
+        })
+        .filter(|name| !name.trim().is_empty());
+    let too_large = || {
+        ApiError::new(
+            Code::AttachmentTooLarge,
+            format!(
+                "WhatsApp takes `{mime_type}` files of at most {} MB",
+                max / (1024 * 1024)
+            ),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > max) {
+        return Err(too_large());
+    }
+    let mut file = bytes::BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| {
+            ApiError::new(
+                Code::InvalidField,
+                format!("the upload was cut off: {error}"),
+            )
+        })?;
+        if file.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        file.extend_from_slice(&chunk);
+    }
+    if file.is_empty() {
+        return Err(ApiError::missing("body"));
+    }
+    let name = filename.clone().unwrap_or_else(|| "file".to_owned());
+    let media_id = state
+        .whatsapp_client()
+        .upload_media(&phone_number_id, &token, &mime_type, &name, file.freeze())
+        .await
+        .map_err(|error| match error {
+            SendError::Permanent { reason } => ApiError::new(Code::ProviderRejected, reason),
+            SendError::CredentialsRejected { reason } => ApiError::new(
+                Code::ProviderRejectedCredentials,
+                format!("Meta refused the channel's token; reconnect the channel: {reason}"),
+            ),
+            SendError::Retryable { reason, .. } => ApiError::new(
+                Code::ProviderUnavailable,
+                format!("the file could not be uploaded; try again: {reason}"),
+            ),
+        })?;
+    let content = MessageContent::Media {
+        media_kind,
+        media_id: Some(media_id),
+        url: None,
+        mime_type: Some(mime_type),
+        caption: caption.filter(|_| {
+            !matches!(
+                media_kind,
+                crate::domain::MediaKind::Audio | crate::domain::MediaKind::Sticker
+            )
+        }),
+        filename,
+        voice: false,
+    };
+    let performed = super::conversations::perform(
+        &state,
+        &caller,
+        &id,
+        crate::domain::handover::Action::Reply,
+        Some(content),
+    )
+    .await?;
+    Ok(match performed {
+        super::conversations::Performed::Message(message) => HttpResponse::Created().json(message),
+        super::conversations::Performed::Conversation(conversation) => {
+            HttpResponse::Ok().json(conversation)
+        }
+        super::conversations::Performed::Deleted => HttpResponse::NoContent().finish(),
+    })
 }
