@@ -199,7 +199,48 @@ pub enum MessageContent {
         /// Body parameters in order (`{{1}}`, `{{2}}` …).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         parameters: Vec<String>,
+        /// For a template made with named variables, the name of each body parameter, in the
+        /// order of `parameters`; empty for numbered ones.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        parameter_names: Vec<String>,
+        /// The value of the header's variable, or the media a media header shows.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        header: Option<Box<TemplateHeader>>,
+        /// The dynamic parts of URL buttons.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        buttons: Vec<TemplateButtonValue>,
     },
+}
+
+/// What fills a template's header: its text variable, or the media of a media header.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TemplateHeader {
+    Text {
+        text: String,
+        /// The variable's name, for a template made with named variables.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parameter_name: Option<String>,
+    },
+    Image {
+        link: String,
+    },
+    Video {
+        link: String,
+    },
+    Document {
+        link: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filename: Option<String>,
+    },
+}
+
+/// The dynamic suffix of a template's URL button (`https://example.com/booking/{{1}}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TemplateButtonValue {
+    /// The button's position among the template's buttons, from 0.
+    pub index: u8,
+    pub url_suffix: String,
 }
 
 wire_enum!(

@@ -14,7 +14,7 @@ pub use ids::{ChannelId, ContactId, ConversationId, MessageId, OrgId, UserId};
 pub use inbound::{InboundEvent, InboundMessage, StatusUpdate};
 pub use message::{
     ChoiceItem, ChoiceStyle, ConversationStatus, DeliveryStatus, Direction, Header, ListSection,
-    MediaKind, MessageContent, SenderKind,
+    MediaKind, MessageContent, SenderKind, TemplateButtonValue, TemplateHeader,
 };
 pub use role::Role;
 

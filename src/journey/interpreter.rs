@@ -560,6 +560,9 @@ impl Walk<'_> {
                     name: config.name.clone(),
                     language: config.language.clone(),
                     parameters,
+                    parameter_names: Vec::new(),
+                    header: None,
+                    buttons: Vec::new(),
                 };
                 self.send(id, content);
                 Next::Edge(None)

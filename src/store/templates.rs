@@ -284,9 +284,9 @@ impl Store {
     }
 }
 
-/// The placeholders of a template's body (`{{1}}`, `{{first_name}}`), in order of first use.
-pub fn body_parameters(components: &serde_json::Value) -> Vec<String> {
-    let body = components
+/// The components of a template of `kind` (`BODY`, `HEADER`, `BUTTONS`), as Meta lists them.
+fn component<'a>(components: &'a serde_json::Value, kind: &str) -> Option<&'a serde_json::Value> {
+    components
         .as_array()
         .into_iter()
         .flatten()
@@ -294,13 +294,14 @@ pub fn body_parameters(components: &serde_json::Value) -> Vec<String> {
             component
                 .get("type")
                 .and_then(serde_json::Value::as_str)
-                .is_some_and(|kind| kind.eq_ignore_ascii_case("body"))
+                .is_some_and(|found| found.eq_ignore_ascii_case(kind))
         })
-        .and_then(|component| component.get("text"))
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or_default();
+}
+
+/// The variables of a template text (`{{1}}`, `{{first_name}}`), in order of first use.
+fn variables(text: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    let mut rest = body;
+    let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
         let Some(end) = after.find("}}") else { break };
@@ -313,10 +314,224 @@ pub fn body_parameters(components: &serde_json::Value) -> Vec<String> {
     names
 }
 
+/// The placeholders of a template's body (`{{1}}`, `{{first_name}}`), in order of first use.
+pub fn body_parameters(components: &serde_json::Value) -> Vec<String> {
+    component(components, "body")
+        .and_then(|body| body.get("text"))
+        .and_then(serde_json::Value::as_str)
+        .map(variables)
+        .unwrap_or_default()
+}
+
+/// Where a value goes in a template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// A body variable, by its number or name.
+    Body(String),
+    /// The header's text variable.
+    HeaderText(String),
+    /// The media of an `IMAGE`, `VIDEO` or `DOCUMENT` header: a link.
+    HeaderMedia(crate::domain::MediaKind),
+    /// The dynamic suffix of the URL button at this index.
+    UrlButton(u8),
+}
+
+/// One value a template needs, with the key a parameter mapping names it by: body variables
+/// by their number or name (`1`, `first_name`), the header's variable as `header.<name>`, a
+/// media header as `header.image` (`video`, `document`), a URL button's suffix as
+/// `button.<index>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placeholder {
+    pub key: String,
+    pub slot: Slot,
+}
+
+/// Every value a template needs, header first, then the body's, then the buttons'.
+pub fn placeholders(components: &serde_json::Value) -> Vec<Placeholder> {
+    use crate::domain::MediaKind;
+    let mut found = Vec::new();
+    if let Some(header) = component(components, "header") {
+        let format = header
+            .get("format")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("TEXT")
+            .to_ascii_uppercase();
+        let media = match format.as_str() {
+            "IMAGE" => Some(MediaKind::Image),
+            "VIDEO" => Some(MediaKind::Video),
+            "DOCUMENT" => Some(MediaKind::Document),
+            _ => None,
+        };
+        match media {
+            Some(kind) => found.push(Placeholder {
+                key: format!("header.{}", kind.as_str()),
+                slot: Slot::HeaderMedia(kind),
+            }),
+            None => {
+                let text = header
+                    .get("text")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default();
+                // A header has at most one variable.
+                if let Some(name) = variables(text).into_iter().next() {
+                    found.push(Placeholder {
+                        key: format!("header.{name}"),
+                        slot: Slot::HeaderText(name),
+                    });
+                }
+            }
+        }
+    }
+    found.extend(
+        body_parameters(components)
+            .into_iter()
+            .map(|name| Placeholder {
+                key: name.clone(),
+                slot: Slot::Body(name),
+            }),
+    );
+    let buttons = component(components, "buttons")
+        .and_then(|buttons| buttons.get("buttons"))
+        .and_then(serde_json::Value::as_array);
+    for (index, button) in buttons.into_iter().flatten().enumerate() {
+        let is_url = button
+            .get("type")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|kind| kind.eq_ignore_ascii_case("url"));
+        let dynamic = button
+            .get("url")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|url| url.contains("{{"));
+        if let (true, true, Ok(index)) = (is_url, dynamic, u8::try_from(index)) {
+            found.push(Placeholder {
+                key: format!("button.{index}"),
+                slot: Slot::UrlButton(index),
+            });
+        }
+    }
+    found
+}
+
+/// The message that sends a template with `values`, one per placeholder in order.
+pub fn template_content(
+    name: &str,
+    language: &str,
+    placeholders: &[Placeholder],
+    values: Vec<String>,
+) -> crate::domain::MessageContent {
+    use crate::domain::{MediaKind, TemplateButtonValue, TemplateHeader};
+    let mut parameters = Vec::new();
+    let mut names = Vec::new();
+    let mut header = None;
+    let mut buttons = Vec::new();
+    let named = |name: &str| !name.chars().all(|c| c.is_ascii_digit());
+    for (placeholder, value) in placeholders.iter().zip(values) {
+        match &placeholder.slot {
+            Slot::Body(name) => {
+                if named(name) {
+                    names.push(name.clone());
+                }
+                parameters.push(value);
+            }
+            Slot::HeaderText(name) => {
+                header = Some(TemplateHeader::Text {
+                    text: value,
+                    parameter_name: named(name).then(|| name.clone()),
+                })
+            }
+            Slot::HeaderMedia(kind) => {
+                header = Some(match kind {
+                    MediaKind::Video => TemplateHeader::Video { link: value },
+                    MediaKind::Document => TemplateHeader::Document {
+                        link: value,
+                        filename: None,
+                    },
+                    _ => TemplateHeader::Image { link: value },
+                })
+            }
+            Slot::UrlButton(index) => buttons.push(TemplateButtonValue {
+                index: *index,
+                url_suffix: value,
+            }),
+        }
+    }
+    crate::domain::MessageContent::Template {
+        name: name.to_owned(),
+        language: language.to_owned(),
+        parameters,
+        parameter_names: names,
+        header: header.map(Box::new),
+        buttons,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::body_parameters;
+    use super::*;
+    use crate::domain::{MediaKind, MessageContent, TemplateButtonValue, TemplateHeader};
     use serde_json::json;
+
+    #[test]
+    fn headers_and_url_buttons_have_placeholders_of_their_own() {
+        let components = json!([
+            {"type": "HEADER", "format": "TEXT", "text": "Booking {{1}}"},
+            {"type": "BODY", "text": "Hi {{1}}, see you on {{2}}."},
+            {"type": "BUTTONS", "buttons": [
+                {"type": "QUICK_REPLY", "text": "Change dates"},
+                {"type": "URL", "text": "Manage", "url": "https://villa.example/b/{{1}}"},
+                {"type": "URL", "text": "Site", "url": "https://villa.example"}
+            ]}
+        ]);
+        let keys: Vec<String> = placeholders(&components)
+            .into_iter()
+            .map(|placeholder| placeholder.key)
+            .collect();
+        assert_eq!(keys, ["header.1", "1", "2", "button.1"]);
+        let media = json!([{"type": "HEADER", "format": "DOCUMENT"}, {"type": "BODY", "text": "Your invoice"}]);
+        assert_eq!(
+            placeholders(&media),
+            [Placeholder {
+                key: "header.document".into(),
+                slot: Slot::HeaderMedia(MediaKind::Document)
+            }]
+        );
+    }
+
+    #[test]
+    fn values_fill_the_slots_their_placeholders_name() {
+        let components = json!([
+            {"type": "HEADER", "format": "IMAGE"},
+            {"type": "BODY", "text": "Hi {{first_name}}, room {{room}}"},
+            {"type": "BUTTONS", "buttons": [{"type": "URL", "url": "https://v.example/{{1}}"}]}
+        ]);
+        let content = template_content(
+            "arrival",
+            "en",
+            &placeholders(&components),
+            vec![
+                "https://v.example/pool.jpg".into(),
+                "Ana".into(),
+                "12".into(),
+                "B-77".into(),
+            ],
+        );
+        assert_eq!(
+            content,
+            MessageContent::Template {
+                name: "arrival".into(),
+                language: "en".into(),
+                parameters: vec!["Ana".into(), "12".into()],
+                parameter_names: vec!["first_name".into(), "room".into()],
+                header: Some(Box::new(TemplateHeader::Image {
+                    link: "https://v.example/pool.jpg".into()
+                })),
+                buttons: vec![TemplateButtonValue {
+                    index: 0,
+                    url_suffix: "B-77".into()
+                }],
+            }
+        );
+    }
 
     #[test]
     fn body_placeholders_are_read_in_order_of_first_use() {

@@ -117,11 +117,7 @@ async fn a_mapping_names_exactly_the_placeholders_of_an_approved_template() {
             StatusCode::CONFLICT,
         ),
         (
-            mapping(
-                &channel,
-                "welcome_named",
-                json!({"first_name": "guestName"}),
-            ),
+            mapping(&channel, "welcome_named", json!({"1": "guestName"})),
             "parameter_mapping_mismatch",
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
@@ -284,6 +280,98 @@ async fn an_event_sends_its_template_to_the_contact_with_the_data_filled_in() {
         "{again}"
     );
     app.graph.wait_for_accepted(2, PATIENCE).await;
+}
+
+#[actix_web::test]
+async fn an_event_fills_a_templates_media_header_named_variables_and_url_button() {
+    let app = TestApp::spawn().await;
+    app.graph.add_template(
+        DEFAULT_WABA,
+        json!({
+            "name": "arrival_guide", "language": "en_US", "status": "APPROVED",
+            "category": "UTILITY", "parameter_format": "NAMED",
+            "components": [
+                {"type": "HEADER", "format": "IMAGE"},
+                {"type": "BODY", "text": "Welcome {{first_name}}! Your room is {{room}}."},
+                {"type": "BUTTONS", "buttons": [
+                    {"type": "QUICK_REPLY", "text": "Call me"},
+                    {"type": "URL", "text": "Your booking", "url": "https://villa.example/b/{{1}}"}
+                ]}
+            ]
+        }),
+    );
+    let channel = app.create_whatsapp_channel().await;
+    let (status, _) = app
+        .post_json(
+            &format!("/api/v1/channels/{}/templates/sync", channel.id),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, listed) = app
+        .get(&format!("/api/v1/channels/{}/templates", channel.id))
+        .await;
+    assert_eq!(
+        listed["data"][0]["parameters"],
+        json!(["header.image", "first_name", "room", "button.1"]),
+        "{listed}"
+    );
+
+    let arrival = |parameters: Value| {
+        json!({"event": "guest_arriving", "channel_id": channel.id, "template_name": "arrival_guide",
+               "language": "en_US", "parameters": parameters})
+    };
+    let answer = app
+        .post_json(
+            "/api/v1/templates/mappings",
+            &arrival(json!({"first_name": "guest.first", "room": "room"})),
+        )
+        .await;
+    assert_error(
+        &answer,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "parameter_mapping_mismatch",
+    );
+    let message = answer.1["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("header.image, first_name, room, button.1"),
+        "{message}"
+    );
+    let (status, created) = app
+        .post_json(
+            "/api/v1/templates/mappings",
+            &arrival(json!({"header.image": "photo", "first_name": "guest.first",
+                            "room": "room", "button.1": "reference"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+
+    let (status, sent) = app
+        .post_json(
+            "/api/v1/events",
+            &json!({"event": "guest_arriving", "contact": {"phone": "+351 912 000 111"},
+                    "data": {"photo": "https://villa.example/pool.jpg", "guest": {"first": "Ana"},
+                             "room": 12, "reference": "BK-1042"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    let sends = app.graph.wait_for_accepted(1, PATIENCE).await;
+    assert_eq!(
+        sends[0].status, 200,
+        "the mock accepts the parameters: {:?}",
+        sends[0].body
+    );
+    assert_eq!(
+        sends[0].body["template"]["components"],
+        json!([
+            {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://villa.example/pool.jpg"}}]},
+            {"type": "body", "parameters": [
+                {"type": "text", "parameter_name": "first_name", "text": "Ana"},
+                {"type": "text", "parameter_name": "room", "text": "12"}
+            ]},
+            {"type": "button", "sub_type": "url", "index": "1", "parameters": [{"type": "text", "text": "BK-1042"}]}
+        ])
+    );
 }
 
 #[actix_web::test]

@@ -5,7 +5,10 @@
 //! reason that names the field and the limit.
 
 use crate::adapters::SendError;
-use crate::domain::{ChoiceItem, ChoiceStyle, Header, ListSection, MessageContent};
+use crate::domain::{
+    ChoiceItem, ChoiceStyle, Header, ListSection, MessageContent, TemplateButtonValue,
+    TemplateHeader,
+};
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
 
@@ -169,7 +172,20 @@ pub fn render(
             name,
             language,
             parameters,
-        } => ("template", render_template(name, language, parameters)?),
+            parameter_names,
+            header,
+            buttons,
+        } => (
+            "template",
+            render_template(
+                name,
+                language,
+                parameters,
+                parameter_names,
+                header.as_deref(),
+                buttons,
+            )?,
+        ),
         other => {
             return Err(permanent(&format!(
                 "{} content cannot be sent on WhatsApp",
@@ -375,32 +391,102 @@ fn render_cta_url(
     )
 }
 
-fn render_template(name: &str, language: &str, parameters: &[String]) -> Result<Value, SendError> {
+/// A template's text parameter, checked as WhatsApp checks it (132007 otherwise).
+fn template_text(what: &str, text: &str, name: Option<&str>) -> Result<Value, SendError> {
+    if text.trim().is_empty() {
+        return Err(permanent(&format!("the {what} is empty")));
+    }
+    if text.contains(['\n', '\t']) || text.contains("    ") {
+        return Err(permanent(&format!(
+            "the {what} contains a newline, a tab or 4 spaces in a row; WhatsApp allows none"
+        )));
+    }
+    let mut parameter = json!({"type": "text", "text": text});
+    if let Some(name) = name {
+        parameter["parameter_name"] = json!(name);
+    }
+    Ok(parameter)
+}
+
+/// A template's header parameter: its text variable or its media, by link.
+fn template_header(header: &TemplateHeader) -> Result<Value, SendError> {
+    let media = |kind: &str, link: &str| {
+        if !(link.starts_with("https://") || link.starts_with("http://")) {
+            return Err(permanent(&format!(
+                "the template's {kind} header needs a web link, not `{link}`"
+            )));
+        }
+        Ok(json!({"type": kind, kind: {"link": link}}))
+    };
+    match header {
+        TemplateHeader::Text {
+            text,
+            parameter_name,
+        } => template_text("header parameter", text, parameter_name.as_deref()),
+        TemplateHeader::Image { link } => media("image", link),
+        TemplateHeader::Video { link } => media("video", link),
+        TemplateHeader::Document { link, filename } => {
+            let mut parameter = media("document", link)?;
+            if let Some(filename) = filename {
+                parameter["document"]["filename"] = json!(filename);
+            }
+            Ok(parameter)
+        }
+    }
+}
+
+fn render_template(
+    name: &str,
+    language: &str,
+    parameters: &[String],
+    parameter_names: &[String],
+    header: Option<&TemplateHeader>,
+    buttons: &[TemplateButtonValue],
+) -> Result<Value, SendError> {
     if name.trim().is_empty() {
         return Err(permanent("the template name is empty"));
     }
     if language.trim().is_empty() {
         return Err(permanent("the template language is empty"));
     }
+    if !parameter_names.is_empty() && parameter_names.len() != parameters.len() {
+        return Err(permanent(&format!(
+            "the template has {} parameters but {} parameter names",
+            parameters.len(),
+            parameter_names.len()
+        )));
+    }
     let mut object = json!({"name": name, "language": {"code": language}});
-    if parameters.is_empty() {
-        return Ok(object);
+    let mut components = Vec::new();
+    if let Some(header) = header {
+        components.push(json!({"type": "header", "parameters": [template_header(header)?]}));
     }
-    let mut rendered = Vec::with_capacity(parameters.len());
-    for (index, text) in parameters.iter().enumerate() {
-        let name = format!("template parameter {}", index + 1);
-        if text.trim().is_empty() {
-            return Err(permanent(&format!("the {name} is empty")));
+    if !parameters.is_empty() {
+        let mut rendered = Vec::with_capacity(parameters.len());
+        for (index, text) in parameters.iter().enumerate() {
+            let what = format!("template parameter {}", index + 1);
+            let name = parameter_names.get(index).map(String::as_str);
+            rendered.push(template_text(&what, text, name)?);
         }
-        // WhatsApp refuses these with 132007 (format character policy).
-        if text.contains(['\n', '\t']) || text.contains("    ") {
-            return Err(permanent(&format!(
-                "the {name} contains a newline, a tab or 4 spaces in a row; WhatsApp allows none"
-            )));
-        }
-        rendered.push(json!({"type": "text", "text": text}));
+        components.push(json!({"type": "body", "parameters": rendered}));
     }
-    object["components"] = json!([{"type": "body", "parameters": rendered}]);
+    for button in buttons {
+        if button.index > 9 {
+            return Err(permanent(
+                "a template has at most 10 buttons (index 0 to 9)",
+            ));
+        }
+        let what = format!("suffix of URL button {}", button.index);
+        components.push(json!({
+            "type": "button",
+            "sub_type": "url",
+            "index": button.index.to_string(),
+            "parameters": [template_text(&what, &button.url_suffix, None)?]
+        }));
+    }
+    if !components.is_empty() {
+        object["components"] = json!(components);
+    }
     Ok(object)
 }
 
@@ -615,6 +701,9 @@ mod tests {
             name: name.into(),
             language: "en_US".into(),
             parameters: parameters.iter().map(|text| (*text).to_owned()).collect(),
+            parameter_names: vec![],
+            header: None,
+            buttons: vec![],
         }
     }
 
@@ -849,6 +938,73 @@ mod tests {
                     {"type": "text", "text": "#4711"},
                 ]}],
             }),
+        );
+    }
+
+    #[test]
+    fn a_template_renders_its_header_named_parameters_and_url_buttons() {
+        let content = MessageContent::Template {
+            name: "arrival".into(),
+            language: "en".into(),
+            parameters: vec!["Ana".into(), "12".into()],
+            parameter_names: vec!["first_name".into(), "room".into()],
+            header: Some(Box::new(TemplateHeader::Document {
+                link: "https://villa.example/invoice.pdf".into(),
+                filename: Some("Invoice.pdf".into()),
+            })),
+            buttons: vec![TemplateButtonValue {
+                index: 1,
+                url_suffix: "B-77".into(),
+            }],
+        };
+        check(
+            &content,
+            "template",
+            json!({
+                "name": "arrival",
+                "language": {"code": "en"},
+                "components": [
+                    {"type": "header", "parameters": [{"type": "document", "document":
+                        {"link": "https://villa.example/invoice.pdf", "filename": "Invoice.pdf"}}]},
+                    {"type": "body", "parameters": [
+                        {"type": "text", "parameter_name": "first_name", "text": "Ana"},
+                        {"type": "text", "parameter_name": "room", "text": "12"},
+                    ]},
+                    {"type": "button", "sub_type": "url", "index": "1",
+                     "parameters": [{"type": "text", "text": "B-77"}]},
+                ],
+            }),
+        );
+        let text_header = MessageContent::Template {
+            name: "booking".into(),
+            language: "en".into(),
+            parameters: vec![],
+            parameter_names: vec![],
+            header: Some(Box::new(TemplateHeader::Text {
+                text: "B-77".into(),
+                parameter_name: None,
+            })),
+            buttons: vec![],
+        };
+        check(
+            &text_header,
+            "template",
+            json!({"name": "booking", "language": {"code": "en"}, "components": [
+                {"type": "header", "parameters": [{"type": "text", "text": "B-77"}]}]}),
+        );
+        let local = MessageContent::Template {
+            name: "booking".into(),
+            language: "en".into(),
+            parameters: vec![],
+            parameter_names: vec![],
+            header: Some(Box::new(TemplateHeader::Image {
+                link: "/files/pool.jpg".into(),
+            })),
+            buttons: vec![],
+        };
+        assert_eq!(
+            render("1", &local, None).unwrap_err(),
+            permanent("the template's image header needs a web link, not `/files/pool.jpg`")
         );
     }
 

@@ -748,9 +748,11 @@ impl super::MockGraph {
 }
 
 /// The Graph error a template send deserves, if any: the template must exist for the
-/// number's business account in that language (132001) and get as many body parameters as
-/// its body has placeholders (132000).
+/// number's business account in that language (132001), get as many body parameters as its
+/// body has placeholders (132000), named ones by their names, a header parameter of the
+/// header's format (132012), and a suffix for each dynamic URL button (132000).
 pub(super) fn check_template(state: &State, number_id: &str, body: &Value) -> Option<HttpResponse> {
+    use crate::store::templates::{placeholders, Slot};
     let template = body.get("template")?;
     let name = template
         .get("name")
@@ -777,25 +779,111 @@ pub(super) fn check_template(state: &State, number_id: &str, body: &Value) -> Op
             )),
         ));
     };
-    let expected =
-        crate::store::templates::body_parameters(found.get("components").unwrap_or(&Value::Null))
-            .len();
-    let given = template
-        .get("components")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|component| component.get("type").and_then(Value::as_str) == Some("body"))
-        .filter_map(|component| component.get("parameters").and_then(Value::as_array))
-        .map(Vec::len)
-        .sum::<usize>();
-    (expected != given).then(|| {
-        graph_error(
+    let mismatch = |details: String| {
+        Some(graph_error(
             400,
             132000,
             None,
             "(#132000) Number of parameters does not match the expected number of params",
-            Some(&format!("body: number of localizable_params ({given}) does not match the expected number of params ({expected})")),
-        )
-    })
+            Some(&details),
+        ))
+    };
+    let format_mismatch = |details: String| {
+        Some(graph_error(
+            400,
+            132012,
+            None,
+            "(#132012) Parameter format does not match format in the created template",
+            Some(&details),
+        ))
+    };
+    let given_components: Vec<&Value> = template
+        .get("components")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
+    let parameters_of = |kind: &str, index: Option<&str>| -> Vec<&Value> {
+        given_components
+            .iter()
+            .filter(|component| component.get("type").and_then(Value::as_str) == Some(kind))
+            .filter(|component| {
+                index.is_none_or(|index| {
+                    component.get("index").and_then(Value::as_str) == Some(index)
+                        && component.get("sub_type").and_then(Value::as_str) == Some("url")
+                })
+            })
+            .filter_map(|component| component.get("parameters").and_then(Value::as_array))
+            .flatten()
+            .collect()
+    };
+    let needed = placeholders(found.get("components").unwrap_or(&Value::Null));
+    let body_names: Vec<&str> = needed
+        .iter()
+        .filter_map(|placeholder| match &placeholder.slot {
+            Slot::Body(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let given_body = parameters_of("body", None);
+    if given_body.len() != body_names.len() {
+        return mismatch(format!("body: number of localizable_params ({}) does not match the expected number of params ({})", given_body.len(), body_names.len()));
+    }
+    for (expected, given) in body_names.iter().zip(&given_body) {
+        let named = !expected.chars().all(|c| c.is_ascii_digit());
+        let given_name = given.get("parameter_name").and_then(Value::as_str);
+        if named && given_name != Some(expected) {
+            return mismatch(format!(
+                "body: the parameter named {expected} is missing (got {given_name:?})"
+            ));
+        }
+    }
+    let given_header = parameters_of("header", None);
+    let header_slot = needed
+        .iter()
+        .find_map(|placeholder| match &placeholder.slot {
+            Slot::HeaderText(_) => Some("text"),
+            Slot::HeaderMedia(kind) => Some(kind.as_str()),
+            _ => None,
+        });
+    match (header_slot, given_header.as_slice()) {
+        (None, []) => {}
+        (None, _) => return mismatch("header: the template's header takes no parameters".into()),
+        (Some(format), [parameter]) => {
+            let kind = parameter
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if kind != format {
+                return format_mismatch(format!(
+                    "header: expected a {format} parameter, got {kind}"
+                ));
+            }
+            if format != "text"
+                && parameter
+                    .pointer(&format!("/{format}/link"))
+                    .or_else(|| parameter.pointer(&format!("/{format}/id")))
+                    .is_none()
+            {
+                return format_mismatch(format!("header: the {format} needs a link or an id"));
+            }
+        }
+        (Some(_), given) => {
+            return mismatch(format!(
+                "header: number of params ({}) does not match the expected number of params (1)",
+                given.len()
+            ))
+        }
+    }
+    for placeholder in &needed {
+        if let Slot::UrlButton(index) = placeholder.slot {
+            let index = index.to_string();
+            if parameters_of("button", Some(&index)).len() != 1 {
+                return mismatch(format!(
+                    "button at index {index}: the URL button needs its one parameter"
+                ));
+            }
+        }
+    }
+    None
 }

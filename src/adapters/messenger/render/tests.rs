@@ -489,6 +489,9 @@ fn templates_and_inbound_only_content_are_refused() {
         name: "order_shipped".into(),
         language: "en_US".into(),
         parameters: vec![],
+        parameter_names: vec![],
+        header: None,
+        buttons: vec![],
     };
     check_refused(
         Messenger,

@@ -7,11 +7,13 @@
 use super::channels::{channel_id, require_manager};
 use crate::adapters::meta::GraphFailure;
 use crate::adapters::whatsapp_cloud::{WhatsappPublicConfig, WhatsappSecrets};
-use crate::domain::{ChannelId, ChannelKind, MessageContent};
+use crate::domain::{ChannelId, ChannelKind};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Code};
 use crate::http::AppState;
-use crate::store::templates::{body_parameters, MappingRecord, NewMapping, TemplateRecord};
+use crate::store::templates::{
+    placeholders, template_content, MappingRecord, NewMapping, TemplateRecord,
+};
 use crate::store::{ChannelRecord, StoreError};
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
@@ -130,7 +132,10 @@ pub(crate) async fn sync(
                 status: text("status").unwrap_or_else(|| "UNKNOWN".into()),
                 category: text("category"),
                 provider_id: text("id"),
-                parameters: body_parameters(&components),
+                parameters: placeholders(&components)
+                    .into_iter()
+                    .map(|placeholder| placeholder.key)
+                    .collect(),
                 components,
                 synced_at: now,
             })
@@ -249,17 +254,6 @@ async fn parse_mapping(
             format!("the template is {} at Meta, not approved", template.status),
         ));
     }
-    if let Some(named) = template
-        .parameters
-        .iter()
-        .find(|name| !name.chars().all(|c| c.is_ascii_digit()))
-    {
-        return Err(ApiError::field(
-            Code::ParameterMappingMismatch,
-            "template_name",
-            format!("the template has the named parameter `{named}`; only numbered parameters ({{{{1}}}}, {{{{2}}}} …) can be mapped"),
-        ));
-    }
     let parameters =
         match body.get("parameters") {
             None | Some(Value::Null) => Map::new(),
@@ -286,7 +280,11 @@ async fn parse_mapping(
             })?;
         mapped.insert(key.clone(), path.to_owned());
     }
-    let expected: Vec<&String> = template.parameters.iter().collect();
+    let needed: Vec<String> = placeholders(&template.components)
+        .into_iter()
+        .map(|placeholder| placeholder.key)
+        .collect();
+    let expected: Vec<&String> = needed.iter().collect();
     let given: Vec<&String> = mapped.keys().collect();
     let mut sorted_expected = expected.clone();
     sorted_expected.sort();
@@ -295,7 +293,7 @@ async fn parse_mapping(
             Code::ParameterMappingMismatch,
             "parameters",
             format!(
-                "the template's body has the placeholders [{}]; the mapping names [{}]",
+                "the template has the placeholders [{}]; the mapping names [{}]",
                 expected
                     .iter()
                     .map(|key| key.as_str())
@@ -594,24 +592,24 @@ pub(crate) async fn post_event(
             ),
         ));
     }
-    let mut parameters = Vec::with_capacity(template.parameters.len());
-    for placeholder in &template.parameters {
+    let needed = placeholders(&template.components);
+    let mut values = Vec::with_capacity(needed.len());
+    for placeholder in &needed {
+        let placeholder = &placeholder.key;
         let path = mapping.parameters.get(placeholder).ok_or_else(|| {
             ApiError::new(
                 Code::ParameterMappingMismatch,
-                format!("the mapping has no path for the template's placeholder {{{{{placeholder}}}}}; update it"),
+                format!("the mapping has no path for the template's placeholder `{placeholder}`; update it"),
             )
         })?;
         let value = lookup(&data, path).ok_or_else(|| {
             ApiError::field(
                 Code::MissingEventData,
                 &format!("data.{path}"),
-                format!(
-                    "the event's data has no value at `{path}`, which fills {{{{{placeholder}}}}}"
-                ),
+                format!("the event's data has no value at `{path}`, which fills `{placeholder}`"),
             )
         })?;
-        parameters.push(value);
+        values.push(value);
     }
     let runtime = state
         .channel_or_load(mapping.channel_id)
@@ -632,11 +630,7 @@ pub(crate) async fn post_event(
             ),
         ));
     }
-    let content = MessageContent::Template {
-        name: template.name.clone(),
-        language: template.language.clone(),
-        parameters,
-    };
+    let content = template_content(&template.name, &template.language, &needed, values);
     let message = state
         .notify_contact(
             caller.0.org_id,
