@@ -1323,6 +1323,66 @@ async fn a_team_members_file_is_uploaded_to_metas_media_endpoint_and_sent_by_its
 }
 
 #[actix_web::test]
+async fn sends_past_whatsapps_throughput_and_pair_rate_are_retried_until_meta_takes_them() {
+    let app = TestApp::spawn().await;
+    let made = app.create_whatsapp_channel().await;
+    app.customer_says(&made, "15550009999", "wamid.busy.1", "hi")
+        .await;
+    let conversation = app.conversation_with("15550009999").await;
+    let id = conversation["id"].as_str().unwrap().to_owned();
+    app.graph.limit_throughput(3);
+    app.graph
+        .limit_pair_rate(parley::mock::graph::limits::PairRate {
+            burst: 2,
+            every: std::time::Duration::from_millis(300),
+        });
+    for n in 0..6 {
+        let (status, reply) = app
+            .post_json(
+                &format!("/api/v1/conversations/{id}/messages"),
+                &json!({"text": format!("reply {n}")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{reply}");
+    }
+    let messages = app
+        .messages_until(&id, |messages| {
+            messages
+                .iter()
+                .filter(|message| message["sender_kind"] == "agent")
+                .filter(|message| message["delivery_status"] != "pending")
+                .count()
+                == 6
+        })
+        .await;
+    for message in messages
+        .iter()
+        .filter(|message| message["sender_kind"] == "agent")
+    {
+        assert_ne!(message["delivery_status"], "failed", "{message}");
+    }
+    let accepted: Vec<String> = app
+        .graph
+        .accepted()
+        .iter()
+        .filter_map(|send| send.body.pointer("/text/body").and_then(Value::as_str))
+        .filter(|body| body.starts_with("reply "))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(accepted.len(), 6, "each reply was taken once: {accepted:?}");
+    let (_, pair_refusals) = app.graph.limit_refusals();
+    assert!(pair_refusals > 0, "the pair rate held some replies back");
+    let refused: Vec<u16> = app
+        .graph
+        .attempts()
+        .iter()
+        .map(|attempt| attempt.status)
+        .filter(|status| *status != 200)
+        .collect();
+    assert!(refused.iter().all(|status| *status == 429), "{refused:?}");
+}
+
+#[actix_web::test]
 async fn a_consent_finished_by_someone_no_longer_allowed_to_connect_creates_nothing() {
     let app = TestApp::spawn().await;
     app.graph.add_business(hotel_business());

@@ -4,6 +4,7 @@
 //! the consent dialog, token exchange and account calls of connecting channels (`accounts`).
 
 pub mod accounts;
+pub mod limits;
 pub mod media;
 mod messenger;
 pub mod statuses;
@@ -65,6 +66,7 @@ struct State {
     numbers: Mutex<HashMap<String, Vec<String>>>,
     expired_tokens: Mutex<HashSet<String>>,
     scripted: Mutex<VecDeque<Scripted>>,
+    limits: Mutex<limits::Limits>,
     received: Mutex<Vec<ReceivedSend>>,
     changed: Notify,
     next_wamid: AtomicU64,
@@ -552,6 +554,10 @@ fn answer(
         return response;
     }
     if let Some(response) = accounts::check_template(state, phone_number_id, body) {
+        return response;
+    }
+    let to = body.get("to").and_then(Value::as_str).unwrap_or_default();
+    if let Some(response) = limits::check(state, phone_number_id, to) {
         return response;
     }
     HttpResponse::Ok().finish()
