@@ -95,6 +95,8 @@ impl Application {
                 .map(|token| token.expose_secret().to_owned())
                 .filter(|token| !token.is_empty()),
         };
+        let twilio =
+            crate::adapters::twilio::TwilioClient::new(http.clone(), config.twilio_api_url.clone());
         let whatsapp = WhatsappClient::new(
             http,
             config.meta_graph_url.clone(),
@@ -114,6 +116,7 @@ impl Application {
                 .filter(|text| !text.is_empty()),
             public_url: config.public_url.clone(),
             meta,
+            twilio,
         };
         let egress = crate::actors::api_call::EgressPolicy::parse(&config.api_step_allow)
             .context("invalid PARLEY_API_STEP_ALLOW")?;

@@ -101,6 +101,14 @@ pub struct Config {
     )]
     pub meta_graph_url: Url,
 
+    /// Base URL of Twilio's REST API (tests point it at the mock).
+    #[arg(
+        long,
+        env = "PARLEY_TWILIO_API_URL",
+        default_value = "https://api.twilio.com"
+    )]
+    pub twilio_api_url: Url,
+
     /// Graph API version used in request paths.
     #[arg(long, env = "PARLEY_META_GRAPH_VERSION", default_value = "v24.0")]
     pub meta_graph_version: String,
@@ -210,6 +218,7 @@ impl Config {
                 database_url: None,
             },
             meta_graph_url: Url::parse("https://graph.facebook.com").expect("a valid URL"),
+            twilio_api_url: Url::parse("https://api.twilio.com").expect("a valid URL"),
             meta_graph_version: "v24.0".into(),
             meta_app_id: None,
             meta_app_secret: None,

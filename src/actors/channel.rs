@@ -5,6 +5,7 @@
 use super::bus::{log_script, Event};
 use super::core::{ChannelRuntime, ChannelSecrets, Core};
 use crate::adapters::messenger::{self, Platform};
+use crate::adapters::twilio;
 use crate::adapters::webchat::{ServerFrame, WebchatMessage};
 use crate::adapters::{SendError, Sent};
 use crate::domain::{ChannelKind, ConversationId, DeliveryStatus, MessageId, Millis};
@@ -401,6 +402,46 @@ async fn send(
                 .meta
                 .messenger
                 .send(platform, &public.page_id, &secrets.page_access_token, &body)
+                .await
+        }
+        ChannelSecrets::Twilio { public, secrets } => {
+            let flavor = match runtime.kind {
+                ChannelKind::TwilioSms => twilio::Flavor::Sms,
+                _ => twilio::Flavor::Whatsapp,
+            };
+            if flavor == twilio::Flavor::Whatsapp
+                && !matches!(row.content, crate::domain::MessageContent::Template { .. })
+            {
+                // Twilio reports a free-form send outside the window only later, as a failed
+                // status (63016); Parley knows the window and refuses at once.
+                let (last_inbound, _) =
+                    core.store
+                        .messaging_window(row.message_id)
+                        .await
+                        .map_err(|error| SendError::Retryable {
+                            reason: format!("the messaging window could not be read: {error}"),
+                            retry_after: None,
+                        })?;
+                let window = i64::try_from(messenger::render::RESPONSE_WINDOW.as_millis())
+                    .unwrap_or(i64::MAX);
+                if last_inbound.is_none_or(|at| core.clock.now().saturating_sub(at) > window) {
+                    return Err(SendError::Permanent {
+                        reason: twilio::parse::error_reason("63016"),
+                    });
+                }
+            }
+            let params = twilio::render::render(flavor, &row.content)?;
+            let callback = core.settings.public_url.as_ref().map(|base| {
+                format!(
+                    "{}/webhooks/{}/{}/status",
+                    base.as_str().trim_end_matches('/'),
+                    runtime.kind,
+                    runtime.id
+                )
+            });
+            core.settings
+                .twilio
+                .send(flavor, public, secrets, &row.recipient, params, callback)
                 .await
         }
         ChannelSecrets::Webchat { .. } => {

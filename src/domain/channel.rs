@@ -16,14 +16,20 @@ pub enum ChannelKind {
     Messenger,
     /// Instagram direct messages of a professional account linked to a Facebook Page.
     Instagram,
+    /// A WhatsApp sender through Twilio's Messaging API.
+    TwilioWhatsapp,
+    /// An SMS number through Twilio: outbound only (broadcasts and journeys).
+    TwilioSms,
 }
 
 impl ChannelKind {
-    pub const ALL: [ChannelKind; 4] = [
+    pub const ALL: [ChannelKind; 6] = [
         ChannelKind::WhatsappCloud,
         ChannelKind::Webchat,
         ChannelKind::Messenger,
         ChannelKind::Instagram,
+        ChannelKind::TwilioWhatsapp,
+        ChannelKind::TwilioSms,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -32,6 +38,8 @@ impl ChannelKind {
             ChannelKind::Webchat => "webchat",
             ChannelKind::Messenger => "messenger",
             ChannelKind::Instagram => "instagram",
+            ChannelKind::TwilioWhatsapp => "twilio_whatsapp",
+            ChannelKind::TwilioSms => "twilio_sms",
         }
     }
 
@@ -44,6 +52,10 @@ impl ChannelKind {
             // 300 calls per second per Page for text, links and reactions.
             ChannelKind::Messenger => 300,
             ChannelKind::Instagram => 100,
+            // A WhatsApp sender takes about 80 messages per second; Twilio queues SMS past a
+            // number's own rate (about 1 segment per second on a long code) for hours.
+            ChannelKind::TwilioWhatsapp => 80,
+            ChannelKind::TwilioSms => 100,
         }
     }
 
@@ -55,6 +67,8 @@ impl ChannelKind {
             ChannelKind::Webchat => DAY,
             // Graph webhooks retry for 36 hours.
             ChannelKind::Messenger | ChannelKind::Instagram => 2 * DAY,
+            // Twilio retries a failed webhook only briefly.
+            ChannelKind::TwilioWhatsapp | ChannelKind::TwilioSms => DAY,
         }
     }
 

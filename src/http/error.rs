@@ -71,6 +71,8 @@ error_codes! {
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE,
     /// The file is larger than the channel allows for its type.
     AttachmentTooLarge => PAYLOAD_TOO_LARGE,
+    /// The channel only answers contacts who write first; it cannot start with a number.
+    OutboundNotSupported => UNPROCESSABLE_ENTITY,
     // WhatsApp templates and events.
     /// The channel has no WhatsApp templates (not WhatsApp, or no business account id).
     TemplatesNotSupported => UNPROCESSABLE_ENTITY,

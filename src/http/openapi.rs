@@ -2,7 +2,7 @@
 
 use super::api::v1::{
     ai, ai_agents, auth, canned_responses, channels, conversations, goals, insights, journeys,
-    knowledge, media, notes, notifications, organization, templates, test_sessions, users,
+    knowledge, media, notes, notifications, organization, sms, templates, test_sessions, users,
 };
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -17,14 +17,13 @@ use utoipa::{Modify, OpenApi};
         channels::stats, crate::http::oauth::start,
         templates::sync, templates::list, templates::list_mappings, templates::create_mapping,
         templates::read_mapping, templates::update_mapping, templates::delete_mapping,
-        templates::post_event,
+        templates::post_event, sms::count, sms::send,
         conversations::list, conversations::read, conversations::messages, conversations::thread,
         conversations::mark_read, conversations::event,
         conversations::reply, conversations::claim, conversations::take_over, conversations::assign,
         conversations::resolve, conversations::hand_back, conversations::close,
         conversations::archive, conversations::reopen, conversations::update,
-        conversations::delete, media::media,
- media::attach,
+        conversations::delete, media::media, media::attach,
         notes::create, notes::list, notes::update, notes::delete,
         insights::generate, insights::read,
         auth::login, auth::logout, auth::me,
@@ -53,6 +52,8 @@ use utoipa::{Modify, OpenApi};
         channels::ChannelView, channels::ChannelList, channels::ChannelStatsView,
         crate::store::ChannelStats, crate::store::Setup, crate::http::oauth::ConsentStart,
         templates::TemplateList, templates::MappingList, templates::EventSent,
+        sms::SmsSent, crate::adapters::twilio::segments::SegmentCount,
+        crate::adapters::twilio::segments::Encoding,
         crate::store::templates::TemplateRecord, crate::store::templates::MappingRecord,
         conversations::ConversationList, conversations::MessageList,
         conversations::Thread, conversations::ThreadDay, conversations::ReadMark,

@@ -518,9 +518,14 @@ impl Store {
             binds.push(value);
             binds.len()
         };
-        if let Some(channel_id) = query.channel_id {
-            let n = bind(Bind::Text(channel_id.to_string()), &mut binds);
-            conditions.push(format!("c.channel_id = ${n}"));
+        match query.channel_id {
+            Some(channel_id) => {
+                let n = bind(Bind::Text(channel_id.to_string()), &mut binds);
+                conditions.push(format!("c.channel_id = ${n}"));
+            }
+            // SMS sends only (broadcasts and journeys): its conversations stay out of the
+            // unified inbox and are listed by channel.
+            None => conditions.push("ch.kind <> 'twilio_sms'".to_owned()),
         }
         if !query.statuses.is_empty() {
             let first = binds.len() + 1;

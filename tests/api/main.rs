@@ -37,5 +37,6 @@ mod postgres_batch;
 mod templates;
 mod test_chat;
 mod timers;
+mod twilio;
 mod webchat;
 mod webhooks;

@@ -251,7 +251,7 @@ fn render_media(
     }
 }
 
-fn location_text(
+pub(crate) fn location_text(
     latitude: f64,
     longitude: f64,
     name: Option<&str>,
@@ -374,7 +374,7 @@ fn render_cta_url(
 
 /// A list as text: the body, each section's title and its rows numbered across sections, and
 /// how to answer.
-fn numbered_list(body: &str, sections: &[ListSection]) -> Result<String, SendError> {
+pub(crate) fn numbered_list(body: &str, sections: &[ListSection]) -> Result<String, SendError> {
     if sections.iter().all(|section| section.rows.is_empty()) {
         return Err(permanent("the list has no rows; it needs at least 1"));
     }

@@ -3,6 +3,7 @@
 
 mod meta;
 mod page;
+mod twilio;
 mod whatsapp_cloud;
 
 use actix_web::web;
@@ -19,13 +20,27 @@ pub(super) fn configure(config: &mut web::ServiceConfig) {
             "/webhooks/whatsapp_cloud/{channel_id}",
             web::post().to(whatsapp_cloud::receive),
         )
+        .route(
+            "/webhooks/{kind}/{channel_id}/status",
+            web::post().to(twilio::status),
+        )
         // After the WhatsApp routes, which the pattern would otherwise take.
         .route(
             "/webhooks/{kind}/{channel_id}",
             web::get().to(page::handshake),
         )
-        .route(
-            "/webhooks/{kind}/{channel_id}",
-            web::post().to(page::receive),
-        );
+        .route("/webhooks/{kind}/{channel_id}", web::post().to(receive));
+}
+
+/// A provider's post to a channel's own webhook, by the channel's kind.
+async fn receive(
+    state: crate::http::AppState,
+    path: web::Path<(String, String)>,
+    request: actix_web::HttpRequest,
+    body: web::Bytes,
+) -> Result<actix_web::HttpResponse, crate::http::error::ApiError> {
+    match path.0.as_str() {
+        "twilio_whatsapp" | "twilio_sms" => twilio::inbound(state, path, request, body).await,
+        _ => page::receive(state, path, request, body).await,
+    }
 }

@@ -52,6 +52,10 @@ static NEXT_NUMBER: AtomicU64 = AtomicU64::new(106_540_352_000_000);
 #[derive(Default)]
 pub struct Options {
     pub manual_clock: bool,
+    /// `PARLEY_PUBLIC_URL`: the address providers are told to call (a proxy's, in tests).
+    pub public_url: Option<String>,
+    /// `PARLEY_TWILIO_API_URL`: where Twilio's API is (a `MockTwilio`).
+    pub twilio_api_url: Option<String>,
     pub panic_on_text: Option<String>,
     /// `PARLEY_API_STEP_ALLOW`: targets the journey API step may call (e.g. `127.0.0.0/8`).
     pub api_step_allow: Option<String>,
@@ -98,6 +102,10 @@ impl TestApp {
         config.meta_app_secret = Some(parley::mock::graph::accounts::APP_SECRET.to_owned().into());
         config.meta_verify_token = Some(META_VERIFY_TOKEN.to_owned().into());
         config.send_retry_base_ms = 50;
+        config.public_url = options.public_url.map(|url| url.parse().unwrap());
+        if let Some(url) = options.twilio_api_url {
+            config.twilio_api_url = url.parse().unwrap();
+        }
         config.sweep_interval_ms = 200;
         config.test_panic_on_text = options.panic_on_text;
         if let Some(allow) = options.api_step_allow {

@@ -4,6 +4,7 @@
 
 use crate::actors::connections::{self, Account, ConnectionError};
 use crate::adapters::meta::{PagePublicConfig, PageSecrets};
+use crate::adapters::twilio;
 use crate::adapters::whatsapp_cloud::{WhatsappPublicConfig, WhatsappSecrets};
 use crate::domain::{ChannelId, ChannelKind, ChannelStatus, Millis};
 use crate::http::auth::Caller;
@@ -230,6 +231,13 @@ fn parse_credentials(kind: ChannelKind, config: Option<&Value>) -> Result<Creden
                 serde_json::to_value(secrets).expect("secrets serialise"),
             )
         }
+        ChannelKind::TwilioWhatsapp | ChannelKind::TwilioSms => {
+            let (public, secrets) = twilio_config(config)?;
+            (
+                serde_json::to_value(public).expect("config serialises"),
+                serde_json::to_value(secrets).expect("secrets serialise"),
+            )
+        }
         ChannelKind::Webchat => {
             let allowed_origins = match config.get("allowed_origins") {
                 None | Some(Value::Null) => Vec::new(),
@@ -258,6 +266,153 @@ fn parse_credentials(kind: ChannelKind, config: Option<&Value>) -> Result<Creden
     Ok(Credentials {
         public_config,
         secrets,
+    })
+}
+
+/// A Twilio channel's `config`: `account_sid` and `auth_token`, and `from` (the sender's
+/// number in E.164, `whatsapp:` allowed) or `messaging_service_sid`; optionally an API key
+/// (`api_key_sid`, `api_key_secret`) for API calls.
+fn twilio_config(
+    config: &Map<String, Value>,
+) -> Result<(twilio::TwilioPublicConfig, twilio::TwilioSecrets), ApiError> {
+    let sid = |key: &str, prefix: &str, required: bool| -> Result<Option<String>, ApiError> {
+        let path = format!("config.{key}");
+        let value = if required {
+            Some(required_string(config, key, &path)?)
+        } else {
+            optional_string(config, key, &path)?
+        };
+        match value.map(str::trim) {
+            Some(value) if !twilio::is_sid(value, prefix) => Err(ApiError::field(
+                Code::InvalidField,
+                &path,
+                format!("`{path}` is the SID Twilio shows: `{prefix}` and 32 hexadecimal digits"),
+            )),
+            other => Ok(other.map(str::to_owned)),
+        }
+    };
+    let account_sid = sid("account_sid", "AC", true)?.unwrap_or_default();
+    let messaging_service_sid = sid("messaging_service_sid", "MG", false)?;
+    let from = match optional_string(config, "from", "config.from")? {
+        Some(raw) => {
+            let number = twilio::Flavor::contact_id(raw.trim());
+            if !twilio::is_e164(number) {
+                return Err(ApiError::field(
+                    Code::InvalidField,
+                    "config.from",
+                    "`config.from` is the sender's number in international form, such as +14155238886",
+                ));
+            }
+            Some(number.to_owned())
+        }
+        None => None,
+    };
+    if from.is_none() && messaging_service_sid.is_none() {
+        return Err(ApiError::field(
+            Code::MissingField,
+            "config.from",
+            "`config.from` (the sender's number) or `config.messaging_service_sid` is required",
+        ));
+    }
+    let auth_token = required_string(config, "auth_token", "config.auth_token")?
+        .trim()
+        .to_owned();
+    let api_key_sid = sid("api_key_sid", "SK", false)?;
+    let api_key_secret =
+        optional_string(config, "api_key_secret", "config.api_key_secret")?.map(str::to_owned);
+    if api_key_sid.is_some() != api_key_secret.is_some() {
+        return Err(ApiError::field(
+            Code::MissingField,
+            if api_key_sid.is_some() {
+                "config.api_key_secret"
+            } else {
+                "config.api_key_sid"
+            },
+            "an API key needs both `config.api_key_sid` and `config.api_key_secret`",
+        ));
+    }
+    Ok((
+        twilio::TwilioPublicConfig {
+            account_sid,
+            from,
+            messaging_service_sid,
+        },
+        twilio::TwilioSecrets {
+            auth_token,
+            api_key_sid,
+            api_key_secret,
+        },
+    ))
+}
+
+/// Checks Twilio credentials: the account must open with them and be active, and an SMS
+/// number must be the account's.
+async fn verify_twilio(
+    state: &AppState,
+    kind: ChannelKind,
+    credentials: &Credentials,
+) -> Result<ChannelConnection, ApiError> {
+    let invalid = |_| ApiError::new(Code::Internal, "credentials did not round-trip");
+    let public: twilio::TwilioPublicConfig =
+        serde_json::from_value(credentials.public_config.clone()).map_err(invalid)?;
+    let secrets: twilio::TwilioSecrets =
+        serde_json::from_value(credentials.secrets.clone()).map_err(invalid)?;
+    let client = &state.settings.twilio;
+    let refused = |error: crate::adapters::SendError| match error {
+        crate::adapters::SendError::CredentialsRejected { reason } => ApiError::field(
+            Code::ProviderRejectedCredentials,
+            "config.auth_token",
+            format!("Twilio refused the credentials: {reason}"),
+        ),
+        crate::adapters::SendError::Retryable { reason, .. } => ApiError::new(
+            Code::ProviderUnavailable,
+            format!("Twilio could not be reached; nothing was changed: {reason}"),
+        ),
+        crate::adapters::SendError::Permanent { reason } => {
+            ApiError::new(Code::ProviderRejected, format!("Twilio refused: {reason}"))
+        }
+    };
+    let account = client.account(&public, &secrets).await.map_err(refused)?;
+    if let Some(status) = account
+        .status
+        .as_deref()
+        .filter(|status| *status != "active")
+    {
+        return Err(ApiError::field(
+            Code::ProviderRejectedCredentials,
+            "config.account_sid",
+            format!("the Twilio account is {status}"),
+        ));
+    }
+    if let (ChannelKind::TwilioSms, Some(from)) = (kind, &public.from) {
+        if !client
+            .owns_number(&public, &secrets, from)
+            .await
+            .map_err(refused)?
+        {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "config.from",
+                format!("{from} is not a number of this Twilio account"),
+            ));
+        }
+    }
+    let sender = public
+        .messaging_service_sid
+        .clone()
+        .or(public.from.clone())
+        .unwrap_or_default();
+    Ok(ChannelConnection {
+        account_id: Some(format!("{}/{sender}", public.account_sid)),
+        metadata: json!({
+            "account_name": account.friendly_name,
+            "number": public.from,
+            "messaging_service_sid": public.messaging_service_sid,
+        }),
+        // Twilio posts to the URL its owner sets on the number; Parley learns it works when
+        // the first webhook arrives.
+        webhook_attached: false,
+        ..ChannelConnection::default()
     })
 }
 
@@ -412,6 +567,9 @@ async fn verify(
             connections::verify_page(graph, kind, &public, &secrets)
                 .await
                 .map_err(connection_error)
+        }
+        ChannelKind::TwilioWhatsapp | ChannelKind::TwilioSms => {
+            verify_twilio(state, kind, credentials).await
         }
         ChannelKind::Webchat => Ok(ChannelConnection {
             webhook_attached: true,
