@@ -95,6 +95,18 @@ impl Application {
                 .map(|token| token.expose_secret().to_owned())
                 .filter(|token| !token.is_empty()),
         };
+        let evolution = match (&config.evolution_url, &config.evolution_api_key) {
+            (Some(url), Some(key)) if !key.expose_secret().is_empty() => {
+                Some(crate::adapters::evolution::EvolutionSettings {
+                    client: crate::adapters::evolution::EvolutionClient::new(
+                        http.clone(),
+                        url.clone(),
+                    ),
+                    api_key: key.expose_secret().to_owned(),
+                })
+            }
+            _ => None,
+        };
         let twilio =
             crate::adapters::twilio::TwilioClient::new(http.clone(), config.twilio_api_url.clone());
         let whatsapp = WhatsappClient::new(
@@ -117,6 +129,7 @@ impl Application {
             public_url: config.public_url.clone(),
             meta,
             twilio,
+            evolution,
         };
         let egress = crate::actors::api_call::EgressPolicy::parse(&config.api_step_allow)
             .context("invalid PARLEY_API_STEP_ALLOW")?;

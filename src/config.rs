@@ -109,6 +109,15 @@ pub struct Config {
     )]
     pub twilio_api_url: Url,
 
+    /// Base URL of the unofficial WhatsApp provider (Evolution API v2). Unset, unofficial
+    /// WhatsApp channels cannot be added.
+    #[arg(long, env = "PARLEY_EVOLUTION_URL")]
+    pub evolution_url: Option<Url>,
+
+    /// The provider's global API key, which creates instances.
+    #[arg(long, env = "PARLEY_EVOLUTION_API_KEY", hide_env_values = true)]
+    pub evolution_api_key: Option<secrecy::SecretString>,
+
     /// Graph API version used in request paths.
     #[arg(long, env = "PARLEY_META_GRAPH_VERSION", default_value = "v24.0")]
     pub meta_graph_version: String,
@@ -219,6 +228,8 @@ impl Config {
             },
             meta_graph_url: Url::parse("https://graph.facebook.com").expect("a valid URL"),
             twilio_api_url: Url::parse("https://api.twilio.com").expect("a valid URL"),
+            evolution_url: None,
+            evolution_api_key: None,
             meta_graph_version: "v24.0".into(),
             meta_app_id: None,
             meta_app_secret: None,

@@ -404,6 +404,23 @@ async fn send(
                 .send(platform, &public.page_id, &secrets.page_access_token, &body)
                 .await
         }
+        ChannelSecrets::Evolution { public, secrets } => {
+            let Some(provider) = &core.settings.evolution else {
+                return Err(SendError::Permanent {
+                    reason: "no unofficial WhatsApp provider is configured (PARLEY_EVOLUTION_URL)"
+                        .into(),
+                });
+            };
+            let outbound = crate::adapters::evolution::render::render(
+                &row.recipient,
+                &row.content,
+                row.reply_to_provider_message_id.as_deref(),
+            )?;
+            provider
+                .client
+                .send(&public.instance, &secrets.instance_token, &outbound)
+                .await
+        }
         ChannelSecrets::Twilio { public, secrets } => {
             let flavor = match runtime.kind {
                 ChannelKind::TwilioSms => twilio::Flavor::Sms,

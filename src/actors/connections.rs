@@ -253,9 +253,12 @@ pub async fn onboard(
         ChannelKind::Messenger | ChannelKind::Instagram => {
             onboard_pages(graph, kind, &token, &info).await
         }
-        ChannelKind::Webchat | ChannelKind::TwilioWhatsapp | ChannelKind::TwilioSms => Err(
-            ConnectionError::Validation(format!("{kind} channels do not connect through Meta")),
-        ),
+        ChannelKind::Webchat
+        | ChannelKind::TwilioWhatsapp
+        | ChannelKind::TwilioSms
+        | ChannelKind::WhatsappUnofficial => Err(ConnectionError::Validation(format!(
+            "{kind} channels do not connect through Meta"
+        ))),
     }
 }
 
@@ -480,6 +483,27 @@ pub async fn unsubscribe(
                 .map_err(|error| ConnectionError::Disconnect(error.to_string()))?;
             (public.page_id, secrets.page_access_token)
         }
+        // The paired number is logged out and its instance removed at the provider.
+        ChannelKind::WhatsappUnofficial => {
+            let public: crate::adapters::evolution::EvolutionPublicConfig =
+                serde_json::from_value(record.public_config.clone())
+                    .map_err(|error| ConnectionError::Disconnect(error.to_string()))?;
+            let secrets: crate::adapters::evolution::EvolutionSecrets =
+                serde_json::from_slice(&plaintext)
+                    .map_err(|error| ConnectionError::Disconnect(error.to_string()))?;
+            let Some(provider) = &core.settings.evolution else {
+                return Ok(Some(
+                    "no unofficial WhatsApp provider is configured; its instance is left as it is"
+                        .into(),
+                ));
+            };
+            return provider
+                .client
+                .remove(&public.instance, &secrets.instance_token)
+                .await
+                .map(|()| None)
+                .map_err(|error| ConnectionError::Disconnect(error.to_string()));
+        }
         // Twilio numbers keep the webhook their owner set in Twilio's console; a disconnected
         // channel drops what arrives there.
         ChannelKind::Webchat | ChannelKind::TwilioWhatsapp | ChannelKind::TwilioSms => {
@@ -516,6 +540,9 @@ fn subscription_node(record: &ChannelRecord) -> Option<String> {
             .get("page_id")
             .and_then(Value::as_str)
             .map(str::to_owned),
-        ChannelKind::Webchat | ChannelKind::TwilioWhatsapp | ChannelKind::TwilioSms => None,
+        ChannelKind::Webchat
+        | ChannelKind::TwilioWhatsapp
+        | ChannelKind::TwilioSms
+        | ChannelKind::WhatsappUnofficial => None,
     }
 }

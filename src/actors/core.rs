@@ -39,6 +39,8 @@ pub struct CoreSettings {
     pub public_url: Option<url::Url>,
     pub meta: MetaSettings,
     pub twilio: crate::adapters::twilio::TwilioClient,
+    /// The unofficial WhatsApp provider, when one is configured.
+    pub evolution: Option<crate::adapters::evolution::EvolutionSettings>,
 }
 
 /// What a team member's attention shows the contact.
@@ -80,6 +82,11 @@ pub enum ChannelSecrets {
     Page {
         public: crate::adapters::meta::PagePublicConfig,
         secrets: crate::adapters::meta::PageSecrets,
+    },
+    /// A WhatsApp number paired through an unofficial provider.
+    Evolution {
+        public: crate::adapters::evolution::EvolutionPublicConfig,
+        secrets: crate::adapters::evolution::EvolutionSecrets,
     },
     /// A Twilio WhatsApp sender or SMS number.
     Twilio {
@@ -448,6 +455,14 @@ impl Core {
                 let secrets =
                     serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
                 ChannelSecrets::Twilio { public, secrets }
+            }
+            ChannelKind::WhatsappUnofficial => {
+                let public = serde_json::from_value(record.public_config.clone())
+                    .map_err(|_| CryptoError::Undecryptable)?;
+                let plaintext = self.master_key.decrypt(&record.sealed_secrets)?;
+                let secrets =
+                    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
+                ChannelSecrets::Evolution { public, secrets }
             }
             ChannelKind::Webchat => ChannelSecrets::Webchat {
                 allowed_origins: record
@@ -1112,7 +1127,9 @@ impl Core {
                     .await
             }
             // Twilio's Messaging API has neither read receipts nor typing indicators.
-            ChannelSecrets::Webchat { .. } | ChannelSecrets::Twilio { .. } => return None,
+            ChannelSecrets::Webchat { .. }
+            | ChannelSecrets::Twilio { .. }
+            | ChannelSecrets::Evolution { .. } => return None,
         };
         Some(result.map(|()| provider_message_id))
     }

@@ -17,7 +17,7 @@ pub mod redis_bus;
 mod registry;
 mod scheduler;
 pub mod test_chat;
-mod tokens;
+pub(crate) mod tokens;
 pub mod webchat;
 
 pub use self::core::{ChannelRuntime, ChannelSecrets, Core, CoreSettings, MetaSettings};

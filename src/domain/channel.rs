@@ -20,16 +20,19 @@ pub enum ChannelKind {
     TwilioWhatsapp,
     /// An SMS number through Twilio: outbound only (broadcasts and journeys).
     TwilioSms,
+    /// WhatsApp paired by QR code through a provider speaking the Evolution API.
+    WhatsappUnofficial,
 }
 
 impl ChannelKind {
-    pub const ALL: [ChannelKind; 6] = [
+    pub const ALL: [ChannelKind; 7] = [
         ChannelKind::WhatsappCloud,
         ChannelKind::Webchat,
         ChannelKind::Messenger,
         ChannelKind::Instagram,
         ChannelKind::TwilioWhatsapp,
         ChannelKind::TwilioSms,
+        ChannelKind::WhatsappUnofficial,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -40,6 +43,7 @@ impl ChannelKind {
             ChannelKind::Instagram => "instagram",
             ChannelKind::TwilioWhatsapp => "twilio_whatsapp",
             ChannelKind::TwilioSms => "twilio_sms",
+            ChannelKind::WhatsappUnofficial => "whatsapp_unofficial",
         }
     }
 
@@ -56,6 +60,8 @@ impl ChannelKind {
             // number's own rate (about 1 segment per second on a long code) for hours.
             ChannelKind::TwilioWhatsapp => 80,
             ChannelKind::TwilioSms => 100,
+            // An unofficial number that sends like a machine gets banned: keep to a person's pace.
+            ChannelKind::WhatsappUnofficial => 5,
         }
     }
 
@@ -69,6 +75,8 @@ impl ChannelKind {
             ChannelKind::Messenger | ChannelKind::Instagram => 2 * DAY,
             // Twilio retries a failed webhook only briefly.
             ChannelKind::TwilioWhatsapp | ChannelKind::TwilioSms => DAY,
+            // The provider retries a webhook up to 10 times, 5 minutes apart at most.
+            ChannelKind::WhatsappUnofficial => DAY,
         }
     }
 

@@ -73,6 +73,8 @@ error_codes! {
     AttachmentTooLarge => PAYLOAD_TOO_LARGE,
     /// The channel only answers contacts who write first; it cannot start with a number.
     OutboundNotSupported => UNPROCESSABLE_ENTITY,
+    /// The provider this channel kind needs is not configured on this server.
+    ProviderNotConfigured => CONFLICT,
     // WhatsApp templates and events.
     /// The channel has no WhatsApp templates (not WhatsApp, or no business account id).
     TemplatesNotSupported => UNPROCESSABLE_ENTITY,

@@ -2,6 +2,7 @@
 //! `parley-load`: real HTTP on loopback, the provider's real payload shapes, signatures and
 //! error answers. Nothing in the server depends on this module.
 
+pub mod evolution;
 pub mod graph;
 pub mod llm;
 pub mod messenger_webhooks;

@@ -457,6 +457,29 @@ impl Store {
         Ok(changed > 0)
     }
 
+    /// A QR-paired number is connected: the status, and what the provider told of the number.
+    pub async fn set_channel_paired(
+        &self,
+        id: ChannelId,
+        metadata: &serde_json::Value,
+        now: Millis,
+        events: Script,
+    ) -> StoreResult<()> {
+        let mut script = Script::new();
+        script.push(
+            "UPDATE channels SET status = 'connected', status_reason = NULL, metadata = $1,
+                    webhook_attached = 1, updated_at = $2
+              WHERE id = $3 AND deleted_at IS NULL AND status <> 'disconnected'",
+            vec![
+                metadata.to_string().into(),
+                now.into(),
+                id.to_string().into(),
+            ],
+        );
+        script.append(events);
+        self.write_script(script).await
+    }
+
     /// Consent-connected channels whose token expires before `expiring_before` and that no
     /// node checked since `checked_before`.
     pub async fn channels_with_tokens_due(

@@ -22,6 +22,7 @@ mod conversation_actions;
 mod crash;
 mod delivery;
 mod escalation;
+mod evolution;
 mod goals;
 mod handover;
 mod health;

@@ -1,6 +1,7 @@
 //! `/webhooks/{provider}/{channel_id}` and the Meta app's `/webhooks/meta`: provider ingress. A webhook is answered 200 only after
 //! its events are committed to the `inbound` table.
 
+mod evolution;
 mod meta;
 mod page;
 mod twilio;
@@ -41,6 +42,7 @@ async fn receive(
 ) -> Result<actix_web::HttpResponse, crate::http::error::ApiError> {
     match path.0.as_str() {
         "twilio_whatsapp" | "twilio_sms" => twilio::inbound(state, path, request, body).await,
+        "whatsapp_unofficial" => evolution::receive(state, path, request, body).await,
         _ => page::receive(state, path, request, body).await,
     }
 }

@@ -56,6 +56,8 @@ pub struct Options {
     pub public_url: Option<String>,
     /// `PARLEY_TWILIO_API_URL`: where Twilio's API is (a `MockTwilio`).
     pub twilio_api_url: Option<String>,
+    /// `PARLEY_EVOLUTION_URL` and `PARLEY_EVOLUTION_API_KEY`: an unofficial WhatsApp provider.
+    pub evolution: Option<(String, String)>,
     pub panic_on_text: Option<String>,
     /// `PARLEY_API_STEP_ALLOW`: targets the journey API step may call (e.g. `127.0.0.0/8`).
     pub api_step_allow: Option<String>,
@@ -105,6 +107,10 @@ impl TestApp {
         config.public_url = options.public_url.map(|url| url.parse().unwrap());
         if let Some(url) = options.twilio_api_url {
             config.twilio_api_url = url.parse().unwrap();
+        }
+        if let Some((url, key)) = options.evolution {
+            config.evolution_url = Some(url.parse().unwrap());
+            config.evolution_api_key = Some(key.into());
         }
         config.sweep_interval_ms = 200;
         config.test_panic_on_text = options.panic_on_text;

@@ -152,7 +152,11 @@ fn parse_credentials(kind: ChannelKind, config: Option<&Value>) -> Result<Creden
     let empty = Map::new();
     let config = match config {
         Some(Value::Object(config)) => config,
-        None | Some(Value::Null) if kind == ChannelKind::Webchat => &empty,
+        None | Some(Value::Null)
+            if matches!(kind, ChannelKind::Webchat | ChannelKind::WhatsappUnofficial) =>
+        {
+            &empty
+        }
         None | Some(Value::Null) => return Err(ApiError::missing("config")),
         Some(_) => {
             return Err(ApiError::field(
@@ -230,6 +234,10 @@ fn parse_credentials(kind: ChannelKind, config: Option<&Value>) -> Result<Creden
                 serde_json::to_value(public).expect("config serialises"),
                 serde_json::to_value(secrets).expect("secrets serialise"),
             )
+        }
+        ChannelKind::WhatsappUnofficial => {
+            let credentials = super::pairing::parse_config(config)?;
+            (credentials.public_config, credentials.secrets)
         }
         ChannelKind::TwilioWhatsapp | ChannelKind::TwilioSms => {
             let (public, secrets) = twilio_config(config)?;
@@ -571,6 +579,15 @@ async fn verify(
         ChannelKind::TwilioWhatsapp | ChannelKind::TwilioSms => {
             verify_twilio(state, kind, credentials).await
         }
+        // The instance was just created with Parley's webhook; the number pairs later.
+        ChannelKind::WhatsappUnofficial => Ok(ChannelConnection {
+            metadata: json!({
+                "phone_number": credentials.public_config.get("phone_number"),
+                "label": credentials.public_config.get("label"),
+            }),
+            webhook_attached: true,
+            ..ChannelConnection::default()
+        }),
         ChannelKind::Webchat => Ok(ChannelConnection {
             webhook_attached: true,
             ..ChannelConnection::default()
@@ -611,15 +628,25 @@ pub(crate) async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     require_manager(&caller)?;
-    let request = parse_create(&super::json_body(&body)?)?;
+    let mut request = parse_create(&super::json_body(&body)?)?;
+    let id = ChannelId::new();
+    let pairing = request.kind == ChannelKind::WhatsappUnofficial;
+    if pairing {
+        super::pairing::create_instance(&state, id, &mut request.credentials).await?;
+    }
     let connection = verify(&state, request.kind, &request.credentials).await?;
     let now = state.clock.now();
     let new = NewChannel {
-        id: ChannelId::new(),
+        id,
         org_id: caller.0.org_id,
         kind: request.kind,
         name: request.name,
-        status: ChannelStatus::Connected,
+        // A QR-paired number is connected once its phone scans the code.
+        status: if pairing {
+            ChannelStatus::PendingVerification
+        } else {
+            ChannelStatus::Connected
+        },
         status_reason: None,
         public_config: request.credentials.public_config,
         sealed_secrets: seal(&state, &request.credentials.secrets),
@@ -914,6 +941,9 @@ pub(crate) async fn reconnect(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let record = find(&state, &caller, &id).await?;
+    if record.kind == ChannelKind::WhatsappUnofficial {
+        return super::pairing::retry(&state, &record).await;
+    }
     let body = if body.is_empty() {
         json!({})
     } else {

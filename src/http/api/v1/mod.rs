@@ -14,6 +14,7 @@ pub mod media;
 pub mod notes;
 pub mod notifications;
 pub mod organization;
+pub mod pairing;
 pub mod sms;
 pub mod templates;
 pub mod test_sessions;
@@ -38,6 +39,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
             .configure(notes::configure)
             .configure(notifications::configure)
             .configure(organization::configure)
+            .configure(pairing::configure)
             .configure(sms::configure)
             .configure(templates::configure)
             .configure(test_sessions::configure)
