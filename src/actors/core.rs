@@ -1126,10 +1126,18 @@ impl Core {
                     )
                     .await
             }
+            // The visitor's page shows the team typing; the web chat has no read receipts.
+            ChannelSecrets::Webchat { .. } => {
+                if signal == Signal::Typing {
+                    let frame =
+                        serde_json::to_string(&crate::adapters::webchat::ServerFrame::Typing)
+                            .expect("frames serialise to JSON");
+                    self.webchat.deliver(channel_id, &contact, &frame);
+                }
+                return None;
+            }
             // Twilio's Messaging API has neither read receipts nor typing indicators.
-            ChannelSecrets::Webchat { .. }
-            | ChannelSecrets::Twilio { .. }
-            | ChannelSecrets::Evolution { .. } => return None,
+            ChannelSecrets::Twilio { .. } | ChannelSecrets::Evolution { .. } => return None,
         };
         Some(result.map(|()| provider_message_id))
     }

@@ -270,3 +270,31 @@ async fn a_switched_off_web_chat_takes_no_visitor_messages_and_no_new_visitors()
     .await;
     assert_eq!(next_frame(&mut socket, "ack").await["client_id"], "c2");
 }
+
+#[actix_web::test]
+async fn a_team_member_typing_shows_the_visitor_a_typing_indicator() {
+    let app = TestApp::spawn().await;
+    let mut socket = open(&app, "").await;
+    let ready = next_frame(&mut socket, "ready").await;
+    socket
+        .send(Message::Text(
+            json!({"type": "message", "client_id": "t1", "text": "Anyone there?"}).to_string(),
+        ))
+        .await
+        .unwrap();
+    next_frame(&mut socket, "ack").await;
+    let conversation = app
+        .conversation_with(ready["visitor_id"].as_str().unwrap())
+        .await;
+    let mut console = crate::agent_ws::open(&app, &app.api_key, "", None)
+        .await
+        .unwrap();
+    console
+        .send(Message::Text(
+            json!({"id": "1", "type": "typing", "conversation_id": conversation["id"]}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let typing = next_frame(&mut socket, "typing").await;
+    assert_eq!(typing, json!({"type": "typing"}));
+}

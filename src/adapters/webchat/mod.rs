@@ -126,6 +126,8 @@ pub enum ServerFrame<'a> {
         message: &'a str,
     },
     Pong,
+    /// A team member is typing an answer (shown for a few seconds, or until the message).
+    Typing,
 }
 
 #[derive(Debug, Clone, Serialize)]
