@@ -95,6 +95,10 @@ impl Application {
                 .map(|token| token.expose_secret().to_owned())
                 .filter(|token| !token.is_empty()),
         };
+        let telegram = crate::adapters::telegram::TelegramClient::new(
+            http.clone(),
+            config.telegram_api_url.clone(),
+        );
         let whatsapp = WhatsappClient::new(
             http,
             config.meta_graph_url.clone(),
@@ -114,6 +118,7 @@ impl Application {
                 .filter(|text| !text.is_empty()),
             public_url: config.public_url.clone(),
             meta,
+            telegram,
         };
         let egress = crate::actors::api_call::EgressPolicy::parse(&config.api_step_allow)
             .context("invalid PARLEY_API_STEP_ALLOW")?;

@@ -101,6 +101,14 @@ pub struct Config {
     )]
     pub meta_graph_url: Url,
 
+    /// Base URL of Telegram's Bot API, which Telegram channels talk to.
+    #[arg(
+        long,
+        env = "PARLEY_TELEGRAM_API_URL",
+        default_value = "https://api.telegram.org"
+    )]
+    pub telegram_api_url: Url,
+
     /// Graph API version used in request paths.
     #[arg(long, env = "PARLEY_META_GRAPH_VERSION", default_value = "v24.0")]
     pub meta_graph_version: String,
@@ -211,6 +219,7 @@ impl Config {
             },
             meta_graph_url: Url::parse("https://graph.facebook.com").expect("a valid URL"),
             meta_graph_version: "v24.0".into(),
+            telegram_api_url: Url::parse("https://api.telegram.org").expect("a valid URL"),
             meta_app_id: None,
             meta_app_secret: None,
             meta_config_id: None,

@@ -403,6 +403,9 @@ async fn send(
                 .send(platform, &public.page_id, &secrets.page_access_token, &body)
                 .await
         }
+        ChannelSecrets::Telegram { secrets, .. } => {
+            super::telegram::send(&core.settings.telegram, secrets, row).await
+        }
         ChannelSecrets::Webchat { .. } => {
             let frame = ServerFrame::Message {
                 message: WebchatMessage {

@@ -256,6 +256,9 @@ pub async fn onboard(
         ChannelKind::Webchat => Err(ConnectionError::Validation(
             "the web chat does not connect through Meta".into(),
         )),
+        ChannelKind::Telegram => Err(ConnectionError::Validation(
+            "a Telegram bot connects with its token, not through Meta".into(),
+        )),
     }
 }
 
@@ -481,6 +484,8 @@ pub async fn unsubscribe(
             (public.page_id, secrets.page_access_token)
         }
         ChannelKind::Webchat => return Ok(None),
+        // A bot's webhook is its own: never shared with another channel.
+        ChannelKind::Telegram => return super::telegram::disconnect(core, record).await,
     };
     let shared = siblings.iter().any(|other| {
         other.id != record.id
@@ -512,6 +517,6 @@ fn subscription_node(record: &ChannelRecord) -> Option<String> {
             .get("page_id")
             .and_then(Value::as_str)
             .map(str::to_owned),
-        ChannelKind::Webchat => None,
+        ChannelKind::Webchat | ChannelKind::Telegram => None,
     }
 }

@@ -38,6 +38,8 @@ pub struct CoreSettings {
     /// The server's public base URL, for absolute webhook URLs.
     pub public_url: Option<url::Url>,
     pub meta: MetaSettings,
+    /// The Bot API of Telegram channels.
+    pub telegram: crate::adapters::telegram::TelegramClient,
 }
 
 /// What a team member's attention shows the contact.
@@ -79,6 +81,11 @@ pub enum ChannelSecrets {
     Page {
         public: crate::adapters::meta::PagePublicConfig,
         secrets: crate::adapters::meta::PageSecrets,
+    },
+    /// A Telegram bot.
+    Telegram {
+        public: crate::adapters::telegram::TelegramPublicConfig,
+        secrets: crate::adapters::telegram::TelegramSecrets,
     },
 }
 
@@ -434,6 +441,14 @@ impl Core {
                 let secrets =
                     serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
                 ChannelSecrets::Page { public, secrets }
+            }
+            ChannelKind::Telegram => {
+                let public = serde_json::from_value(record.public_config.clone())
+                    .map_err(|_| CryptoError::Undecryptable)?;
+                let plaintext = self.master_key.decrypt(&record.sealed_secrets)?;
+                let secrets =
+                    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
+                ChannelSecrets::Telegram { public, secrets }
             }
             ChannelKind::Webchat => ChannelSecrets::Webchat {
                 allowed_origins: record
@@ -1097,7 +1112,8 @@ impl Core {
                     )
                     .await
             }
-            ChannelSecrets::Webchat { .. } => return None,
+            // Telegram has no read receipts for bots; typing is shown per send, not here.
+            ChannelSecrets::Webchat { .. } | ChannelSecrets::Telegram { .. } => return None,
         };
         Some(result.map(|()| provider_message_id))
     }

@@ -5,6 +5,7 @@ pub mod messenger;
 pub mod meta;
 #[cfg(test)]
 mod render_table;
+pub mod telegram;
 pub mod webchat;
 pub mod whatsapp_cloud;
 

@@ -16,14 +16,17 @@ pub enum ChannelKind {
     Messenger,
     /// Instagram direct messages of a professional account linked to a Facebook Page.
     Instagram,
+    /// A Telegram bot through the Bot API.
+    Telegram,
 }
 
 impl ChannelKind {
-    pub const ALL: [ChannelKind; 4] = [
+    pub const ALL: [ChannelKind; 5] = [
         ChannelKind::WhatsappCloud,
         ChannelKind::Webchat,
         ChannelKind::Messenger,
         ChannelKind::Instagram,
+        ChannelKind::Telegram,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -32,6 +35,7 @@ impl ChannelKind {
             ChannelKind::Webchat => "webchat",
             ChannelKind::Messenger => "messenger",
             ChannelKind::Instagram => "instagram",
+            ChannelKind::Telegram => "telegram",
         }
     }
 
@@ -44,6 +48,9 @@ impl ChannelKind {
             // 300 calls per second per Page for text, links and reactions.
             ChannelKind::Messenger => 300,
             ChannelKind::Instagram => 100,
+            // About 30 messages per second per bot across chats; each chat gets about one
+            // per second more, paced by the Telegram client.
+            ChannelKind::Telegram => 30,
         }
     }
 
@@ -55,6 +62,8 @@ impl ChannelKind {
             ChannelKind::Webchat => DAY,
             // Graph webhooks retry for 36 hours.
             ChannelKind::Messenger | ChannelKind::Instagram => 2 * DAY,
+            // Telegram keeps an undelivered update for at most 24 hours.
+            ChannelKind::Telegram => 2 * DAY,
         }
     }
 

@@ -5,4 +5,5 @@
 pub mod graph;
 pub mod llm;
 pub mod messenger_webhooks;
+pub mod telegram;
 pub mod whatsapp_webhooks;

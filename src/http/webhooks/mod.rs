@@ -3,6 +3,7 @@
 
 mod meta;
 mod page;
+mod telegram;
 mod whatsapp_cloud;
 
 use actix_web::web;
@@ -19,7 +20,11 @@ pub(super) fn configure(config: &mut web::ServiceConfig) {
             "/webhooks/whatsapp_cloud/{channel_id}",
             web::post().to(whatsapp_cloud::receive),
         )
-        // After the WhatsApp routes, which the pattern would otherwise take.
+        .route(
+            "/webhooks/telegram/{channel_id}",
+            web::post().to(telegram::receive),
+        )
+        // After the WhatsApp and Telegram routes, which the pattern would otherwise take.
         .route(
             "/webhooks/{kind}/{channel_id}",
             web::get().to(page::handshake),
