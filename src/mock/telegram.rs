@@ -68,6 +68,8 @@ pub struct Delivery {
     pub update_id: i64,
     /// Parley's HTTP status, or 0 when it could not be reached.
     pub status: u16,
+    /// Parley's answer (`Null` when it had no JSON body).
+    pub body: Value,
 }
 
 #[derive(Clone, Debug)]
@@ -282,6 +284,7 @@ impl MockTelegram {
             return Delivery {
                 update_id,
                 status: 0,
+                body: Value::Null,
             };
         };
         let mut url = webhook.url.clone();
@@ -295,9 +298,12 @@ impl MockTelegram {
         if let Some(secret) = &webhook.secret {
             request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
         }
-        let status = match request.send().await {
-            Ok(response) => response.status().as_u16(),
-            Err(_) => 0,
+        let (status, body) = match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                (status, response.json().await.unwrap_or(Value::Null))
+            }
+            Err(_) => (0, Value::Null),
         };
         if !(200..300).contains(&status) {
             if let Some(webhook) = lock(&self.state.bots)
@@ -308,7 +314,11 @@ impl MockTelegram {
                     Some(format!("Wrong response from the webhook: {status}"));
             }
         }
-        Delivery { update_id, status }
+        Delivery {
+            update_id,
+            status,
+            body,
+        }
     }
 
     /// A guest of chat `chat_id` (a private chat: the chat is the guest) sends a message with

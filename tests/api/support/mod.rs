@@ -27,6 +27,8 @@ pub struct TestApp {
     pub api_key: String,
     pub credentials: Credentials,
     pub graph: MockGraph,
+    /// The mock Telegram Bot API.
+    pub telegram: parley::mock::telegram::MockTelegram,
     pub http: reqwest::Client,
     pub app: Arc<parley::actors::Core>,
     pub clock: Option<Arc<ManualClock>>,
@@ -61,6 +63,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Another node of the same deployment: share its database, master key and credentials.
     pub node_of: Option<Node>,
+    /// `PARLEY_PUBLIC_URL`; the mock Telegram reaches the server through it.
+    pub public_url: Option<String>,
 }
 
 /// What a second node takes from the first.
@@ -97,6 +101,12 @@ impl TestApp {
         config.meta_app_id = Some(parley::mock::graph::accounts::APP_ID.into());
         config.meta_app_secret = Some(parley::mock::graph::accounts::APP_SECRET.to_owned().into());
         config.meta_verify_token = Some(META_VERIFY_TOKEN.to_owned().into());
+        let telegram = parley::mock::telegram::MockTelegram::start().unwrap();
+        config.telegram_api_url = telegram.url().parse().unwrap();
+        config.public_url = options
+            .public_url
+            .as_deref()
+            .map(|url| url.parse().unwrap());
         config.send_retry_base_ms = 50;
         config.sweep_interval_ms = 200;
         config.test_panic_on_text = options.panic_on_text;
@@ -128,6 +138,9 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", application.port());
         let core = Arc::clone(application.core());
         actix_web::rt::spawn(application.run_until_stopped());
+        if let Some(public_url) = &options.public_url {
+            telegram.route(public_url.trim_end_matches('/'), &address);
+        }
         let credentials: Credentials = serde_json::from_slice(
             &std::fs::read(data_dir.path().join(parley::bootstrap::BOOTSTRAP_FILE)).unwrap(),
         )
@@ -137,6 +150,7 @@ impl TestApp {
             api_key: credentials.api_key.clone(),
             credentials,
             graph,
+            telegram,
             http: reqwest::Client::new(),
             app: core,
             clock: manual,

@@ -240,7 +240,11 @@ fn edits_and_unknown_updates_are_read_and_ignored() {
 
 #[test]
 fn a_body_that_is_not_an_update_is_refused() {
-    for body in [&b"not json"[..], br#"{"message": {}}"#, br#"{"update_id": "x"}"#] {
+    for body in [
+        &b"not json"[..],
+        br#"{"message": {}}"#,
+        br#"{"update_id": "x"}"#,
+    ] {
         assert!(matches!(
             parse(body),
             Err(crate::adapters::WebhookError::MalformedPayload(_))
