@@ -157,7 +157,9 @@ pub(crate) async fn send(
 }
 
 /// Maps a tapped button's data back to the id of the choice it stands for, when Parley had to
-/// shorten it: the message that carried the keyboard says which choices it offered.
+/// shorten it: the message that carried the keyboard says which choices it offered. When that
+/// message is unknown (a tap racing the record of its send), the data stays as it is and the
+/// journey matches the tap by the button's title instead.
 pub async fn resolve_callback(
     core: &Core,
     channel_id: ChannelId,
@@ -205,4 +207,14 @@ fn connection_error(failure: BotFailure, field: &'static str) -> TelegramConnect
         BotFailure::Unavailable(reason) => ConnectionError::Unavailable(reason),
         BotFailure::Rejected(reason) => ConnectionError::Rejected(reason),
     })
+}
+
+/// Starts the download of a file a guest sent (`getFile`, then its path), for the console.
+pub async fn download(
+    client: &TelegramClient,
+    secrets: &TelegramSecrets,
+    file_id: &str,
+) -> Result<reqwest::Response, SendError> {
+    let url = client.file_url(&secrets.bot_token, file_id).await?;
+    client.download(&url).await
 }

@@ -393,6 +393,14 @@ async fn a_journeys_buttons_are_an_inline_keyboard_and_a_tap_is_answered_and_rou
     let data = buttons[1]["callback_data"].as_str().unwrap();
     assert!(data.starts_with('#') && data.len() <= 64, "{data}");
     let message_id = menu.result["message_id"].as_i64().unwrap();
+    // A guest taps once the keyboard is on their screen, by when Parley has recorded the send.
+    let id = conversation_id(&app).await;
+    app.messages_until(&id, |messages| {
+        messages
+            .iter()
+            .any(|message| message["provider_message_id"] == format!("{GUEST}:{message_id}"))
+    })
+    .await;
 
     let (delivery, callback_id) = app.telegram.press(&token, GUEST, message_id, data).await;
     assert_eq!(delivery.status, 200, "{delivery:?}");
@@ -407,7 +415,6 @@ async fn a_journeys_buttons_are_an_inline_keyboard_and_a_tap_is_answered_and_rou
         .await;
     let sends = app.telegram.wait_for(&token, "sendMessage", 2).await;
     assert_eq!(sends[1].params["text"], "We will arrange a late checkout.");
-    let id = conversation_id(&app).await;
     let messages = app
         .messages_until(&id, |messages| {
             messages
@@ -582,4 +589,49 @@ async fn disconnect_deletes_the_webhook_and_a_reconnect_sets_it_again_in_place()
     assert_ne!(new_secret, old_secret, "a reconnect draws a new secret");
     guest_says(&app, &token, "back again").await;
     app.conversation_with(&GUEST.to_string()).await;
+}
+
+#[actix_web::test]
+async fn a_guests_photo_is_streamed_to_the_console_through_get_file() {
+    let app = spawn().await;
+    let (token, _) = telegram_channel(&app).await;
+    let bytes = b"\x89PNG fake image bytes";
+    let file_id = app.telegram.add_file("photos/file_7.jpg", bytes);
+    let (delivery, _) = app
+        .telegram
+        .guest_sends(
+            &token,
+            GUEST,
+            "Ana",
+            json!({"photo": [{"file_id": file_id, "file_unique_id": "u", "width": 1, "height": 1}]}),
+        )
+        .await;
+    assert_eq!(delivery.status, 200);
+    let id = conversation_id(&app).await;
+    let messages = app
+        .messages_until(&id, |messages| {
+            messages
+                .iter()
+                .any(|message| message["content"]["type"] == "media")
+        })
+        .await;
+    let photo = messages
+        .iter()
+        .find(|message| message["content"]["type"] == "media")
+        .unwrap();
+    let response = app
+        .http
+        .get(app.url(&format!(
+            "/api/v1/conversations/{id}/messages/{}/media",
+            photo["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.bytes().await.unwrap().as_ref(), bytes);
+    let asked = app.telegram.accepted(&token, "getFile");
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].params["file_id"], file_id.as_str());
 }

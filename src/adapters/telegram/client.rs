@@ -210,6 +210,27 @@ impl TelegramClient {
         ))
     }
 
+    /// Starts downloading a URL from [`Self::file_url`]; the caller streams the body.
+    pub async fn download(&self, url: &str) -> Result<reqwest::Response, SendError> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|error| SendError::Retryable {
+                reason: format!("Telegram could not be reached: {}", error.without_url()),
+                retry_after: None,
+            })?;
+        match response.status().as_u16() {
+            200..=299 => Ok(response),
+            // A path Telegram no longer serves is a missing file, not a bad token.
+            code @ (400 | 404) => Err(SendError::Permanent {
+                reason: format!("{code}: the file is no longer available"),
+            }),
+            code => Err(classify(code, "the file download failed", None)),
+        }
+    }
+
     /// Makes the calls of one rendered message in order, paced for the chat. The message's id
     /// is that of its last part, the one that carries any keyboard.
     pub async fn send(
