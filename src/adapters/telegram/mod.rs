@@ -90,6 +90,9 @@ impl std::fmt::Debug for BotToken {
 }
 
 #[cfg(test)]
+mod render_table;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -12,8 +12,8 @@
 //!   it fits 1,024 units; a longer caption follows as text.
 //! - Location: `sendVenue` with its name and address, or `sendLocation` without them.
 //! - Reply buttons: an inline keyboard with the buttons on one row; quick replies and list
-//!   rows: one button per row (a list's sections and its opener button have no equivalent, so
-//!   rows follow in order). A media header is sent first, on its own.
+//!   rows: one button per row, "Title — description" (a list's sections and its opener button
+//!   have no equivalent, so rows follow in order). A media header is sent first, on its own.
 //! - CTA URL: an inline keyboard with one URL button.
 //! - Reaction: `setMessageReaction` on the message reacted to.
 //! - WhatsApp templates, contact cards and content only guests send are refused.
@@ -254,8 +254,17 @@ fn message_of_chat(key: &str, chat_id: &str) -> Option<i64> {
     (chat == chat_id).then(|| message.parse().ok()).flatten()
 }
 
+/// A choice's button: its title, and its description after a dash (a button has one line).
 fn choice_button(item: &ChoiceItem) -> Value {
-    json!({"text": item.title, "callback_data": callback_data(&item.id)})
+    let text = match item
+        .description
+        .as_deref()
+        .filter(|text| !text.trim().is_empty())
+    {
+        Some(description) => format!("{} — {description}", item.title),
+        None => item.title.clone(),
+    };
+    json!({"text": text, "callback_data": callback_data(&item.id)})
 }
 
 fn text_calls(chat: &Value, text: &str, keyboard: Option<&Value>) -> Result<Vec<Call>, SendError> {
