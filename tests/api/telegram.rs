@@ -635,3 +635,135 @@ async fn a_guests_photo_is_streamed_to_the_console_through_get_file() {
     assert_eq!(asked.len(), 1);
     assert_eq!(asked[0].params["file_id"], file_id.as_str());
 }
+
+/// Calls the mock Bot API directly: (status, envelope).
+async fn bot_api(
+    app: &TestApp,
+    token: &str,
+    method: &str,
+    form: Option<&[(&str, &str)]>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut request = app
+        .http
+        .post(format!("{}/bot{token}/{method}", app.telegram.url()));
+    if let Some(form) = form {
+        request = request.form(form);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[actix_web::test]
+async fn the_mock_bot_api_refuses_what_telegram_refuses() {
+    let app = TestApp::spawn().await;
+    let token = app.telegram.add_bot("mock_bot");
+    let (status, malformed) = bot_api(&app, "not-a-token", "getMe", None, None).await;
+    assert_eq!(
+        (status, malformed),
+        (
+            404,
+            json!({"ok": false, "error_code": 404, "description": "Not Found"})
+        )
+    );
+    let (status, _) = bot_api(
+        &app,
+        "42:AAE0123456789abcdef0123456789abcdef",
+        "getMe",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    // Methods are case-insensitive; forms carry nested objects as JSON strings.
+    let (status, me) = bot_api(&app, &token, "GETME", None, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["result"]["username"], "mock_bot");
+    let keyboard =
+        json!({"inline_keyboard": [[{"text": "Yes", "callback_data": "y"}]]}).to_string();
+    let (status, sent) = bot_api(
+        &app,
+        &token,
+        "sendmessage",
+        Some(&[
+            ("chat_id", "77"),
+            ("text", "Pick"),
+            ("reply_markup", &keyboard),
+        ]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(
+        sent["result"]["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
+        "y"
+    );
+    let cases = [
+        (
+            json!({"chat_id": 77, "text": "x".repeat(4_097)}),
+            "Bad Request: message is too long",
+        ),
+        (
+            json!({"chat_id": 77, "text": ""}),
+            "Bad Request: message text is empty",
+        ),
+        (
+            json!({"chat_id": 77, "text": "Pick", "reply_markup": {"inline_keyboard": [[{"text": "Yes", "callback_data": "y".repeat(65)}]]}}),
+            "Bad Request: BUTTON_DATA_INVALID",
+        ),
+        (
+            json!({"chat_id": 77, "photo": "https://example.com/p.jpg", "caption": "c".repeat(1_025)}),
+            "Bad Request: message caption is too long",
+        ),
+    ];
+    for (body, description) in cases {
+        let method = if body.get("photo").is_some() {
+            "sendPhoto"
+        } else {
+            "sendMessage"
+        };
+        let (status, refused) = bot_api(&app, &token, method, None, Some(&body)).await;
+        assert_eq!(
+            (status, refused["description"].as_str()),
+            (400, Some(description)),
+            "{body}"
+        );
+    }
+    for (url, secret) in [
+        ("http://parley.example/hook", "ok"),
+        ("https://parley.example/hook", "bad secret!"),
+    ] {
+        let (status, _) = bot_api(
+            &app,
+            &token,
+            "setWebhook",
+            None,
+            Some(&json!({"url": url, "secret_token": secret})),
+        )
+        .await;
+        assert_eq!(status, 400, "{url} {secret}");
+    }
+    app.telegram.throttle(1, 17);
+    let (status, throttled) = bot_api(
+        &app,
+        &token,
+        "sendMessage",
+        None,
+        Some(&json!({"chat_id": 77, "text": "hi"})),
+    )
+    .await;
+    assert_eq!(status, 429);
+    assert_eq!(throttled["parameters"]["retry_after"], 17);
+    let (status, _) = bot_api(
+        &app,
+        &token,
+        "answerCallbackQuery",
+        None,
+        Some(&json!({"callback_query_id": "never-delivered"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+}
