@@ -767,3 +767,23 @@ async fn the_mock_bot_api_refuses_what_telegram_refuses() {
     .await;
     assert_eq!(status, 400);
 }
+
+#[actix_web::test]
+async fn without_a_public_url_a_bot_is_refused_before_its_webhook_is_touched() {
+    let app = TestApp::spawn().await;
+    let token = app.telegram.add_bot("casa_azul_bot");
+    let refused = create(&app, &token).await;
+    assert_error(
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "provider_rejected",
+    );
+    let message = refused.1["error"]["message"].as_str().unwrap();
+    assert!(message.contains("PARLEY_PUBLIC_URL"), "{message}");
+    assert_eq!(app.telegram.webhook(&token), None);
+    assert!(app
+        .telegram
+        .calls()
+        .iter()
+        .all(|call| !call.is("setWebhook")));
+}

@@ -121,6 +121,19 @@ mod tests {
         check(":AAE_exampleexampleexampleexample123", None);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn every_token_of_telegrams_shape_parses_with_its_bot_id(
+            id in "[1-9][0-9]{0,12}",
+            secret in "[A-Za-z0-9_-]{35}",
+        ) {
+            let raw = format!("{id}:{secret}");
+            let token = BotToken::parse(&raw).unwrap();
+            proptest::prop_assert_eq!(token.bot_id(), id.as_str());
+            proptest::prop_assert_eq!(token.as_str(), raw.as_str());
+        }
+    }
+
     #[test]
     fn a_token_never_shows_its_secret_in_debug() {
         let token = BotToken::parse("7000000001:AAE_exampleexampleexampleexample123").unwrap();

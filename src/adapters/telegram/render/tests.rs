@@ -337,3 +337,34 @@ fn a_mapped_key_resolves_back_to_its_choice() {
     };
     assert_eq!(resolve_callback(&callback_data(&long), &list), Some(long));
 }
+
+proptest::proptest! {
+    #[test]
+    fn any_text_splits_into_parts_that_fit_and_lose_only_break_whitespace(
+        text in "(\\PC|\n| ){0,400}",
+        max in 2usize..40,
+    ) {
+        let parts = split_text(&text, max);
+        for part in &parts {
+            proptest::prop_assert!(part.encode_utf16().count() <= max, "{part:?}");
+        }
+        let squeezed = |text: &str| text.split_whitespace().collect::<String>();
+        proptest::prop_assert_eq!(squeezed(&parts.concat()), squeezed(&text));
+    }
+
+    #[test]
+    fn callback_data_always_fits_and_maps_back(id in "\\PC{0,120}") {
+        let data = callback_data(&id);
+        proptest::prop_assert!(!data.is_empty() && data.len() <= CALLBACK_DATA_MAX_BYTES);
+        let content = MessageContent::Choices {
+            style: ChoiceStyle::Buttons,
+            header: None,
+            body: "?".into(),
+            footer: None,
+            choices: vec![item("other", "Other"), item(&id, "This one")],
+        };
+        if id != "other" {
+            proptest::prop_assert_eq!(resolve_callback(&data, &content), Some(id.clone()));
+        }
+    }
+}
