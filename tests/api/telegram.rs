@@ -787,3 +787,21 @@ async fn without_a_public_url_a_bot_is_refused_before_its_webhook_is_touched() {
         .iter()
         .all(|call| !call.is("setWebhook")));
 }
+
+#[actix_web::test]
+async fn the_openapi_document_lists_telegram_channels() {
+    let app = TestApp::spawn().await;
+    let document: Value = app
+        .http
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds = document["components"]["schemas"]["ChannelKind"].to_string();
+    assert!(kinds.contains("\"telegram\""), "{kinds}");
+    let create = document["paths"]["/api/v1/channels"]["post"]["requestBody"].to_string();
+    assert!(create.contains("bot_token"), "{create}");
+}
