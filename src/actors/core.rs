@@ -1112,7 +1112,7 @@ impl Core {
                     )
                     .await
             }
-            // Telegram has no read receipts for bots; typing is shown per send, not here.
+            // Telegram has no read receipts for bots, and Parley shows no typing there yet.
             ChannelSecrets::Webchat { .. } | ChannelSecrets::Telegram { .. } => return None,
         };
         Some(result.map(|()| provider_message_id))
