@@ -97,7 +97,7 @@ async fn a_bot_token_is_checked_and_its_webhook_set_with_a_secret() {
     assert!(secret
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
-    assert_eq!(allowed, ["message", "edited_message", "callback_query"]);
+    assert_eq!(allowed, ["message", "callback_query"]);
     let methods: Vec<String> = app
         .telegram
         .calls()

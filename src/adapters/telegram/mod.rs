@@ -15,8 +15,9 @@ pub use render::{callback_data, render, resolve_callback, split_text, Call};
 
 use serde::{Deserialize, Serialize};
 
-/// The update kinds Parley reads; `setWebhook` asks for these only.
-pub const ALLOWED_UPDATES: [&str; 3] = ["message", "edited_message", "callback_query"];
+/// The update kinds Parley reads; `setWebhook` asks for these only. Edits are not among them
+/// (see [`parse`]), so Telegram does not post them.
+pub const ALLOWED_UPDATES: [&str; 2] = ["message", "callback_query"];
 
 /// Shown by the API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

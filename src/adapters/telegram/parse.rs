@@ -3,9 +3,9 @@
 //! What is read: `message` (text, photo — its largest size —, document, video, voice, audio,
 //! sticker, location, contact, with the caption and the message it replies to) and
 //! `callback_query` (a tap on an inline keyboard button, which becomes the guest's answer).
-//! `edited_message` is acknowledged and ignored: Parley keeps what the guest sent, and a journey
-//! has already acted on the original. Every other update kind is ignored too; none breaks
-//! parsing.
+//! `edited_message` is not asked for, and ignored if it comes: a journey has already acted on
+//! the original, and an edit taken as a new message would answer whatever the journey asks
+//! next. Every other update kind is ignored too; none breaks parsing.
 //!
 //! Keys (`provider_message_id`): a message is keyed `{chat_id}:{message_id}`, since Telegram
 //! numbers messages per chat; the same scheme names Parley's sends, so a reply can point at
