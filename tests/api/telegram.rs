@@ -805,3 +805,39 @@ async fn the_openapi_document_lists_telegram_channels() {
     let create = document["paths"]["/api/v1/channels"]["post"]["requestBody"].to_string();
     assert!(create.contains("bot_token"), "{create}");
 }
+
+#[actix_web::test]
+async fn a_throttled_later_part_of_a_long_reply_is_resent_alone() {
+    let app = spawn().await;
+    let (token, _) = telegram_channel(&app).await;
+    guest_says(&app, &token, "hi").await;
+    app.telegram.wait_for(&token, "sendMessage", 1).await;
+    let id = conversation_id(&app).await;
+    // The first part goes through; the second is throttled once.
+    app.telegram.throttle_after(1, 1, 1);
+    let long = "🙂 ".repeat(2_000).trim_end().to_owned();
+    let (status, body) = app
+        .post_json(
+            &format!("/api/v1/conversations/{id}/messages"),
+            &json!({"text": long}),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    app.telegram.wait_for(&token, "sendMessage", 3).await;
+    let attempts: Vec<_> = app
+        .telegram
+        .calls()
+        .into_iter()
+        .filter(|call| call.is("sendMessage"))
+        .skip(1)
+        .collect();
+    let statuses: Vec<u16> = attempts.iter().map(|call| call.status).collect();
+    assert_eq!(
+        statuses,
+        [200, 429, 200],
+        "the first part is not sent twice"
+    );
+    assert_eq!(attempts[1].params["text"], attempts[2].params["text"]);
+    assert!(attempts[2].at.duration_since(attempts[1].at) >= Duration::from_secs(1));
+    assert_eq!(texts(&app, &token)[1..].join(" "), long);
+}

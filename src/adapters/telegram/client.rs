@@ -30,6 +30,9 @@ const PER_CHAT_BURST: NonZeroU32 = match NonZeroU32::new(3) {
     Some(burst) => burst,
     None => NonZeroU32::MIN,
 };
+/// The longest `retry_after` a later part of a message waits for in place, and how often.
+pub const PART_RETRY_MAX_WAIT: Duration = Duration::from_secs(30);
+const PART_RETRY_MAX_WAITS: u32 = 3;
 /// Chats remembered by the pacer before idle ones are forgotten.
 const PACED_CHATS_MAX: usize = 10_000;
 
@@ -233,6 +236,10 @@ impl TelegramClient {
 
     /// Makes the calls of one rendered message in order, paced for the chat. The message's id
     /// is that of its last part, the one that carries any keyboard.
+    ///
+    /// Once a part has gone, a throttled later part waits its `retry_after` (up to
+    /// [`PART_RETRY_MAX_WAIT`], a few times) and is sent again in place: failing the message
+    /// would make its retry send the earlier parts twice.
     pub async fn send(
         &self,
         token: &super::BotToken,
@@ -245,11 +252,26 @@ impl TelegramClient {
         }
         let mut last = None;
         for call in calls {
-            self.per_chat.until_key_ready(&key).await;
-            let result = self
-                .call(token.as_str(), call.method, &call.body)
-                .await
-                .map_err(send_failure)?;
+            let mut waits = 0;
+            let result = loop {
+                self.per_chat.until_key_ready(&key).await;
+                match self.call(token.as_str(), call.method, &call.body).await {
+                    Ok(result) => break result,
+                    Err(error) => match send_failure(error) {
+                        SendError::Retryable {
+                            retry_after: Some(wait),
+                            ..
+                        } if last.is_some()
+                            && wait <= PART_RETRY_MAX_WAIT
+                            && waits < PART_RETRY_MAX_WAITS =>
+                        {
+                            waits += 1;
+                            tokio::time::sleep(wait).await;
+                        }
+                        failure => return Err(failure),
+                    },
+                }
+            };
             last = Some(provider_id(chat_id, call, &result)?);
         }
         last.map(|provider_message_id| Sent {

@@ -136,7 +136,7 @@ fn answer(state: &State, token: &str, method: &str, params: &Map<String, Value>)
         let Some(chat_id) = int(params, "chat_id") else {
             return fail(400, "Bad Request: chat not found");
         };
-        if let Some(retry_after) = lock(&state.throttled).pop_front() {
+        if let Some(Some(retry_after)) = lock(&state.throttled).pop_front() {
             let (status, mut body) = fail(
                 429,
                 &format!("Too Many Requests: retry after {retry_after}"),

@@ -84,8 +84,8 @@ struct State {
     bots: Mutex<HashMap<String, Bot>>,
     revoked: Mutex<HashSet<String>>,
     blocked: Mutex<HashSet<i64>>,
-    /// `retry_after` of the next throttled sends, in seconds.
-    throttled: Mutex<VecDeque<u64>>,
+    /// What the next sends meet: `Some(retry_after)` in seconds is a 429, `None` goes through.
+    throttled: Mutex<VecDeque<Option<u64>>>,
     calls: Mutex<Vec<BotCall>>,
     /// (token, chat, message id) → the message, for taps on its keyboard.
     messages: Mutex<HashMap<(String, i64, i64), Value>>,
@@ -183,7 +183,14 @@ impl MockTelegram {
 
     /// The next `count` sends are throttled with 429 and `retry_after` seconds.
     pub fn throttle(&self, count: usize, retry_after_secs: u64) {
-        lock(&self.state.throttled).extend(std::iter::repeat_n(retry_after_secs, count));
+        self.throttle_after(0, count, retry_after_secs);
+    }
+
+    /// After `passing` more sends go through, the `count` that follow are throttled.
+    pub fn throttle_after(&self, passing: usize, count: usize, retry_after_secs: u64) {
+        let mut throttled = lock(&self.state.throttled);
+        throttled.extend(std::iter::repeat_n(None, passing));
+        throttled.extend(std::iter::repeat_n(Some(retry_after_secs), count));
     }
 
     /// Webhook URLs starting with `public` are posted to `local` instead.
