@@ -989,7 +989,8 @@ impl Core {
     }
 
     /// Shows the contact that a team member is typing (WhatsApp's typing indicator, which
-    /// also marks their latest message read; Messenger's and Instagram's `typing_on`), at most
+    /// also marks their latest message read; Messenger's and Instagram's `typing_on`;
+    /// Telegram's `sendChatAction` typing), at most
     /// every 10 seconds per conversation. Best effort.
     pub(crate) async fn show_typing(
         self: &Arc<Self>,
@@ -1112,8 +1113,14 @@ impl Core {
                     )
                     .await
             }
-            // Telegram has no read receipts for bots, and Parley shows no typing there yet.
-            ChannelSecrets::Webchat { .. } | ChannelSecrets::Telegram { .. } => return None,
+            ChannelSecrets::Telegram { secrets, .. } => match signal {
+                // Telegram shows bots no read receipts.
+                Signal::Read => return None,
+                Signal::Typing => {
+                    super::telegram::typing(&self.settings.telegram, secrets, &contact).await
+                }
+            },
+            ChannelSecrets::Webchat { .. } => return None,
         };
         Some(result.map(|()| provider_message_id))
     }

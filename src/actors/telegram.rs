@@ -218,3 +218,14 @@ pub async fn download(
     let url = client.file_url(&secrets.bot_token, file_id).await?;
     client.download(&url).await
 }
+
+/// Shows the chat that the team is typing (Telegram shows it for about five seconds).
+pub(crate) async fn typing(
+    client: &TelegramClient,
+    secrets: &TelegramSecrets,
+    chat_id: &str,
+) -> Result<(), SendError> {
+    client
+        .chat_action(&secrets.bot_token, chat_id, "typing")
+        .await
+}

@@ -841,3 +841,32 @@ async fn a_throttled_later_part_of_a_long_reply_is_resent_alone() {
     assert!(attempts[2].at.duration_since(attempts[1].at) >= Duration::from_secs(1));
     assert_eq!(texts(&app, &token)[1..].join(" "), long);
 }
+
+#[actix_web::test]
+async fn a_team_member_typing_shows_the_guest_the_bot_typing() {
+    use futures::SinkExt;
+    let app = spawn().await;
+    let (token, _) = telegram_channel(&app).await;
+    guest_says(&app, &token, "hi").await;
+    let id = conversation_id(&app).await;
+    let mut console = crate::agent_ws::open(&app, &app.api_key, "", None)
+        .await
+        .unwrap();
+    let typing = json!({"id": "1", "type": "typing", "conversation_id": id});
+    console
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            typing.to_string(),
+        ))
+        .await
+        .unwrap();
+    let calls = app
+        .telegram
+        .wait_until(PATIENCE, |calls| {
+            calls
+                .iter()
+                .any(|call| call.is("sendChatAction") && call.status == 200)
+        })
+        .await;
+    let action = calls.iter().find(|call| call.is("sendChatAction")).unwrap();
+    assert_eq!(action.params, json!({"chat_id": GUEST, "action": "typing"}));
+}

@@ -194,6 +194,26 @@ impl TelegramClient {
         .map_err(send_failure)
     }
 
+    /// `sendChatAction`: shows the chat what the bot is doing (`typing` …) for a few seconds.
+    pub async fn chat_action(
+        &self,
+        token: &str,
+        chat_id: &str,
+        action: &str,
+    ) -> Result<(), SendError> {
+        let chat = chat_id
+            .parse::<i64>()
+            .map_or_else(|_| json!(chat_id), |id| json!(id));
+        self.call(
+            token,
+            "sendChatAction",
+            &json!({"chat_id": chat, "action": action}),
+        )
+        .await
+        .map(drop)
+        .map_err(send_failure)
+    }
+
     /// `getFile`: the URL a file can be downloaded from, for about an hour. It holds the
     /// token, so it is fetched by Parley and never shown.
     pub async fn file_url(&self, token: &str, file_id: &str) -> Result<String, SendError> {
