@@ -109,6 +109,10 @@ impl Application {
         };
         let twilio =
             crate::adapters::twilio::TwilioClient::new(http.clone(), config.twilio_api_url.clone());
+        let telegram = crate::adapters::telegram::TelegramClient::new(
+            http.clone(),
+            config.telegram_api_url.clone(),
+        );
         let whatsapp = WhatsappClient::new(
             http,
             config.meta_graph_url.clone(),
@@ -130,6 +134,7 @@ impl Application {
             meta,
             twilio,
             evolution,
+            telegram,
         };
         let egress = crate::actors::api_call::EgressPolicy::parse(&config.api_step_allow)
             .context("invalid PARLEY_API_STEP_ALLOW")?;

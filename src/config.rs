@@ -117,6 +117,13 @@ pub struct Config {
     /// The provider's global API key, which creates instances.
     #[arg(long, env = "PARLEY_EVOLUTION_API_KEY", hide_env_values = true)]
     pub evolution_api_key: Option<secrecy::SecretString>,
+    /// Base URL of Telegram's Bot API, which Telegram channels talk to.
+    #[arg(
+        long,
+        env = "PARLEY_TELEGRAM_API_URL",
+        default_value = "https://api.telegram.org"
+    )]
+    pub telegram_api_url: Url,
 
     /// Graph API version used in request paths.
     #[arg(long, env = "PARLEY_META_GRAPH_VERSION", default_value = "v24.0")]
@@ -231,6 +238,7 @@ impl Config {
             evolution_url: None,
             evolution_api_key: None,
             meta_graph_version: "v24.0".into(),
+            telegram_api_url: Url::parse("https://api.telegram.org").expect("a valid URL"),
             meta_app_id: None,
             meta_app_secret: None,
             meta_config_id: None,

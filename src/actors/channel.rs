@@ -461,6 +461,9 @@ async fn send(
                 .send(flavor, public, secrets, &row.recipient, params, callback)
                 .await
         }
+        ChannelSecrets::Telegram { secrets, .. } => {
+            super::telegram::send(&core.settings.telegram, secrets, row).await
+        }
         ChannelSecrets::Webchat { .. } => {
             let frame = ServerFrame::Message {
                 message: WebchatMessage {

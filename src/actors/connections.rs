@@ -259,6 +259,9 @@ pub async fn onboard(
         | ChannelKind::WhatsappUnofficial => Err(ConnectionError::Validation(format!(
             "{kind} channels do not connect through Meta"
         ))),
+        ChannelKind::Telegram => Err(ConnectionError::Validation(
+            "a Telegram bot connects with its token, not through Meta".into(),
+        )),
     }
 }
 
@@ -509,6 +512,8 @@ pub async fn unsubscribe(
         ChannelKind::Webchat | ChannelKind::TwilioWhatsapp | ChannelKind::TwilioSms => {
             return Ok(None)
         }
+        // A bot's webhook is its own: never shared with another channel.
+        ChannelKind::Telegram => return super::telegram::disconnect(core, record).await,
     };
     let shared = siblings.iter().any(|other| {
         other.id != record.id
@@ -543,6 +548,7 @@ fn subscription_node(record: &ChannelRecord) -> Option<String> {
         ChannelKind::Webchat
         | ChannelKind::TwilioWhatsapp
         | ChannelKind::TwilioSms
-        | ChannelKind::WhatsappUnofficial => None,
+        | ChannelKind::WhatsappUnofficial
+        | ChannelKind::Telegram => None,
     }
 }

@@ -41,6 +41,8 @@ pub struct CoreSettings {
     pub twilio: crate::adapters::twilio::TwilioClient,
     /// The unofficial WhatsApp provider, when one is configured.
     pub evolution: Option<crate::adapters::evolution::EvolutionSettings>,
+    /// The Bot API of Telegram channels.
+    pub telegram: crate::adapters::telegram::TelegramClient,
 }
 
 /// What a team member's attention shows the contact.
@@ -92,6 +94,11 @@ pub enum ChannelSecrets {
     Twilio {
         public: crate::adapters::twilio::TwilioPublicConfig,
         secrets: crate::adapters::twilio::TwilioSecrets,
+    },
+    /// A Telegram bot.
+    Telegram {
+        public: crate::adapters::telegram::TelegramPublicConfig,
+        secrets: crate::adapters::telegram::TelegramSecrets,
     },
 }
 
@@ -463,6 +470,14 @@ impl Core {
                 let secrets =
                     serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
                 ChannelSecrets::Evolution { public, secrets }
+            }
+            ChannelKind::Telegram => {
+                let public = serde_json::from_value(record.public_config.clone())
+                    .map_err(|_| CryptoError::Undecryptable)?;
+                let plaintext = self.master_key.decrypt(&record.sealed_secrets)?;
+                let secrets =
+                    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
+                ChannelSecrets::Telegram { public, secrets }
             }
             ChannelKind::Webchat => ChannelSecrets::Webchat {
                 allowed_origins: record
@@ -1003,7 +1018,8 @@ impl Core {
     }
 
     /// Shows the contact that a team member is typing (WhatsApp's typing indicator, which
-    /// also marks their latest message read; Messenger's and Instagram's `typing_on`), at most
+    /// also marks their latest message read; Messenger's and Instagram's `typing_on`;
+    /// Telegram's `sendChatAction` typing), at most
     /// every 10 seconds per conversation. Best effort.
     pub(crate) async fn show_typing(
         self: &Arc<Self>,
@@ -1138,6 +1154,13 @@ impl Core {
             }
             // Twilio's Messaging API has neither read receipts nor typing indicators.
             ChannelSecrets::Twilio { .. } | ChannelSecrets::Evolution { .. } => return None,
+            ChannelSecrets::Telegram { secrets, .. } => match signal {
+                // Telegram shows bots no read receipts.
+                Signal::Read => return None,
+                Signal::Typing => {
+                    super::telegram::typing(&self.settings.telegram, secrets, &contact).await
+                }
+            },
         };
         Some(result.map(|()| provider_message_id))
     }

@@ -16,6 +16,7 @@ mod ingress;
 pub mod redis_bus;
 mod registry;
 mod scheduler;
+pub mod telegram;
 pub mod test_chat;
 pub(crate) mod tokens;
 pub mod webchat;

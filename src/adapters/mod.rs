@@ -6,6 +6,7 @@ pub mod messenger;
 pub mod meta;
 #[cfg(test)]
 mod render_table;
+pub mod telegram;
 pub mod twilio;
 pub mod webchat;
 pub mod whatsapp_cloud;

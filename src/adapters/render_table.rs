@@ -6,6 +6,7 @@
 //! - Web Chat: the browser gets the content JSON as it is (`webchat::ServerFrame::Message`);
 //!   each row names the content's `type` and the fields the page renders from.
 //! - Messenger and Instagram: the `message` of the Send API body (`page_rows`).
+//! - Telegram: the Bot API calls, in `telegram/render_table.rs`.
 //!
 //! The step kinds that send nothing are checked to send nothing, and a match over every
 //! `StepKind` keeps the table complete when a kind is added.
@@ -18,16 +19,16 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 /// The guest's number the WhatsApp body is addressed to.
-const RECIPIENT: &str = "351912345678";
+pub(super) const RECIPIENT: &str = "351912345678";
 /// 23:40 UTC on Wednesday 10 March 2027.
 const NOW: Millis = 1_804_722_000_000;
 
 /// One row of the table: a step kind and its config, what WhatsApp Cloud gets as
 /// `{"<type>": <object>}` (the envelope is added), and the fields the Web Chat content has.
-struct Row {
-    case: &'static str,
-    kind: &'static str,
-    config: Value,
+pub(super) struct Row {
+    pub(super) case: &'static str,
+    pub(super) kind: &'static str,
+    pub(super) config: Value,
     whatsapp: Value,
     webchat: Value,
 }
@@ -90,7 +91,7 @@ fn numbered(count: usize) -> Vec<Value> {
         .collect()
 }
 
-fn sending_rows() -> Vec<Row> {
+pub(super) fn sending_rows() -> Vec<Row> {
     let pool = "https://cdn.example.com/pool.jpg";
     let booking = "https://casa-azul.example.com/my-booking";
     vec![
@@ -308,7 +309,7 @@ fn silent_rows() -> Vec<(&'static str, Value, &'static [&'static str])> {
 }
 
 /// A journey of Start and one step of `kind` (only Start when `kind` is `start`).
-fn one_step(kind: &str, config: &Value) -> Journey {
+pub(super) fn one_step(kind: &str, config: &Value) -> Journey {
     let mut steps = vec![json!({"id": "start", "name": "Start", "kind": "start"})];
     let mut connections = Vec::new();
     if kind != "start" {
@@ -320,7 +321,7 @@ fn one_step(kind: &str, config: &Value) -> Journey {
 }
 
 /// What the journey does with the guest's first message.
-fn effects(journey: &Journey) -> Vec<Effect> {
+pub(super) fn effects(journey: &Journey) -> Vec<Effect> {
     let system = |name: &str| (name == "contact_name").then(|| "Ana".to_owned());
     let campaign = |_: &str| None;
     let ctx = Context {
@@ -333,7 +334,7 @@ fn effects(journey: &Journey) -> Vec<Effect> {
     run(journey, Session::default(), &Input::Message(&hello), &ctx).effects
 }
 
-fn sent(effects: &[Effect]) -> Vec<&MessageContent> {
+pub(super) fn sent(effects: &[Effect]) -> Vec<&MessageContent> {
     effects
         .iter()
         .filter_map(|effect| match effect {

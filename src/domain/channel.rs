@@ -22,10 +22,12 @@ pub enum ChannelKind {
     TwilioSms,
     /// WhatsApp paired by QR code through a provider speaking the Evolution API.
     WhatsappUnofficial,
+    /// A Telegram bot through the Bot API.
+    Telegram,
 }
 
 impl ChannelKind {
-    pub const ALL: [ChannelKind; 7] = [
+    pub const ALL: [ChannelKind; 8] = [
         ChannelKind::WhatsappCloud,
         ChannelKind::Webchat,
         ChannelKind::Messenger,
@@ -33,6 +35,7 @@ impl ChannelKind {
         ChannelKind::TwilioWhatsapp,
         ChannelKind::TwilioSms,
         ChannelKind::WhatsappUnofficial,
+        ChannelKind::Telegram,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -44,6 +47,7 @@ impl ChannelKind {
             ChannelKind::TwilioWhatsapp => "twilio_whatsapp",
             ChannelKind::TwilioSms => "twilio_sms",
             ChannelKind::WhatsappUnofficial => "whatsapp_unofficial",
+            ChannelKind::Telegram => "telegram",
         }
     }
 
@@ -62,6 +66,9 @@ impl ChannelKind {
             ChannelKind::TwilioSms => 100,
             // An unofficial number that sends like a machine gets banned: keep to a person's pace.
             ChannelKind::WhatsappUnofficial => 5,
+            // About 30 messages per second per bot across chats; each chat gets about one
+            // per second more, paced by the Telegram client.
+            ChannelKind::Telegram => 30,
         }
     }
 
@@ -77,6 +84,8 @@ impl ChannelKind {
             ChannelKind::TwilioWhatsapp | ChannelKind::TwilioSms => DAY,
             // The provider retries a webhook up to 10 times, 5 minutes apart at most.
             ChannelKind::WhatsappUnofficial => DAY,
+            // Telegram keeps an undelivered update for at most 24 hours.
+            ChannelKind::Telegram => 2 * DAY,
         }
     }
 

@@ -100,7 +100,8 @@ fn scopes(kind: ChannelKind) -> &'static str {
         ChannelKind::Webchat
         | ChannelKind::TwilioWhatsapp
         | ChannelKind::TwilioSms
-        | ChannelKind::WhatsappUnofficial => "",
+        | ChannelKind::WhatsappUnofficial
+        | ChannelKind::Telegram => "",
     }
 }
 

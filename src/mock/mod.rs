@@ -6,5 +6,6 @@ pub mod evolution;
 pub mod graph;
 pub mod llm;
 pub mod messenger_webhooks;
+pub mod telegram;
 pub mod twilio;
 pub mod whatsapp_webhooks;

@@ -884,3 +884,24 @@ impl Store {
             .transpose()
     }
 }
+
+impl Store {
+    /// The content of a message Parley sent on a channel, by the provider's id for it (a
+    /// Telegram button tap names the message that carried the keyboard).
+    pub async fn sent_content(
+        &self,
+        channel_id: ChannelId,
+        provider_message_id: &str,
+    ) -> StoreResult<Option<MessageContent>> {
+        let row = sqlx::query(
+            "SELECT content FROM messages
+              WHERE channel_id = $1 AND provider_message_id = $2 AND direction = 'outbound'
+              LIMIT 1",
+        )
+        .bind(channel_id.to_string())
+        .bind(provider_message_id)
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|row| parsed_json(&row, "content")).transpose()
+    }
+}

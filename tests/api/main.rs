@@ -35,6 +35,7 @@ mod knowledge;
 mod notes;
 mod notifications;
 mod postgres_batch;
+mod telegram;
 mod templates;
 mod test_chat;
 mod timers;

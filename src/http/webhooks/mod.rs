@@ -4,6 +4,7 @@
 mod evolution;
 mod meta;
 mod page;
+mod telegram;
 mod twilio;
 mod whatsapp_cloud;
 
@@ -25,7 +26,11 @@ pub(super) fn configure(config: &mut web::ServiceConfig) {
             "/webhooks/{kind}/{channel_id}/status",
             web::post().to(twilio::status),
         )
-        // After the WhatsApp routes, which the pattern would otherwise take.
+        .route(
+            "/webhooks/telegram/{channel_id}",
+            web::post().to(telegram::receive),
+        )
+        // After the WhatsApp and Telegram routes, which the pattern would otherwise take.
         .route(
             "/webhooks/{kind}/{channel_id}",
             web::get().to(page::handshake),

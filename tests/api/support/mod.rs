@@ -27,6 +27,8 @@ pub struct TestApp {
     pub api_key: String,
     pub credentials: Credentials,
     pub graph: MockGraph,
+    /// The mock Telegram Bot API.
+    pub telegram: parley::mock::telegram::MockTelegram,
     pub http: reqwest::Client,
     pub app: Arc<parley::actors::Core>,
     pub clock: Option<Arc<ManualClock>>,
@@ -52,7 +54,8 @@ static NEXT_NUMBER: AtomicU64 = AtomicU64::new(106_540_352_000_000);
 #[derive(Default)]
 pub struct Options {
     pub manual_clock: bool,
-    /// `PARLEY_PUBLIC_URL`: the address providers are told to call (a proxy's, in tests).
+    /// `PARLEY_PUBLIC_URL`: the address providers are told to call (a proxy's, in tests);
+    /// the mock Telegram reaches the server through it.
     pub public_url: Option<String>,
     /// `PARLEY_TWILIO_API_URL`: where Twilio's API is (a `MockTwilio`).
     pub twilio_api_url: Option<String>,
@@ -103,8 +106,13 @@ impl TestApp {
         config.meta_app_id = Some(parley::mock::graph::accounts::APP_ID.into());
         config.meta_app_secret = Some(parley::mock::graph::accounts::APP_SECRET.to_owned().into());
         config.meta_verify_token = Some(META_VERIFY_TOKEN.to_owned().into());
+        let telegram = parley::mock::telegram::MockTelegram::start().unwrap();
+        config.telegram_api_url = telegram.url().parse().unwrap();
+        config.public_url = options
+            .public_url
+            .as_deref()
+            .map(|url| url.parse().unwrap());
         config.send_retry_base_ms = 50;
-        config.public_url = options.public_url.map(|url| url.parse().unwrap());
         if let Some(url) = options.twilio_api_url {
             config.twilio_api_url = url.parse().unwrap();
         }
@@ -142,6 +150,9 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", application.port());
         let core = Arc::clone(application.core());
         actix_web::rt::spawn(application.run_until_stopped());
+        if let Some(public_url) = &options.public_url {
+            telegram.route(public_url.trim_end_matches('/'), &address);
+        }
         let credentials: Credentials = serde_json::from_slice(
             &std::fs::read(data_dir.path().join(parley::bootstrap::BOOTSTRAP_FILE)).unwrap(),
         )
@@ -151,6 +162,7 @@ impl TestApp {
             api_key: credentials.api_key.clone(),
             credentials,
             graph,
+            telegram,
             http: reqwest::Client::new(),
             app: core,
             clock: manual,

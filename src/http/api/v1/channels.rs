@@ -15,6 +15,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+mod telegram;
+
 /// Longest channel name, in characters.
 const NAME_MAX_CHARS: usize = 255;
 /// The period `GET /channels/{id}/stats` covers unless `days` says otherwise.
@@ -269,6 +271,18 @@ fn parse_credentials(kind: ChannelKind, config: Option<&Value>) -> Result<Creden
                 }
             };
             (json!({"allowed_origins": allowed_origins}), json!({}))
+        }
+        ChannelKind::Telegram => {
+            let raw = required_string(config, "bot_token", "config.bot_token")?;
+            let token = crate::adapters::telegram::BotToken::parse(raw).map_err(|reason| {
+                ApiError::field(
+                    Code::InvalidField,
+                    "config.bot_token",
+                    format!("`config.bot_token` is not a Telegram bot token: {reason}"),
+                )
+            })?;
+            // The bot's id and the webhook secret are added once Telegram has been asked.
+            (json!({}), json!({"bot_token": token.as_str()}))
         }
     };
     Ok(Credentials {
@@ -551,8 +565,24 @@ fn store_error(error: crate::store::StoreError) -> ApiError {
     }
 }
 
-/// Checks credentials with the provider: what it says of the account, or why it refused.
+/// Checks credentials with the provider for channel `id` (new, or `reconnecting`): what it
+/// says of the account, or why it refused. A Telegram bot is also pointed at the channel's
+/// webhook, which adds to its credentials.
 async fn verify(
+    state: &AppState,
+    kind: ChannelKind,
+    id: ChannelId,
+    credentials: Credentials,
+    reconnecting: Option<&ChannelRecord>,
+) -> Result<(Credentials, ChannelConnection), ApiError> {
+    if kind == ChannelKind::Telegram {
+        return telegram::connect(state, id, &credentials, reconnecting).await;
+    }
+    let connection = verify_account(state, kind, &credentials).await?;
+    Ok((credentials, connection))
+}
+
+async fn verify_account(
     state: &AppState,
     kind: ChannelKind,
     credentials: &Credentials,
@@ -588,7 +618,7 @@ async fn verify(
             webhook_attached: true,
             ..ChannelConnection::default()
         }),
-        ChannelKind::Webchat => Ok(ChannelConnection {
+        ChannelKind::Webchat | ChannelKind::Telegram => Ok(ChannelConnection {
             webhook_attached: true,
             ..ChannelConnection::default()
         }),
@@ -619,7 +649,7 @@ async fn restart(
 /// Adds a channel with credentials entered by hand (advanced setup). The provider is asked
 /// first: credentials it refuses are answered with its reason, and nothing is stored.
 #[utoipa::path(post, path = "/api/v1/channels", tag = "channels",
-    request_body(content = Object, description = "`{\"kind\": \"whatsapp_cloud\", \"name\": \"…\", \"config\": {\"phone_number_id\", \"access_token\", \"app_secret\", \"verify_token\", \"waba_id\"?}}`; Messenger and Instagram: `config: {\"page_id\", \"page_access_token\", \"app_secret\", \"verify_token\", \"instagram_id\"?}`; web chat: `config: {\"allowed_origins\"?}`"),
+    request_body(content = Object, description = "`{\"kind\": \"whatsapp_cloud\", \"name\": \"…\", \"config\": {\"phone_number_id\", \"access_token\", \"app_secret\", \"verify_token\", \"waba_id\"?}}`; Messenger and Instagram: `config: {\"page_id\", \"page_access_token\", \"app_secret\", \"verify_token\", \"instagram_id\"?}`; Telegram: `config: {\"bot_token\"}` (checked with getMe; Parley sets the bot's webhook); web chat: `config: {\"allowed_origins\"?}`"),
     responses((status = 201, body = ChannelView), (status = 422, body = crate::http::error::ErrorBody), (status = 409, body = crate::http::error::ErrorBody), (status = 502, body = crate::http::error::ErrorBody), (status = 401, body = crate::http::error::ErrorBody)),
     security(("api_key" = [])))]
 pub(crate) async fn create(
@@ -634,7 +664,8 @@ pub(crate) async fn create(
     if pairing {
         super::pairing::create_instance(&state, id, &mut request.credentials).await?;
     }
-    let connection = verify(&state, request.kind, &request.credentials).await?;
+    let (credentials, connection) =
+        verify(&state, request.kind, id, request.credentials, None).await?;
     let now = state.clock.now();
     let new = NewChannel {
         id,
@@ -648,8 +679,8 @@ pub(crate) async fn create(
             ChannelStatus::Connected
         },
         status_reason: None,
-        public_config: request.credentials.public_config,
-        sealed_secrets: seal(&state, &request.credentials.secrets),
+        public_config: credentials.public_config,
+        sealed_secrets: seal(&state, &credentials.secrets),
         connection,
     };
     state
@@ -967,9 +998,12 @@ pub(crate) async fn reconnect(
             public_config: record.public_config.clone(),
             secrets: json!({}),
         },
+        // A bot reconnects with the token it has, e.g. after a disconnect.
+        (None, ChannelKind::Telegram) => telegram::stored_credentials(&state, &record)?,
         (config, kind) => parse_credentials(kind, config)?,
     };
-    let connection = verify(&state, record.kind, &credentials).await?;
+    let (credentials, connection) =
+        verify(&state, record.kind, record.id, credentials, Some(&record)).await?;
     if let (Some(old), Some(new)) = (&record.connection.account_id, &connection.account_id) {
         if old != new {
             return Err(ApiError::field(

@@ -65,6 +65,15 @@ pub(crate) async fn media(
         .channel_or_load(channel_id)
         .await
         .map_err(|error| ApiError::from_store(error, Code::ChannelNotFound))?;
+    if let (Some(runtime), Some(file_id)) = (runtime.as_ref(), media_id.as_deref()) {
+        if let ChannelSecrets::Telegram { secrets, .. } = &runtime.secrets {
+            let download =
+                crate::actors::telegram::download(&state.settings.telegram, secrets, file_id)
+                    .await
+                    .map_err(telegram_failure)?;
+            return Ok(stream(download, mime_type, filename));
+        }
+    }
     let whatsapp = runtime.as_ref().and_then(|runtime| match &runtime.secrets {
         ChannelSecrets::Whatsapp { secrets, .. } => Some(secrets.access_token.clone()),
         _ => None,
@@ -103,9 +112,34 @@ pub(crate) async fn media(
         .download(&info.url, &token)
         .await
         .map_err(provider)?;
-    let content_type = info
-        .mime_type
-        .or(mime_type)
+    Ok(stream(download, info.mime_type.or(mime_type), filename))
+}
+
+/// Why a Telegram file could not be fetched, for the console.
+fn telegram_failure(error: SendError) -> ApiError {
+    match error {
+        SendError::Permanent { reason } => ApiError::new(
+            Code::MediaNotFound,
+            format!("Telegram no longer has the file: {reason}"),
+        ),
+        SendError::CredentialsRejected { reason } => ApiError::new(
+            Code::ProviderRejectedCredentials,
+            format!("Telegram refused the bot's token; reconnect the channel: {reason}"),
+        ),
+        SendError::Retryable { reason, .. } => ApiError::new(
+            Code::ProviderUnavailable,
+            format!("the file could not be fetched; try again: {reason}"),
+        ),
+    }
+}
+
+/// Streams a provider's download through, with its type and file name.
+fn stream(
+    download: reqwest::Response,
+    mime_type: Option<String>,
+    filename: Option<String>,
+) -> HttpResponse {
+    let content_type = mime_type
         .or_else(|| {
             download
                 .headers()
@@ -137,7 +171,7 @@ pub(crate) async fn media(
             Err(error) => Some((Err(actix_web::error::ErrorBadGateway(error)), None)),
         }
     });
-    Ok(response.streaming(body))
+    response.streaming(body)
 }
 
 /// How an attachment is described besides its bytes.
