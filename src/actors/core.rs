@@ -77,8 +77,11 @@ pub enum ChannelSecrets {
         secrets: WhatsappSecrets,
     },
     Webchat {
-        /// Browser origins, besides Parley's own pages, that may open the visitor socket.
+        /// Browser origins, besides Parley's own pages, that may open the visitor socket and
+        /// embed the widget.
         allowed_origins: Vec<String>,
+        /// Signs identified visitors: the business's server sends HMAC-SHA256 of its user id.
+        identity_secret: Option<String>,
     },
     /// A Facebook Page, for Messenger, or its linked Instagram account.
     Page {
@@ -485,6 +488,20 @@ impl Core {
                     .get("allowed_origins")
                     .and_then(|origins| serde_json::from_value(origins.clone()).ok())
                     .unwrap_or_default(),
+                // Channels from before identified visitors have no secret until one is made.
+                identity_secret: self
+                    .master_key
+                    .decrypt(&record.sealed_secrets)
+                    .ok()
+                    .and_then(|plaintext| {
+                        serde_json::from_slice::<serde_json::Value>(&plaintext).ok()
+                    })
+                    .and_then(|secrets| {
+                        secrets
+                            .get("identity_secret")
+                            .and_then(serde_json::Value::as_str)
+                            .map(str::to_owned)
+                    }),
             },
         };
         let (commands, mailbox) = mpsc::channel(1);

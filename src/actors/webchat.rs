@@ -76,6 +76,8 @@ pub struct WebchatSession {
     channel_id: ChannelId,
     visitor_id: String,
     visitor_token: String,
+    /// The name the business gave an identified visitor.
+    visitor_name: Option<String>,
     registration: Option<u64>,
     last_heard: Instant,
 }
@@ -87,6 +89,7 @@ impl WebchatSession {
         channel_id: ChannelId,
         visitor_id: String,
         visitor_token: String,
+        visitor_name: Option<String>,
     ) -> Self {
         Self {
             core,
@@ -94,6 +97,7 @@ impl WebchatSession {
             channel_id,
             visitor_id,
             visitor_token,
+            visitor_name,
             registration: None,
             last_heard: Instant::now(),
         }
@@ -150,7 +154,7 @@ impl WebchatSession {
         let event = InboundEvent::Message(InboundMessage {
             provider_message_id,
             contact_external_id: self.visitor_id.clone(),
-            contact_name: None,
+            contact_name: self.visitor_name.clone(),
             contact_phone: None,
             provider_timestamp: Some(self.core.clock.now()),
             content,

@@ -3,7 +3,7 @@
 use super::api::v1::{
     ai, ai_agents, auth, canned_responses, channels, conversations, goals, insights, journeys,
     knowledge, media, notes, notifications, organization, pairing, sms, templates, test_sessions,
-    users,
+    users, webchat_identity,
 };
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         channels::stats, crate::http::oauth::start,
         templates::sync, templates::list, templates::list_mappings, templates::create_mapping,
         templates::read_mapping, templates::update_mapping, templates::delete_mapping,
-        templates::post_event, sms::count, sms::send, pairing::qr,
+        templates::post_event, sms::count, sms::send, pairing::qr, webchat_identity::rotate,
         conversations::list, conversations::read, conversations::messages, conversations::thread,
         conversations::mark_read, conversations::event,
         conversations::reply, conversations::claim, conversations::take_over, conversations::assign,
@@ -53,7 +53,7 @@ use utoipa::{Modify, OpenApi};
         channels::ChannelView, channels::ChannelList, channels::ChannelStatsView,
         crate::store::ChannelStats, crate::store::Setup, crate::http::oauth::ConsentStart,
         templates::TemplateList, templates::MappingList, templates::EventSent,
-        sms::SmsSent, pairing::QrView, crate::adapters::evolution::Qr, crate::adapters::twilio::segments::SegmentCount,
+        sms::SmsSent, webchat_identity::IdentitySecret, pairing::QrView, crate::adapters::evolution::Qr, crate::adapters::twilio::segments::SegmentCount,
         crate::adapters::twilio::segments::Encoding,
         crate::store::templates::TemplateRecord, crate::store::templates::MappingRecord,
         conversations::ConversationList, conversations::MessageList,

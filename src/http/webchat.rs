@@ -16,6 +16,8 @@ const VISITOR_KEY_PURPOSE: &str = "webchat-visitor-token";
 pub(super) fn configure(config: &mut web::ServiceConfig) {
     config
         .route("/webchat/demo", web::get().to(demo))
+        .route("/webchat/{channel_id}/widget.js", web::get().to(widget))
+        .route("/webchat/{channel_id}/frame", web::get().to(frame))
         .route("/webchat/{channel_id}", web::get().to(connect));
 }
 
@@ -23,6 +25,53 @@ pub(super) fn configure(config: &mut web::ServiceConfig) {
 struct ConnectParams {
     /// The visitor token from an earlier `ready` frame; continues that conversation.
     token: Option<String>,
+    /// An identified visitor: the business's id for them, HMAC-SHA256 of it with the
+    /// channel's identity secret (lowercase hex), and their name.
+    user_id: Option<String>,
+    user_hash: Option<String>,
+    name: Option<String>,
+}
+
+/// The longest user id an identified visitor may have.
+const USER_ID_MAX_CHARS: usize = 128;
+
+/// The visitor id of an identified visitor, if `user_hash` signs `user_id`.
+fn identified(
+    secret: Option<&str>,
+    user_id: &str,
+    user_hash: Option<&str>,
+) -> Result<String, ApiError> {
+    let Some(secret) = secret else {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            "this web chat has no identity secret yet: create one with POST /api/v1/channels/{id}/identity-secret",
+        ));
+    };
+    if user_id.trim().is_empty()
+        || user_id.chars().count() > USER_ID_MAX_CHARS
+        || user_id.chars().any(char::is_control)
+    {
+        return Err(ApiError::field(
+            Code::InvalidField,
+            "user_id",
+            format!("`user_id` is 1 to {USER_ID_MAX_CHARS} printable characters"),
+        ));
+    }
+    let given = user_hash
+        .and_then(|hash| hex::decode(hash.trim()).ok())
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::MissingSignature,
+                "an identified visitor needs `user_hash`",
+            )
+        })?;
+    if !crate::crypto::verify_hmac_sha256(secret.as_bytes(), user_id.as_bytes(), &given) {
+        return Err(ApiError::new(
+            Code::InvalidSignature,
+            "`user_hash` is not HMAC-SHA256 of `user_id` with the channel's identity secret",
+        ));
+    }
+    Ok(format!("user.{user_id}"))
 }
 
 /// Whether a browser page on `origin` may open the channel's socket: pages served by Parley
@@ -58,7 +107,11 @@ async fn connect(
         .await
         .map_err(|error| ApiError::from_store(error, Code::ChannelNotFound))?
         .ok_or_else(not_found)?;
-    let ChannelSecrets::Webchat { allowed_origins } = &runtime.secrets else {
+    let ChannelSecrets::Webchat {
+        allowed_origins,
+        identity_secret,
+    } = &runtime.secrets
+    else {
         return Err(not_found().into());
     };
     if !runtime.receives() {
@@ -68,11 +121,31 @@ async fn connect(
         return Err(ApiError::new(Code::Forbidden, "this origin may not open the web chat").into());
     }
     let key = state.master_key.derive(VISITOR_KEY_PURPOSE);
-    let visitor_id = params
+    let resumed = params
         .token
         .as_deref()
-        .and_then(|token| verify_visitor(&key, id, token))
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        .and_then(|token| verify_visitor(&key, id, token));
+    let visitor_id = match params.user_id.as_deref() {
+        Some(user_id) => {
+            let identified = identified(
+                identity_secret.as_deref(),
+                user_id,
+                params.user_hash.as_deref(),
+            )?;
+            // A token of someone else in this browser does not carry over to this user.
+            resumed
+                .filter(|resumed| *resumed == identified)
+                .unwrap_or(identified)
+        }
+        None => resumed.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+    };
+    let name = params
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| name.chars().take(255).collect::<String>())
+        .filter(|_| params.user_id.is_some());
     let token = sign_visitor(&key, id, &visitor_id);
     let session = WebchatSession::new(
         state.get_ref().clone(),
@@ -80,6 +153,7 @@ async fn connect(
         id,
         visitor_id,
         token,
+        name,
     );
     actix_web_actors::ws::start(session, &request, stream)
 }
@@ -111,3 +185,78 @@ async fn demo(state: AppState, params: web::Query<DemoParams>) -> Result<HttpRes
 }
 
 const DEMO_PAGE: &str = include_str!("webchat_demo.html");
+const WIDGET_SCRIPT: &str = include_str!("webchat_widget.js");
+
+/// The web chat channel a widget request names, with its allowed origins.
+async fn webchat_channel(
+    state: &AppState,
+    raw: &str,
+) -> Result<(ChannelId, Vec<String>), ApiError> {
+    let not_found = || ApiError::new(Code::ChannelNotFound, "no such web chat channel");
+    let id: ChannelId = raw.parse().map_err(|_| not_found())?;
+    let runtime = state
+        .channel_or_load(id)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ChannelNotFound))?
+        .ok_or_else(not_found)?;
+    match &runtime.secrets {
+        ChannelSecrets::Webchat {
+            allowed_origins, ..
+        } => Ok((id, allowed_origins.clone())),
+        _ => Err(not_found()),
+    }
+}
+
+/// `GET /webchat/{channel_id}/widget.js`: the script a website embeds with one line. It adds
+/// a launcher button and opens the chat in a frame served by Parley.
+async fn widget(
+    state: AppState,
+    request: HttpRequest,
+    channel_id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, _) = webchat_channel(&state, &channel_id).await?;
+    let origin = match &state.settings.public_url {
+        Some(base) => base.as_str().trim_end_matches('/').to_owned(),
+        None => {
+            let info = request.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    };
+    let script = WIDGET_SCRIPT
+        .replace("{{origin}}", &origin)
+        .replace("{{channel_id}}", &id.to_string());
+    Ok(HttpResponse::Ok()
+        .content_type("application/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .body(script))
+}
+
+/// `GET /webchat/{channel_id}/frame`: the chat inside the widget. Only the channel's allowed
+/// origins may frame it (`frame-ancestors`), so the visitor socket, which trusts Parley's own
+/// pages, serves only the sites the business named.
+async fn frame(state: AppState, channel_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let (id, allowed) = webchat_channel(&state, &channel_id).await?;
+    let ancestors = if allowed.iter().any(|origin| origin == "*") {
+        "*".to_owned()
+    } else {
+        std::iter::once("'self'")
+            .chain(
+                allowed
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|origin| {
+                        origin.starts_with("https://") || origin.starts_with("http://")
+                    })
+                    .filter(|origin| !origin.contains([' ', ';', ','])),
+            )
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            "Content-Security-Policy",
+            format!("frame-ancestors {ancestors}"),
+        ))
+        .body(DEMO_PAGE.replace("{{channel_id}}", &id.to_string())))
+}

@@ -298,3 +298,117 @@ async fn a_team_member_typing_shows_the_visitor_a_typing_indicator() {
     let typing = next_frame(&mut socket, "typing").await;
     assert_eq!(typing, json!({"type": "typing"}));
 }
+
+#[actix_web::test]
+async fn a_website_embeds_the_widget_with_one_line_and_names_identified_visitors() {
+    let app = TestApp::spawn().await;
+    let id = app.credentials.webchat_channel_id.to_string();
+    let (_, channel) = app.get(&format!("/api/v1/channels/{id}")).await;
+    let snippet = channel["embed_snippet"].as_str().unwrap();
+    assert_eq!(
+        snippet,
+        format!("<script src=\"/webchat/{id}/widget.js\" async></script>")
+    );
+
+    let script = app
+        .http
+        .get(app.url(&format!("/webchat/{id}/widget.js")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), reqwest::StatusCode::OK);
+    assert!(script.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/javascript"));
+    let body = script.text().await.unwrap();
+    assert!(
+        body.contains(&format!("var channelId = \"{id}\"")),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("var origin = \"{}\"", app.address)),
+        "{body}"
+    );
+
+    // Only the channel's allowed origins may frame the chat.
+    let csp = |app: &TestApp| {
+        let url = app.url(&format!("/webchat/{id}/frame"));
+        let http = app.http.clone();
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            assert_eq!(response.status(), reqwest::StatusCode::OK);
+            response.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    assert_eq!(csp(&app).await, "frame-ancestors 'self'");
+    let (status, _) = app
+        .post_json(
+            &format!("/api/v1/channels/{id}/reconnect"),
+            &json!({"config": {"allowed_origins": ["https://villa.example"]}}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert_eq!(
+        csp(&app).await,
+        "frame-ancestors 'self' https://villa.example"
+    );
+
+    // An identified visitor: the business signs its user id with the channel's secret.
+    let (status, made) = app
+        .post_json(
+            &format!("/api/v1/channels/{id}/identity-secret"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{made}");
+    let secret = made["identity_secret"].as_str().unwrap().to_owned();
+    let hash = hex::encode(parley::crypto::hmac_sha256(secret.as_bytes(), b"guest-42"));
+    let url = |query: &str| {
+        format!(
+            "ws://127.0.0.1:{}/webchat/{id}{query}",
+            app.address.rsplit(':').next().unwrap()
+        )
+    };
+    match tokio_tungstenite::connect_async(url("?user_id=guest-42&user_hash=00ff")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 401)
+        }
+        other => panic!("a forged identity was let in: {other:?}"),
+    }
+    let (mut socket, _) = tokio_tungstenite::connect_async(url(&format!(
+        "?user_id=guest-42&user_hash={hash}&name=Ana%20Costa"
+    )))
+    .await
+    .unwrap();
+    let ready = next_frame(&mut socket, "ready").await;
+    assert_eq!(ready["visitor_id"], "user.guest-42");
+    socket
+        .send(Message::Text(
+            json!({"type": "message", "client_id": "i1", "text": "Late check-in please"})
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+    next_frame(&mut socket, "ack").await;
+    let conversation = app.conversation_with("user.guest-42").await;
+    assert_eq!(conversation["contact"]["name"], "Ana Costa");
+
+    // The same person on another device continues the same conversation.
+    let (mut other_device, _) =
+        tokio_tungstenite::connect_async(url(&format!("?user_id=guest-42&user_hash={hash}")))
+            .await
+            .unwrap();
+    let history = next_frame(&mut other_device, "history").await;
+    assert!(
+        history["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|message| message["content"]["body"] == "Late check-in please"),
+        "{history}"
+    );
+}

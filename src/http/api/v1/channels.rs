@@ -76,6 +76,9 @@ pub struct ChannelView {
     config: Value,
     /// Where the provider must send webhooks (WhatsApp) or visitors connect (web chat).
     webhook_url: String,
+    /// Web chat: the one line that puts the chat widget on a website.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    embed_snippet: Option<String>,
     created_at: Millis,
     updated_at: Millis,
 }
@@ -270,7 +273,10 @@ fn parse_credentials(kind: ChannelKind, config: Option<&Value>) -> Result<Creden
                     ))
                 }
             };
-            (json!({"allowed_origins": allowed_origins}), json!({}))
+            (
+                json!({"allowed_origins": allowed_origins}),
+                json!({"identity_secret": crate::crypto::generate_token("wcid")}),
+            )
         }
         ChannelKind::Telegram => {
             let raw = required_string(config, "bot_token", "config.bot_token")?;
@@ -497,6 +503,12 @@ pub(crate) fn view(record: &ChannelRecord, state: &AppState) -> ChannelView {
         bot_user_id: record.bot_user_id.clone(),
         config: record.public_config.clone(),
         webhook_url: state.public_url(&path),
+        embed_snippet: (record.kind == ChannelKind::Webchat).then(|| {
+            format!(
+                "<script src=\"{}\" async></script>",
+                state.public_url(&format!("/webchat/{}/widget.js", record.id))
+            )
+        }),
         created_at: record.created_at,
         updated_at: record.updated_at,
     }
@@ -994,9 +1006,18 @@ pub(crate) async fn reconnect(
         return Ok(HttpResponse::Ok().json(started));
     }
     let credentials = match (config, record.kind) {
-        (None, ChannelKind::Webchat) => Credentials {
-            public_config: record.public_config.clone(),
-            secrets: json!({}),
+        // The web chat keeps its identity secret: identified visitors stay signed in.
+        (config, ChannelKind::Webchat) => Credentials {
+            public_config: match config {
+                None => record.public_config.clone(),
+                config => parse_credentials(ChannelKind::Webchat, config)?.public_config,
+            },
+            secrets: state
+                .master_key
+                .decrypt(&record.sealed_secrets)
+                .ok()
+                .and_then(|plaintext| serde_json::from_slice(&plaintext).ok())
+                .unwrap_or_else(|| json!({})),
         },
         // A bot reconnects with the token it has, e.g. after a disconnect.
         (None, ChannelKind::Telegram) => telegram::stored_credentials(&state, &record)?,

@@ -19,6 +19,7 @@ pub mod sms;
 pub mod templates;
 pub mod test_sessions;
 pub mod users;
+pub mod webchat_identity;
 
 use actix_web::web;
 
@@ -43,7 +44,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
             .configure(sms::configure)
             .configure(templates::configure)
             .configure(test_sessions::configure)
-            .configure(users::configure),
+            .configure(users::configure)
+            .configure(webchat_identity::configure),
     );
 }
 
