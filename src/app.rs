@@ -114,6 +114,11 @@ impl Application {
                 .filter(|text| !text.is_empty()),
             public_url: config.public_url.clone(),
             meta,
+            email: crate::actors::email::EmailSettings {
+                resolver: crate::adapters::email::dns::DnsResolver::new(config.dns_resolver),
+                inbound_domain: config.email_inbound_domain(),
+                smtp_timeout: config.send_timeout(),
+            },
         };
         let egress = crate::actors::api_call::EgressPolicy::parse(&config.api_step_allow)
             .context("invalid PARLEY_API_STEP_ALLOW")?;

@@ -403,6 +403,9 @@ async fn send(
                 .send(platform, &public.page_id, &secrets.page_access_token, &body)
                 .await
         }
+        ChannelSecrets::Email { public, secrets } => {
+            super::email::send(core, runtime, row, public, secrets).await
+        }
         ChannelSecrets::Webchat { .. } => {
             let frame = ServerFrame::Message {
                 message: WebchatMessage {

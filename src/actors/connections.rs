@@ -253,9 +253,9 @@ pub async fn onboard(
         ChannelKind::Messenger | ChannelKind::Instagram => {
             onboard_pages(graph, kind, &token, &info).await
         }
-        ChannelKind::Webchat => Err(ConnectionError::Validation(
-            "the web chat does not connect through Meta".into(),
-        )),
+        ChannelKind::Webchat | ChannelKind::Email => Err(ConnectionError::Validation(format!(
+            "{kind} channels do not connect through Meta"
+        ))),
     }
 }
 
@@ -480,7 +480,8 @@ pub async fn unsubscribe(
                 .map_err(|error| ConnectionError::Disconnect(error.to_string()))?;
             (public.page_id, secrets.page_access_token)
         }
-        ChannelKind::Webchat => return Ok(None),
+        // No provider subscription: mail for the channel is simply no longer taken.
+        ChannelKind::Webchat | ChannelKind::Email => return Ok(None),
     };
     let shared = siblings.iter().any(|other| {
         other.id != record.id
@@ -512,6 +513,6 @@ fn subscription_node(record: &ChannelRecord) -> Option<String> {
             .get("page_id")
             .and_then(Value::as_str)
             .map(str::to_owned),
-        ChannelKind::Webchat => None,
+        ChannelKind::Webchat | ChannelKind::Email => None,
     }
 }

@@ -38,6 +38,7 @@ pub struct CoreSettings {
     /// The server's public base URL, for absolute webhook URLs.
     pub public_url: Option<url::Url>,
     pub meta: MetaSettings,
+    pub email: super::email::EmailSettings,
 }
 
 /// What a team member's attention shows the contact.
@@ -79,6 +80,11 @@ pub enum ChannelSecrets {
     Page {
         public: crate::adapters::meta::PagePublicConfig,
         secrets: crate::adapters::meta::PageSecrets,
+    },
+    /// A sending domain with its DKIM key and SMTP relay.
+    Email {
+        public: crate::adapters::email::EmailPublicConfig,
+        secrets: crate::adapters::email::EmailSecrets,
     },
 }
 
@@ -434,6 +440,14 @@ impl Core {
                 let secrets =
                     serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
                 ChannelSecrets::Page { public, secrets }
+            }
+            ChannelKind::Email => {
+                let public = serde_json::from_value(record.public_config.clone())
+                    .map_err(|_| CryptoError::Undecryptable)?;
+                let plaintext = self.master_key.decrypt(&record.sealed_secrets)?;
+                let secrets =
+                    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
+                ChannelSecrets::Email { public, secrets }
             }
             ChannelKind::Webchat => ChannelSecrets::Webchat {
                 allowed_origins: record
@@ -1097,7 +1111,8 @@ impl Core {
                     )
                     .await
             }
-            ChannelSecrets::Webchat { .. } => return None,
+            // Mail has no read receipts or typing indicators to send.
+            ChannelSecrets::Webchat { .. } | ChannelSecrets::Email { .. } => return None,
         };
         Some(result.map(|()| provider_message_id))
     }

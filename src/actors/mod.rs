@@ -12,6 +12,7 @@ mod channel;
 pub mod connections;
 mod conversation;
 mod core;
+pub mod email;
 mod ingress;
 pub mod redis_bus;
 mod registry;

@@ -16,14 +16,17 @@ pub enum ChannelKind {
     Messenger,
     /// Instagram direct messages of a professional account linked to a Facebook Page.
     Instagram,
+    /// Email sent from the organisation's own domain (DKIM and SPF verified).
+    Email,
 }
 
 impl ChannelKind {
-    pub const ALL: [ChannelKind; 4] = [
+    pub const ALL: [ChannelKind; 5] = [
         ChannelKind::WhatsappCloud,
         ChannelKind::Webchat,
         ChannelKind::Messenger,
         ChannelKind::Instagram,
+        ChannelKind::Email,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -32,6 +35,7 @@ impl ChannelKind {
             ChannelKind::Webchat => "webchat",
             ChannelKind::Messenger => "messenger",
             ChannelKind::Instagram => "instagram",
+            ChannelKind::Email => "email",
         }
     }
 
@@ -44,6 +48,8 @@ impl ChannelKind {
             // 300 calls per second per Page for text, links and reactions.
             ChannelKind::Messenger => 300,
             ChannelKind::Instagram => 100,
+            // A relay's own limits vary; a few mails a second keeps clear of most.
+            ChannelKind::Email => 10,
         }
     }
 
@@ -55,6 +61,8 @@ impl ChannelKind {
             ChannelKind::Webchat => DAY,
             // Graph webhooks retry for 36 hours.
             ChannelKind::Messenger | ChannelKind::Instagram => 2 * DAY,
+            // SendGrid retries for 3 days; a mail server may retry for 5.
+            ChannelKind::Email => 5 * DAY,
         }
     }
 

@@ -97,7 +97,7 @@ fn scopes(kind: ChannelKind) -> &'static str {
         ChannelKind::Instagram => {
             "instagram_basic,instagram_manage_messages,pages_show_list,pages_messaging,pages_manage_metadata,business_management"
         }
-        ChannelKind::Webchat => "",
+        ChannelKind::Webchat | ChannelKind::Email => "",
     }
 }
 

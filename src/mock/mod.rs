@@ -2,7 +2,9 @@
 //! `parley-load`: real HTTP on loopback, the provider's real payload shapes, signatures and
 //! error answers. Nothing in the server depends on this module.
 
+pub mod dns;
 pub mod graph;
 pub mod llm;
 pub mod messenger_webhooks;
+pub mod smtp;
 pub mod whatsapp_webhooks;

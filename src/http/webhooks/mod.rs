@@ -1,6 +1,7 @@
 //! `/webhooks/{provider}/{channel_id}` and the Meta app's `/webhooks/meta`: provider ingress. A webhook is answered 200 only after
 //! its events are committed to the `inbound` table.
 
+mod email;
 mod meta;
 mod page;
 mod whatsapp_cloud;
@@ -9,6 +10,14 @@ use actix_web::web;
 
 pub(super) fn configure(config: &mut web::ServiceConfig) {
     config
+        .route(
+            "/webhooks/email/{channel_id}/mailgun",
+            web::post().to(email::mailgun),
+        )
+        .route(
+            "/webhooks/email/{channel_id}/sendgrid",
+            web::post().to(email::sendgrid),
+        )
         .route("/webhooks/meta", web::get().to(meta::handshake))
         .route("/webhooks/meta", web::post().to(meta::receive))
         .route(

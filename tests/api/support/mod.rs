@@ -61,6 +61,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Another node of the same deployment: share its database, master key and credentials.
     pub node_of: Option<Node>,
+    /// `PARLEY_DNS_RESOLVER`: the DNS server email domain checks ask.
+    pub dns_resolver: Option<std::net::SocketAddr>,
 }
 
 /// What a second node takes from the first.
@@ -104,6 +106,8 @@ impl TestApp {
             config.api_step_allow = allow;
         }
         config.redis_url = options.redis_url;
+        config.dns_resolver = options.dns_resolver;
+        config.email_inbound_domain = Some("in.parley.test".into());
         config.database.database_url = match &options.node_of {
             Some(node) => {
                 for file in ["master.key", parley::bootstrap::BOOTSTRAP_FILE] {

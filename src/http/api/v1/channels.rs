@@ -36,7 +36,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/channels/{id}/disconnect", web::post().to(disconnect))
         .route("/channels/{id}/activate", web::post().to(activate))
         .route("/channels/{id}/deactivate", web::post().to(deactivate))
-        .route("/channels/{id}/stats", web::get().to(stats));
+        .route("/channels/{id}/stats", web::get().to(stats))
+        .route(
+            "/channels/{id}/verify",
+            web::post().to(super::email::verify),
+        );
 }
 
 /// A channel as the API shows it.
@@ -73,6 +77,14 @@ pub struct ChannelView {
     config: Value,
     /// Where the provider must send webhooks (WhatsApp) or visitors connect (web chat).
     webhook_url: String,
+    /// Email: the DNS records to publish, with what the last check found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    dns_records: Option<Value>,
+    /// Email: the inbound address, and the SendGrid Inbound Parse URL (with its token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    inbound: Option<Value>,
     created_at: Millis,
     updated_at: Millis,
 }
@@ -254,6 +266,10 @@ fn parse_credentials(kind: ChannelKind, config: Option<&Value>) -> Result<Creden
             };
             (json!({"allowed_origins": allowed_origins}), json!({}))
         }
+        ChannelKind::Email => {
+            let credentials = super::email::credentials(config)?;
+            (credentials.public_config, credentials.secrets)
+        }
     };
     Ok(Credentials {
         public_config,
@@ -296,6 +312,7 @@ fn optional_string<'a>(
 pub(crate) fn view(record: &ChannelRecord, state: &AppState) -> ChannelView {
     let path = match record.kind {
         ChannelKind::Webchat => format!("/webchat/{}", record.id),
+        ChannelKind::Email => format!("/webhooks/email/{}/mailgun", record.id),
         // Channels added with their own app's credentials have their own webhook; those
         // connected through Parley's app share the app's, routed by account id.
         _ if record.connection.setup == Setup::Manual => {
@@ -320,6 +337,8 @@ pub(crate) fn view(record: &ChannelRecord, state: &AppState) -> ChannelView {
         bot_user_id: record.bot_user_id.clone(),
         config: record.public_config.clone(),
         webhook_url: state.public_url(&path),
+        dns_records: super::email::dns_records(record),
+        inbound: super::email::inbound(record, state),
         created_at: record.created_at,
         updated_at: record.updated_at,
     }
@@ -417,6 +436,7 @@ async fn verify(
             webhook_attached: true,
             ..ChannelConnection::default()
         }),
+        ChannelKind::Email => super::email::connection(credentials),
     }
 }
 
@@ -453,7 +473,12 @@ pub(crate) async fn create(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     require_manager(&caller)?;
-    let request = parse_create(&super::json_body(&body)?)?;
+    let mut request = parse_create(&super::json_body(&body)?)?;
+    if request.kind == ChannelKind::Email {
+        request.credentials =
+            super::email::with_new_key(request.credentials, &state.settings.email.inbound_domain)
+                .await?;
+    }
     let connection = verify(&state, request.kind, &request.credentials).await?;
     let now = state.clock.now();
     let new = NewChannel {
@@ -461,7 +486,11 @@ pub(crate) async fn create(
         org_id: caller.0.org_id,
         kind: request.kind,
         name: request.name,
-        status: ChannelStatus::Connected,
+        // An email domain sends only once its DNS records are verified.
+        status: match request.kind {
+            ChannelKind::Email => ChannelStatus::PendingVerification,
+            _ => ChannelStatus::Connected,
+        },
         status_reason: None,
         public_config: request.credentials.public_config,
         sealed_secrets: seal(&state, &request.credentials.secrets),
@@ -607,7 +636,11 @@ pub(crate) async fn list(state: AppState, caller: Caller) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(ChannelList { data }))
 }
 
-async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<ChannelRecord, ApiError> {
+pub(crate) async fn find(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<ChannelRecord, ApiError> {
     require_manager(caller)?;
     let id = channel_id(id)?;
     state
@@ -773,6 +806,12 @@ pub(crate) async fn reconnect(
             body.get("return_to").and_then(Value::as_str),
         )?;
         return Ok(HttpResponse::Ok().json(started));
+    }
+    if record.kind == ChannelKind::Email {
+        return Err(ApiError::new(
+            Code::ChannelStateConflict,
+            "an email channel is not reconnected: verify its DNS records again, or add a new channel for other settings",
+        ));
     }
     let credentials = match (config, record.kind) {
         (None, ChannelKind::Webchat) => Credentials {
