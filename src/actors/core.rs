@@ -485,6 +485,18 @@ impl Core {
         Ok(runtime)
     }
 
+    /// The email channel whose inbound address is `address` (case aside), among this node's
+    /// live channels.
+    pub fn email_channel(&self, address: &str) -> Option<Arc<ChannelRuntime>> {
+        self.channels
+            .iter()
+            .find(|entry| {
+                matches!(&entry.secrets, ChannelSecrets::Email { public, .. }
+                    if public.inbound_address.eq_ignore_ascii_case(address))
+            })
+            .map(|entry| Arc::clone(&entry))
+    }
+
     pub fn channel(&self, id: ChannelId) -> Option<Arc<ChannelRuntime>> {
         self.channels.get(&id).map(|entry| Arc::clone(&entry))
     }

@@ -17,6 +17,7 @@ mod ingress;
 pub mod redis_bus;
 mod registry;
 mod scheduler;
+pub mod smtp_listener;
 pub mod test_chat;
 mod tokens;
 pub mod webchat;

@@ -23,10 +23,15 @@ struct EmailSetup {
 
 impl EmailSetup {
     async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    async fn start_with(smtp_listen: bool) -> Self {
         let dns = MockDns::start().unwrap();
         let smtp = MockSmtp::start("lodge", "relay-password").unwrap();
         let app = TestApp::spawn_with(Options {
             dns_resolver: Some(dns.address()),
+            smtp_listen,
             ..Options::default()
         })
         .await;
@@ -648,4 +653,59 @@ async fn a_relay_refusing_the_password_puts_the_channel_in_needs_reconnect() {
         "{body}"
     );
     assert!(setup.smtp.received().is_empty());
+}
+
+#[actix_web::test]
+async fn the_smtp_listener_takes_mail_for_a_channels_inbound_address_and_refuses_others() {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let setup = EmailSetup::start_with(true).await;
+    let listener = setup.app.smtp_address.unwrap();
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(listener.port())
+        .build();
+    let inbound = setup.channel["inbound"]["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let letter = |to: &str| {
+        Message::builder()
+            .from("Gus <gus@example.org>".parse().unwrap())
+            .to(to.parse().unwrap())
+            .subject("Late arrival")
+            .message_id(Some("<gus-1@example.org>".into()))
+            .body("We will arrive at midnight.\n\nOn Mon, Jan 5, 2026 at 9:00 AM The Lodge wrote:\n> See you".to_owned())
+            .unwrap()
+    };
+    let refused = transport
+        .send(letter("nobody@in.parley.test"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status().map(u16::from), Some(550), "{refused}");
+    transport.send(letter(&inbound)).await.unwrap();
+    let conversation = setup.app.conversation_with("gus@example.org").await;
+    assert_eq!(conversation["contact"]["name"], "Gus");
+    setup
+        .app
+        .messages_until(conversation["id"].as_str().unwrap(), |messages| {
+            messages
+                .iter()
+                .any(|message| message["content"]["body"] == "We will arrive at midnight.")
+        })
+        .await;
+    // The same mail again is taken and dropped as a duplicate.
+    transport.send(letter(&inbound)).await.unwrap();
+    let (_, messages) = setup
+        .app
+        .get(&format!(
+            "/api/v1/conversations/{}/messages",
+            conversation["id"].as_str().unwrap()
+        ))
+        .await;
+    let from_gus = messages["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|message| message["direction"] == "inbound")
+        .count();
+    assert_eq!(from_gus, 1, "{messages}");
 }
