@@ -709,3 +709,61 @@ async fn the_smtp_listener_takes_mail_for_a_channels_inbound_address_and_refuses
         .count();
     assert_eq!(from_gus, 1, "{messages}");
 }
+
+#[actix_web::test]
+async fn an_attachment_becomes_a_media_message_served_from_the_original() {
+    let setup = EmailSetup::start().await;
+    let raw = "From: Hana <hana@example.org>\r\nSubject: Passport\r\nMessage-ID: <hana-1@example.org>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n\
+--m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHere is my passport.\r\n\
+--m\r\nContent-Type: image/png; name=\"passport.png\"\r\nContent-Disposition: attachment; filename=\"passport.png\"\r\n\
+Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n\
+--m\r\nContent-Type: text/html; name=\"page.html\"\r\nContent-Disposition: attachment; filename=\"page.html\"\r\n\r\n<script>alert(1)</script>\r\n--m--\r\n";
+    let (status, body) = setup.mailgun_now(raw, "a-1").await;
+    assert_eq!(
+        (status, body["new"].as_u64()),
+        (StatusCode::OK, Some(3)),
+        "{body}"
+    );
+    let conversation = setup.app.conversation_with("hana@example.org").await;
+    let id = conversation["id"].as_str().unwrap().to_owned();
+    let messages = setup
+        .app
+        .messages_until(&id, |messages| {
+            messages
+                .iter()
+                .filter(|message| message["direction"] == "inbound")
+                .count()
+                == 3
+        })
+        .await;
+    let media = |name: &str| {
+        messages
+            .iter()
+            .find(|message| message["content"]["filename"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let fetch = |message_id: String| {
+        setup
+            .app
+            .http
+            .get(setup.app.url(&format!(
+                "/api/v1/conversations/{id}/messages/{message_id}/media"
+            )))
+            .bearer_auth(&setup.app.api_key)
+            .send()
+    };
+    let png = fetch(media("passport.png")).await.unwrap();
+    assert_eq!(png.status(), StatusCode::OK);
+    assert_eq!(png.headers()["content-type"], "image/png");
+    assert_eq!(png.bytes().await.unwrap().as_ref(), b"\x89PNG\r\n\x1a\n");
+    let html = fetch(media("page.html")).await.unwrap();
+    assert_eq!(html.headers()["content-type"], "application/octet-stream");
+    assert!(html.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+}

@@ -112,6 +112,19 @@ pub fn parse(raw: &[u8]) -> Result<ParsedEmail, WebhookError> {
     })
 }
 
+/// The bytes of attachment `index` of a raw mail (decoded from its transfer encoding).
+pub fn attachment(raw: &[u8], index: usize) -> Option<Vec<u8>> {
+    let message = MessageParser::default().parse(raw)?;
+    let part = message.attachments().nth(index)?;
+    Some(part.contents().to_vec())
+}
+
+/// Splits an attachment's media id (`<message id>#<index>`).
+pub fn attachment_key(media_id: &str) -> Option<(&str, usize)> {
+    let (message_id, index) = media_id.rsplit_once('#')?;
+    Some((message_id, index.parse().ok()?))
+}
+
 fn ids(value: &HeaderValue<'_>) -> Vec<String> {
     value
         .as_text_list()
