@@ -607,7 +607,7 @@ async fn relay_answers_are_classified_retry_failure_and_reconnect() {
 }
 
 #[actix_web::test]
-async fn a_relay_refusing_the_password_puts_the_channel_in_needs_reconnect() {
+async fn a_relay_refusing_the_password_needs_a_reconnect_with_new_relay_credentials() {
     let dns = MockDns::start().unwrap();
     let smtp = MockSmtp::start("lodge", "the-real-password").unwrap();
     let app = TestApp::spawn_with(Options {

@@ -441,7 +441,7 @@ async fn verify(
 }
 
 /// Reads a channel back and (re)starts its actor with what is now stored.
-async fn restart(
+pub(crate) async fn restart(
     state: &AppState,
     org_id: crate::domain::OrgId,
     id: ChannelId,
@@ -808,10 +808,7 @@ pub(crate) async fn reconnect(
         return Ok(HttpResponse::Ok().json(started));
     }
     if record.kind == ChannelKind::Email {
-        return Err(ApiError::new(
-            Code::ChannelStateConflict,
-            "an email channel is not reconnected: verify its DNS records again, or add a new channel for other settings",
-        ));
+        return super::email::reconnect(&state, &record, config).await;
     }
     let credentials = match (config, record.kind) {
         (None, ChannelKind::Webchat) => Credentials {

@@ -3,7 +3,7 @@
 //! which looks the domain's DKIM and SPF records up over DNS and connects the channel once
 //! both are published as generated.
 
-use super::channels::{find as find_record, view, Credentials};
+use super::channels::{find as find_record, restart, seal, view, Credentials};
 use crate::adapters::email::dns::{self, CheckedRecord, RecordStatus};
 use crate::adapters::email::{EmailPublicConfig, EmailSecrets, SmtpSecurity};
 use crate::domain::{ChannelKind, ChannelStatus};
@@ -272,6 +272,88 @@ pub(crate) fn inbound(record: &ChannelRecord, state: &AppState) -> Option<Value>
     })
 }
 
+/// `POST /api/v1/channels/{id}/reconnect` for an email channel: new relay settings (a new
+/// password after the relay refused the old one, another relay, another sender). The DKIM key,
+/// its selector and the inbound address stay, so the published records and the forwarding
+/// stay valid; a verified domain connects again at once. Another domain gets a new key and
+/// waits for its records.
+pub(crate) async fn reconnect(
+    state: &AppState,
+    record: &ChannelRecord,
+    config: Option<&Value>,
+) -> Result<HttpResponse, ApiError> {
+    let config = match config {
+        Some(Value::Object(config)) => config,
+        Some(_) => {
+            return Err(ApiError::field(
+                Code::InvalidField,
+                "config",
+                "`config` must be an object",
+            ))
+        }
+        None => return Err(ApiError::missing("config")),
+    };
+    let parsed = credentials(config)?;
+    let old_public = public_of(&record.public_config)?;
+    let old_secrets: EmailSecrets = state
+        .master_key
+        .decrypt(&record.sealed_secrets)
+        .ok()
+        .and_then(|plaintext| serde_json::from_slice(&plaintext).ok())
+        .ok_or_else(|| ApiError::new(Code::Internal, "the channel's credentials are unreadable"))?;
+    let same_domain = public_of(&parsed.public_config)?.domain == old_public.domain;
+    let mut parsed = if same_domain {
+        let mut parsed = parsed;
+        parsed.public_config["selector"] = json!(old_public.selector);
+        parsed.public_config["dkim_public_key"] = json!(old_public.dkim_public_key);
+        parsed.secrets["dkim_private_key"] = json!(old_secrets.dkim_private_key);
+        parsed
+    } else {
+        with_new_key(parsed, &state.settings.email.inbound_domain).await?
+    };
+    parsed.public_config["inbound_address"] = json!(old_public.inbound_address);
+    if parsed
+        .secrets
+        .get("mailgun_signing_key")
+        .is_none_or(Value::is_null)
+    {
+        parsed.secrets["mailgun_signing_key"] = json!(old_secrets.mailgun_signing_key);
+    }
+    let (status, connection) = if same_domain && record.connection.verified {
+        (ChannelStatus::Connected, record.connection.clone())
+    } else {
+        (ChannelStatus::PendingVerification, connection(&parsed)?)
+    };
+    let now = state.clock.now();
+    let event = crate::actors::bus::Event::ChannelUpdated {
+        channel_id: record.id,
+        status,
+        reason: None,
+    };
+    let events = crate::actors::bus::log_script(record.org_id, std::slice::from_ref(&event), now);
+    state
+        .store
+        .refresh_channel(
+            record.org_id,
+            record.id,
+            ChannelRefresh {
+                status,
+                status_reason: None,
+                public_config: parsed.public_config,
+                sealed_secrets: seal(state, &parsed.secrets),
+                connection,
+            },
+            now,
+            events,
+        )
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ChannelNotFound))?;
+    state.bus.publish(record.org_id, event);
+    let record = restart(state, record.org_id, record.id).await?;
+    tracing::info!(channel_id = %record.id, same_domain, "email channel reconnected in place");
+    Ok(HttpResponse::Ok().json(view(&record, state)))
+}
+
 /// `POST /api/v1/channels/{id}/verify`: looks the domain's records up over DNS. All found as
 /// generated: the channel is `connected` and `verified`. Otherwise it stays (or goes back
 /// to) `pending_verification`, each record saying what is missing or wrong; a DNS failure
@@ -311,7 +393,11 @@ pub(crate) async fn verify(
     });
     let keep_connected = record.connection.verified && only_transient;
     let (status, reason, verified) = if all_verified || keep_connected {
-        (ChannelStatus::Connected, None, true)
+        // The records say nothing of the relay: a refused password still needs a reconnect.
+        match record.status {
+            ChannelStatus::NeedsReconnect => (record.status, record.status_reason.clone(), true),
+            _ => (ChannelStatus::Connected, None, true),
+        }
     } else {
         let problems: Vec<String> = checked
             .iter()
