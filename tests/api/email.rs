@@ -767,3 +767,28 @@ Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n\
         .unwrap()
         .starts_with("attachment"));
 }
+
+#[actix_web::test]
+async fn a_mail_of_several_megabytes_is_taken_where_other_webhooks_stop_at_four() {
+    let setup = EmailSetup::start().await;
+    // 6 MB of attachment, base64 in 76-character lines.
+    let encoded = "QUFB".repeat(19).repeat(6 * 1024 * 1024 / 57);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|line| std::str::from_utf8(line).unwrap())
+        .collect();
+    let raw = format!(
+        "From: ivo@example.org\r\nSubject: Plans\r\nMessage-ID: <big-1@example.org>\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\nContent-Type: text/plain\r\n\r\nThe plans.\r\n\
+--m\r\nContent-Type: application/pdf; name=\"plans.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\r\n--m--\r\n",
+        lines.join("\r\n")
+    );
+    assert!(raw.len() > 8 * 1024 * 1024);
+    let (status, body) = setup.mailgun_now(&raw, "big-1").await;
+    assert_eq!(
+        (status, body["new"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{body}"
+    );
+}

@@ -94,14 +94,25 @@ pub fn parse(raw: &[u8]) -> Result<ParsedEmail, WebhookError> {
         || header_text("Return-Path")
             .is_some_and(|value| value.trim() == "<>" || value.trim().is_empty())
         || message.is_content_type("multipart", "report");
+    let has_plain = message
+        .text_bodies()
+        .any(|part| part.is_text() && !part.is_text_html());
+    let html = message.body_html(0).map(|html| html.into_owned());
+    let reply = match (&html, has_plain) {
+        // Without a plain part, the quoted history is cut at its container first.
+        (Some(html), false) => reply::extract(&mail_parser::decoders::html::html_to_text(
+            without_quoted_html(html),
+        )),
+        _ => reply::extract(&text),
+    };
     Ok(ParsedEmail {
         message_id,
         in_reply_to: ids(message.in_reply_to()),
         references: ids(message.references()),
         subject: message.subject().map(|subject| subject.trim().to_owned()),
-        reply: reply::extract(&text),
+        reply,
         text,
-        html: message.body_html(0).map(|html| html.into_owned()),
+        html,
         from_address,
         from_name,
         attachments,
@@ -110,6 +121,29 @@ pub fn parse(raw: &[u8]) -> Result<ParsedEmail, WebhookError> {
             .date()
             .map(|date| date.to_timestamp().saturating_mul(1_000)),
     })
+}
+
+/// Where mail clients put the quoted history in HTML: Gmail, Apple Mail and Thunderbird,
+/// Outlook (two forms), Yahoo.
+const QUOTE_CONTAINERS: [&str; 6] = [
+    "<div class=\"gmail_quote",
+    "<blockquote type=\"cite\"",
+    "<div class=\"moz-cite-prefix",
+    "<div id=\"appendonsend\"",
+    "<div id=\"divrplyfwdmsg\"",
+    "<div class=\"yahoo_quoted",
+];
+
+/// The HTML before the first quote container (the reply's own part; unclosed tags do not
+/// matter to the text conversion).
+fn without_quoted_html(html: &str) -> &str {
+    let lower = html.to_ascii_lowercase();
+    let cut = QUOTE_CONTAINERS
+        .iter()
+        .filter_map(|marker| lower.find(marker))
+        .min()
+        .unwrap_or(html.len());
+    html.get(..cut).unwrap_or(html)
 }
 
 /// The bytes of attachment `index` of a raw mail (decoded from its transfer encoding).
@@ -273,6 +307,18 @@ iVBORw0KGgo=\r\n\
         assert!(
             matches!(&messages[1].content, MessageContent::Media { media_kind: MediaKind::Image, filename: Some(name), .. } if name == "plan.png")
         );
+    }
+
+    #[test]
+    fn an_html_only_reply_loses_its_quote_container() {
+        let outlook = "From: ana@example.org\r\nMessage-ID: <h1@example.org>\r\nMIME-Version: 1.0\r\n\
+Content-Type: text/html; charset=utf-8\r\n\r\n\
+<html><body><div>Friday suits us.</div><div id=\"appendonsend\"></div><hr><div id=\"divRplyFwdMsg\">\
+Lodge team</div><div>When do you arrive?</div></body></html>";
+        assert_eq!(parse(outlook.as_bytes()).unwrap().reply, "Friday suits us.");
+        let gmail = "From: ana@example.org\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n\
+<div dir=\"ltr\">Yes, thanks</div><br><div class=\"gmail_quote\"><blockquote>Hi there</blockquote></div>";
+        assert_eq!(parse(gmail.as_bytes()).unwrap().reply, "Yes, thanks");
     }
 
     #[test]

@@ -16,6 +16,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use std::sync::Arc;
 
+/// Largest post taken: a 10 MB mail, base64-encoded, with the provider's other fields.
+pub(super) const MAX_POST_BYTES: usize = 16 * 1024 * 1024;
+
 /// How far a Mailgun signature's timestamp may be from now.
 const MAILGUN_MAX_SKEW_MS: Millis = 5 * 60 * 1_000;
 

@@ -10,13 +10,16 @@ use actix_web::web;
 
 pub(super) fn configure(config: &mut web::ServiceConfig) {
     config
-        .route(
-            "/webhooks/email/{channel_id}/mailgun",
-            web::post().to(email::mailgun),
+        // A mail may be 10 MB, and a form carries it base64-encoded.
+        .service(
+            web::resource("/webhooks/email/{channel_id}/mailgun")
+                .app_data(web::PayloadConfig::new(email::MAX_POST_BYTES))
+                .route(web::post().to(email::mailgun)),
         )
-        .route(
-            "/webhooks/email/{channel_id}/sendgrid",
-            web::post().to(email::sendgrid),
+        .service(
+            web::resource("/webhooks/email/{channel_id}/sendgrid")
+                .app_data(web::PayloadConfig::new(email::MAX_POST_BYTES))
+                .route(web::post().to(email::sendgrid)),
         )
         .route("/webhooks/meta", web::get().to(meta::handshake))
         .route("/webhooks/meta", web::post().to(meta::receive))
