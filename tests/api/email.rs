@@ -566,7 +566,7 @@ async fn sendgrid_posts_the_raw_mail_with_the_channels_token() {
 }
 
 #[actix_web::test]
-async fn relay_answers_are_classified_retry_failure_and_reconnect() {
+async fn a_relay_550_fails_the_message_and_a_451_is_retried_until_taken() {
     let setup = EmailSetup::start().await;
     setup.publish();
     setup.verify().await;

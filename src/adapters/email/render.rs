@@ -351,4 +351,58 @@ mod tests {
             Err(SendError::Permanent { .. })
         ));
     }
+
+    #[test]
+    fn lists_locations_and_media_links_render_and_media_without_a_link_is_refused() {
+        let list = MessageContent::List {
+            header: Some("Rooms".into()),
+            body: "Pick one".into(),
+            footer: None,
+            button: "See rooms".into(),
+            sections: vec![crate::domain::ListSection {
+                title: Some("Upstairs".into()),
+                rows: vec![ChoiceItem {
+                    id: "r1".into(),
+                    title: "Loft".into(),
+                    description: Some("2 beds".into()),
+                }],
+            }],
+        };
+        let body = render(&list, &REPLY).unwrap();
+        assert!(
+            body.text
+                .contains("Upstairs\n\nReply with one of:\n- Loft (2 beds)"),
+            "{}",
+            body.text
+        );
+        assert!(body.html.contains("body=Loft\""), "{}", body.html);
+        let location = MessageContent::Location {
+            latitude: 38.7,
+            longitude: -9.1,
+            name: Some("Lodge".into()),
+            address: None,
+        };
+        assert!(render(&location, &REPLY)
+            .unwrap()
+            .text
+            .contains("Lodge: https://www.openstreetmap.org/?mlat=38.7&mlon=-9.1"));
+        let media = |url: Option<&str>| MessageContent::Media {
+            media_kind: crate::domain::MediaKind::Image,
+            media_id: None,
+            url: url.map(str::to_owned),
+            mime_type: None,
+            caption: Some("The view".into()),
+            filename: None,
+            voice: false,
+        };
+        let body = render(&media(Some("https://example.com/v.jpg")), &REPLY).unwrap();
+        assert_eq!(
+            body.text,
+            "The view\n\nOpen the image: https://example.com/v.jpg"
+        );
+        assert!(matches!(
+            render(&media(None), &REPLY),
+            Err(SendError::Permanent { .. })
+        ));
+    }
 }
