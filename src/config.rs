@@ -187,7 +187,7 @@ pub struct Config {
     #[arg(long, env = "PARLEY_DNS_RESOLVER")]
     pub dns_resolver: Option<SocketAddr>,
 
-    /// The domain of email channels' inbound addresses (`<channel id>@<domain>`): mail for it
+    /// The domain of email channels' inbound addresses (`in-<random>@<domain>`): mail for it
     /// must reach Parley (its SMTP listener, or a provider's inbound webhook). Defaults to
     /// the host of PARLEY_PUBLIC_URL, else `localhost`.
     #[arg(long, env = "PARLEY_EMAIL_INBOUND_DOMAIN")]

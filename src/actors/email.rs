@@ -18,7 +18,7 @@ use std::time::{Duration, UNIX_EPOCH};
 #[derive(Clone, Debug)]
 pub struct EmailSettings {
     pub resolver: DnsResolver,
-    /// The domain of channels' inbound addresses (`<channel id>@<domain>`).
+    /// The domain of channels' inbound addresses (`in-<random>@<domain>`).
     pub inbound_domain: String,
     /// Longest wait for a relay's answer.
     pub smtp_timeout: Duration,
