@@ -26,6 +26,7 @@ pub struct Application {
     port: u16,
     server: Server,
     core: Arc<Core>,
+    smtp_address: Option<std::net::SocketAddr>,
 }
 
 impl Application {
@@ -135,6 +136,11 @@ impl Application {
             twilio,
             evolution,
             telegram,
+            email: crate::actors::email::EmailSettings {
+                resolver: crate::adapters::email::dns::DnsResolver::new(config.dns_resolver),
+                inbound_domain: config.email_inbound_domain(),
+                smtp_timeout: config.send_timeout(),
+            },
         };
         let egress = crate::actors::api_call::EgressPolicy::parse(&config.api_step_allow)
             .context("invalid PARLEY_API_STEP_ALLOW")?;
@@ -152,6 +158,21 @@ impl Application {
         )
         .await
         .context("failed to start the live system")?;
+        let smtp_address = match config.smtp_listen {
+            Some(address) => {
+                let listener = tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("failed to bind the SMTP listener to {address}"))?;
+                let bound = listener.local_addr()?;
+                tokio::spawn(crate::actors::smtp_listener::run(
+                    Arc::clone(&core),
+                    listener,
+                ));
+                tracing::info!(address = %bound, "taking mail over SMTP");
+                Some(bound)
+            }
+            None => None,
+        };
         let listener = TcpListener::bind(config.bind)
             .with_context(|| format!("failed to bind {}", config.bind))?;
         let port = listener.local_addr()?.port();
@@ -167,11 +188,21 @@ impl Application {
         .shutdown_timeout(10)
         .run();
         tracing::info!(address = %format!("{}:{port}", config.bind.ip()), "listening");
-        Ok(Self { port, server, core })
+        Ok(Self {
+            port,
+            server,
+            core,
+            smtp_address,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Where the SMTP listener took its port, when it is on.
+    pub fn smtp_address(&self) -> Option<std::net::SocketAddr> {
+        self.smtp_address
     }
 
     pub fn core(&self) -> &Arc<Core> {

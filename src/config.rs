@@ -207,6 +207,21 @@ pub struct Config {
     #[arg(long, env = "PARLEY_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
 
+    /// The DNS server email domain checks ask (`ip:port`); the system's resolvers when unset.
+    #[arg(long, env = "PARLEY_DNS_RESOLVER")]
+    pub dns_resolver: Option<SocketAddr>,
+
+    /// The domain of email channels' inbound addresses (`in-<random>@<domain>`): mail for it
+    /// must reach Parley (its SMTP listener, or a provider's inbound webhook). Defaults to
+    /// the host of PARLEY_PUBLIC_URL, else `localhost`.
+    #[arg(long, env = "PARLEY_EMAIL_INBOUND_DOMAIN")]
+    pub email_inbound_domain: Option<String>,
+
+    /// Where Parley's own SMTP listener accepts inbound mail for email channels (e.g.
+    /// `0.0.0.0:25`); off when unset.
+    #[arg(long, env = "PARLEY_SMTP_LISTEN")]
+    pub smtp_listen: Option<SocketAddr>,
+
     /// Test hook: channel actors keep their outbox without sending, so a test can kill the
     /// process between acknowledging a webhook and sending the reply.
     #[arg(
@@ -256,6 +271,9 @@ impl Config {
             api_step_allow: String::new(),
             redis_url: None,
             db_max_connections: 8,
+            dns_resolver: None,
+            email_inbound_domain: None,
+            smtp_listen: None,
             test_hold_outbox: false,
             test_panic_on_text: None,
         }
@@ -271,6 +289,19 @@ impl Config {
 
     pub fn send_timeout(&self) -> Duration {
         Duration::from_millis(self.send_timeout_ms)
+    }
+
+    /// The domain of email channels' inbound addresses.
+    pub fn email_inbound_domain(&self) -> String {
+        self.email_inbound_domain
+            .clone()
+            .filter(|domain| !domain.trim().is_empty())
+            .or_else(|| {
+                self.public_url
+                    .as_ref()
+                    .and_then(|url| url.host_str().map(str::to_owned))
+            })
+            .unwrap_or_else(|| "localhost".into())
     }
 
     pub fn conversation_idle(&self) -> Duration {

@@ -464,6 +464,9 @@ async fn send(
         ChannelSecrets::Telegram { secrets, .. } => {
             super::telegram::send(&core.settings.telegram, secrets, row).await
         }
+        ChannelSecrets::Email { public, secrets } => {
+            super::email::send(core, runtime, row, public, secrets).await
+        }
         ChannelSecrets::Webchat { .. } => {
             let frame = ServerFrame::Message {
                 message: WebchatMessage {

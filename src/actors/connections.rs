@@ -254,6 +254,7 @@ pub async fn onboard(
             onboard_pages(graph, kind, &token, &info).await
         }
         ChannelKind::Webchat
+        | ChannelKind::Email
         | ChannelKind::TwilioWhatsapp
         | ChannelKind::TwilioSms
         | ChannelKind::WhatsappUnofficial => Err(ConnectionError::Validation(format!(
@@ -509,9 +510,10 @@ pub async fn unsubscribe(
         }
         // Twilio numbers keep the webhook their owner set in Twilio's console; a disconnected
         // channel drops what arrives there.
-        ChannelKind::Webchat | ChannelKind::TwilioWhatsapp | ChannelKind::TwilioSms => {
-            return Ok(None)
-        }
+        ChannelKind::Webchat
+        | ChannelKind::Email
+        | ChannelKind::TwilioWhatsapp
+        | ChannelKind::TwilioSms => return Ok(None),
         // A bot's webhook is its own: never shared with another channel.
         ChannelKind::Telegram => return super::telegram::disconnect(core, record).await,
     };
@@ -546,6 +548,7 @@ fn subscription_node(record: &ChannelRecord) -> Option<String> {
             .and_then(Value::as_str)
             .map(str::to_owned),
         ChannelKind::Webchat
+        | ChannelKind::Email
         | ChannelKind::TwilioWhatsapp
         | ChannelKind::TwilioSms
         | ChannelKind::WhatsappUnofficial

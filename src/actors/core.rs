@@ -43,6 +43,7 @@ pub struct CoreSettings {
     pub evolution: Option<crate::adapters::evolution::EvolutionSettings>,
     /// The Bot API of Telegram channels.
     pub telegram: crate::adapters::telegram::TelegramClient,
+    pub email: super::email::EmailSettings,
 }
 
 /// What a team member's attention shows the contact.
@@ -102,6 +103,11 @@ pub enum ChannelSecrets {
     Telegram {
         public: crate::adapters::telegram::TelegramPublicConfig,
         secrets: crate::adapters::telegram::TelegramSecrets,
+    },
+    /// A sending domain with its DKIM key and SMTP relay.
+    Email {
+        public: crate::adapters::email::EmailPublicConfig,
+        secrets: crate::adapters::email::EmailSecrets,
     },
 }
 
@@ -482,6 +488,14 @@ impl Core {
                     serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
                 ChannelSecrets::Telegram { public, secrets }
             }
+            ChannelKind::Email => {
+                let public = serde_json::from_value(record.public_config.clone())
+                    .map_err(|_| CryptoError::Undecryptable)?;
+                let plaintext = self.master_key.decrypt(&record.sealed_secrets)?;
+                let secrets =
+                    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
+                ChannelSecrets::Email { public, secrets }
+            }
             ChannelKind::Webchat => ChannelSecrets::Webchat {
                 allowed_origins: record
                     .public_config
@@ -530,6 +544,18 @@ impl Core {
         self.track(task);
         runtime.wake();
         Ok(runtime)
+    }
+
+    /// The email channel whose inbound address is `address` (case aside), among this node's
+    /// live channels.
+    pub fn email_channel(&self, address: &str) -> Option<Arc<ChannelRuntime>> {
+        self.channels
+            .iter()
+            .find(|entry| {
+                matches!(&entry.secrets, ChannelSecrets::Email { public, .. }
+                    if public.inbound_address.eq_ignore_ascii_case(address))
+            })
+            .map(|entry| Arc::clone(&entry))
     }
 
     pub fn channel(&self, id: ChannelId) -> Option<Arc<ChannelRuntime>> {
@@ -1178,6 +1204,8 @@ impl Core {
                     super::telegram::typing(&self.settings.telegram, secrets, &contact).await
                 }
             },
+            // Mail has no read receipts or typing indicators to send.
+            ChannelSecrets::Email { .. } => return None,
         };
         Some(result.map(|()| provider_message_id))
     }

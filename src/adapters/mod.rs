@@ -1,6 +1,7 @@
 //! One module per provider: webhook verification and parsing, rendering of channel-neutral
 //! content for the channel, and the provider's HTTP client with its error classification.
 
+pub mod email;
 pub mod evolution;
 pub mod messenger;
 pub mod meta;

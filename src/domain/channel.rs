@@ -24,10 +24,12 @@ pub enum ChannelKind {
     WhatsappUnofficial,
     /// A Telegram bot through the Bot API.
     Telegram,
+    /// Email sent from the organisation's own domain (DKIM and SPF verified).
+    Email,
 }
 
 impl ChannelKind {
-    pub const ALL: [ChannelKind; 8] = [
+    pub const ALL: [ChannelKind; 9] = [
         ChannelKind::WhatsappCloud,
         ChannelKind::Webchat,
         ChannelKind::Messenger,
@@ -36,6 +38,7 @@ impl ChannelKind {
         ChannelKind::TwilioSms,
         ChannelKind::WhatsappUnofficial,
         ChannelKind::Telegram,
+        ChannelKind::Email,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -48,6 +51,7 @@ impl ChannelKind {
             ChannelKind::TwilioSms => "twilio_sms",
             ChannelKind::WhatsappUnofficial => "whatsapp_unofficial",
             ChannelKind::Telegram => "telegram",
+            ChannelKind::Email => "email",
         }
     }
 
@@ -69,6 +73,8 @@ impl ChannelKind {
             // About 30 messages per second per bot across chats; each chat gets about one
             // per second more, paced by the Telegram client.
             ChannelKind::Telegram => 30,
+            // A relay's own limits vary; a few mails a second keeps clear of most.
+            ChannelKind::Email => 10,
         }
     }
 
@@ -86,6 +92,8 @@ impl ChannelKind {
             ChannelKind::WhatsappUnofficial => DAY,
             // Telegram keeps an undelivered update for at most 24 hours.
             ChannelKind::Telegram => 2 * DAY,
+            // SendGrid retries for 3 days; a mail server may retry for 5.
+            ChannelKind::Email => 5 * DAY,
         }
     }
 

@@ -101,7 +101,8 @@ fn scopes(kind: ChannelKind) -> &'static str {
         | ChannelKind::TwilioWhatsapp
         | ChannelKind::TwilioSms
         | ChannelKind::WhatsappUnofficial
-        | ChannelKind::Telegram => "",
+        | ChannelKind::Telegram
+        | ChannelKind::Email => "",
     }
 }
 

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         channels::create, channels::list, channels::read, channels::update, channels::delete,
         channels::reconnect, channels::disconnect, channels::activate, channels::deactivate,
-        channels::stats, crate::http::oauth::start,
+        channels::stats, crate::http::oauth::start, super::api::v1::email::verify,
         templates::sync, templates::list, templates::list_mappings, templates::create_mapping,
         templates::read_mapping, templates::update_mapping, templates::delete_mapping,
         templates::post_event, sms::count, sms::send, pairing::qr, webchat_identity::rotate,

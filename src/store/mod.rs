@@ -13,6 +13,7 @@ pub mod ai_agents;
 pub mod canned;
 mod channels;
 pub mod conversations;
+pub mod email;
 pub mod events;
 pub mod goals;
 pub mod inbound;

@@ -21,6 +21,7 @@ mod console;
 mod conversation_actions;
 mod crash;
 mod delivery;
+mod email;
 mod escalation;
 mod evolution;
 mod goals;

@@ -1,6 +1,7 @@
 //! `/webhooks/{provider}/{channel_id}` and the Meta app's `/webhooks/meta`: provider ingress. A webhook is answered 200 only after
 //! its events are committed to the `inbound` table.
 
+mod email;
 mod evolution;
 mod meta;
 mod page;
@@ -12,6 +13,17 @@ use actix_web::web;
 
 pub(super) fn configure(config: &mut web::ServiceConfig) {
     config
+        // A mail may be 10 MB, and a form carries it base64-encoded.
+        .service(
+            web::resource("/webhooks/email/{channel_id}/mailgun")
+                .app_data(web::PayloadConfig::new(email::MAX_POST_BYTES))
+                .route(web::post().to(email::mailgun)),
+        )
+        .service(
+            web::resource("/webhooks/email/{channel_id}/sendgrid")
+                .app_data(web::PayloadConfig::new(email::MAX_POST_BYTES))
+                .route(web::post().to(email::sendgrid)),
+        )
         .route("/webhooks/meta", web::get().to(meta::handshake))
         .route("/webhooks/meta", web::post().to(meta::receive))
         .route(

@@ -35,6 +35,8 @@ pub struct TestApp {
     pub data_dir: TempDir,
     /// The database URL the application runs on.
     pub database_url: String,
+    /// Where the SMTP listener took mail, when it is on.
+    pub smtp_address: Option<std::net::SocketAddr>,
 }
 
 /// A WhatsApp channel created through the API, with its credentials.
@@ -70,6 +72,10 @@ pub struct Options {
     pub database_url: Option<String>,
     /// Another node of the same deployment: share its database, master key and credentials.
     pub node_of: Option<Node>,
+    /// `PARLEY_DNS_RESOLVER`: the DNS server email domain checks ask.
+    pub dns_resolver: Option<std::net::SocketAddr>,
+    /// `PARLEY_SMTP_LISTEN` on a free loopback port.
+    pub smtp_listen: bool,
 }
 
 /// What a second node takes from the first.
@@ -126,6 +132,11 @@ impl TestApp {
             config.api_step_allow = allow;
         }
         config.redis_url = options.redis_url;
+        config.dns_resolver = options.dns_resolver;
+        if options.smtp_listen {
+            config.smtp_listen = Some("127.0.0.1:0".parse().unwrap());
+        }
+        config.email_inbound_domain = Some("in.parley.test".into());
         config.database.database_url = match &options.node_of {
             Some(node) => {
                 for file in ["master.key", parley::bootstrap::BOOTSTRAP_FILE] {
@@ -148,6 +159,7 @@ impl TestApp {
         };
         let application = Application::build_with_clock(config, clock).await.unwrap();
         let address = format!("http://127.0.0.1:{}", application.port());
+        let smtp_address = application.smtp_address();
         let core = Arc::clone(application.core());
         actix_web::rt::spawn(application.run_until_stopped());
         if let Some(public_url) = &options.public_url {
@@ -168,6 +180,7 @@ impl TestApp {
             clock: manual,
             data_dir,
             database_url: effective_database_url,
+            smtp_address,
         }
     }
 

@@ -39,7 +39,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/channels/{id}/disconnect", web::post().to(disconnect))
         .route("/channels/{id}/activate", web::post().to(activate))
         .route("/channels/{id}/deactivate", web::post().to(deactivate))
-        .route("/channels/{id}/stats", web::get().to(stats));
+        .route("/channels/{id}/stats", web::get().to(stats))
+        .route(
+            "/channels/{id}/verify",
+            web::post().to(super::email::verify),
+        );
 }
 
 /// A channel as the API shows it.
@@ -79,6 +83,14 @@ pub struct ChannelView {
     /// Web chat: the one line that puts the chat widget on a website.
     #[serde(skip_serializing_if = "Option::is_none")]
     embed_snippet: Option<String>,
+    /// Email: the DNS records to publish, with what the last check found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    dns_records: Option<Value>,
+    /// Email: the inbound address, and the SendGrid Inbound Parse URL (with its token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    inbound: Option<Value>,
     created_at: Millis,
     updated_at: Millis,
 }
@@ -290,6 +302,10 @@ fn parse_credentials(kind: ChannelKind, config: Option<&Value>) -> Result<Creden
             // The bot's id and the webhook secret are added once Telegram has been asked.
             (json!({}), json!({"bot_token": token.as_str()}))
         }
+        ChannelKind::Email => {
+            let credentials = super::email::credentials(config)?;
+            (credentials.public_config, credentials.secrets)
+        }
     };
     Ok(Credentials {
         public_config,
@@ -479,6 +495,7 @@ fn optional_string<'a>(
 pub(crate) fn view(record: &ChannelRecord, state: &AppState) -> ChannelView {
     let path = match record.kind {
         ChannelKind::Webchat => format!("/webchat/{}", record.id),
+        ChannelKind::Email => format!("/webhooks/email/{}/mailgun", record.id),
         // Channels added with their own app's credentials have their own webhook; those
         // connected through Parley's app share the app's, routed by account id.
         _ if record.connection.setup == Setup::Manual => {
@@ -509,6 +526,8 @@ pub(crate) fn view(record: &ChannelRecord, state: &AppState) -> ChannelView {
                 state.public_url(&format!("/webchat/{}/widget.js", record.id))
             )
         }),
+        dns_records: super::email::dns_records(record),
+        inbound: super::email::inbound(record, state),
         created_at: record.created_at,
         updated_at: record.updated_at,
     }
@@ -634,11 +653,12 @@ async fn verify_account(
             webhook_attached: true,
             ..ChannelConnection::default()
         }),
+        ChannelKind::Email => super::email::connection(credentials),
     }
 }
 
 /// Reads a channel back and (re)starts its actor with what is now stored.
-async fn restart(
+pub(crate) async fn restart(
     state: &AppState,
     org_id: crate::domain::OrgId,
     id: ChannelId,
@@ -676,6 +696,11 @@ pub(crate) async fn create(
     if pairing {
         super::pairing::create_instance(&state, id, &mut request.credentials).await?;
     }
+    if request.kind == ChannelKind::Email {
+        request.credentials =
+            super::email::with_new_key(request.credentials, &state.settings.email.inbound_domain)
+                .await?;
+    }
     let (credentials, connection) =
         verify(&state, request.kind, id, request.credentials, None).await?;
     let now = state.clock.now();
@@ -684,8 +709,9 @@ pub(crate) async fn create(
         org_id: caller.0.org_id,
         kind: request.kind,
         name: request.name,
-        // A QR-paired number is connected once its phone scans the code.
-        status: if pairing {
+        // A QR-paired number is connected once its phone scans the code; an email domain
+        // sends only once its DNS records are verified.
+        status: if pairing || request.kind == ChannelKind::Email {
             ChannelStatus::PendingVerification
         } else {
             ChannelStatus::Connected
@@ -835,7 +861,11 @@ pub(crate) async fn list(state: AppState, caller: Caller) -> Result<HttpResponse
     Ok(HttpResponse::Ok().json(ChannelList { data }))
 }
 
-async fn find(state: &AppState, caller: &Caller, id: &str) -> Result<ChannelRecord, ApiError> {
+pub(crate) async fn find(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<ChannelRecord, ApiError> {
     require_manager(caller)?;
     let id = channel_id(id)?;
     state
@@ -1004,6 +1034,9 @@ pub(crate) async fn reconnect(
             body.get("return_to").and_then(Value::as_str),
         )?;
         return Ok(HttpResponse::Ok().json(started));
+    }
+    if record.kind == ChannelKind::Email {
+        return super::email::reconnect(&state, &record, config).await;
     }
     let credentials = match (config, record.kind) {
         // The web chat keeps its identity secret: identified visitors stay signed in.

@@ -74,6 +74,11 @@ pub(crate) async fn media(
             return Ok(stream(download, mime_type, filename));
         }
     }
+    if let (Some(runtime), Some(media_id)) = (&runtime, &media_id) {
+        if matches!(runtime.secrets, ChannelSecrets::Email { .. }) {
+            return email_attachment(&state, runtime, media_id, mime_type, filename).await;
+        }
+    }
     let whatsapp = runtime.as_ref().and_then(|runtime| match &runtime.secrets {
         ChannelSecrets::Whatsapp { secrets, .. } => Some(secrets.access_token.clone()),
         _ => None,
@@ -378,4 +383,54 @@ pub(crate) async fn attach(
         }
         super::conversations::Performed::Deleted => HttpResponse::NoContent().finish(),
     })
+}
+
+/// An attachment of a received mail, read from the original Parley keeps.
+async fn email_attachment(
+    state: &AppState,
+    runtime: &crate::actors::ChannelRuntime,
+    media_id: &str,
+    mime_type: Option<String>,
+    filename: Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::adapters::email::parse;
+    let (message_id, index) = parse::attachment_key(media_id).ok_or_else(no_media)?;
+    let raw = state
+        .store
+        .email_original(runtime.org_id, runtime.id, message_id)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::MediaNotFound))?
+        .ok_or_else(no_media)?;
+    let bytes = parse::attachment(&raw, index).ok_or_else(no_media)?;
+    // The sender chose the type: only media a browser shows without running anything are
+    // shown inline; anything else (HTML, scripts, SVG) is a download.
+    let mime_type = mime_type.unwrap_or_default();
+    let viewable = [
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+    ]
+    .contains(&mime_type.as_str())
+        || mime_type.starts_with("video/")
+        || mime_type.starts_with("audio/");
+    let (content_type, disposition) = if viewable {
+        (mime_type.as_str(), "inline")
+    } else {
+        ("application/octet-stream", "attachment")
+    };
+    let safe: String = filename
+        .unwrap_or_else(|| "attachment".into())
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("{disposition}; filename=\"{safe}\""),
+        ))
+        .body(bytes))
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod canned_responses;
 pub mod channels;
 pub mod conversations;
+pub mod email;
 pub mod goals;
 pub mod insights;
 pub mod journeys;
