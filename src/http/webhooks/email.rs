@@ -9,7 +9,7 @@ use crate::actors::email::{self, InboundMail, InboundMailError};
 use crate::actors::{ChannelRuntime, ChannelSecrets};
 use crate::adapters::email::webhook::{self, MailgunSignature};
 use crate::adapters::WebhookError;
-use crate::domain::{ChannelId, ChannelKind, Millis};
+use crate::domain::{ChannelKind, Millis};
 use crate::http::error::{ApiError, Code};
 use crate::http::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -22,43 +22,18 @@ pub(super) const MAX_POST_BYTES: usize = 16 * 1024 * 1024;
 /// How far a Mailgun signature's timestamp may be from now.
 const MAILGUN_MAX_SKEW_MS: Millis = 5 * 60 * 1_000;
 
+const PROVIDER: &str = "email";
+
 fn count(state: &AppState, result: &str) {
-    state
-        .metrics
-        .webhooks
-        .with_label_values(&["email", result])
-        .inc();
+    super::count(state, PROVIDER, result);
 }
 
 fn reject(state: &AppState, result: &str, error: ApiError) -> ApiError {
-    count(state, result);
-    error
+    super::reject(state, PROVIDER, result, error)
 }
 
 async fn channel(state: &AppState, raw_id: &str) -> Result<Arc<ChannelRuntime>, ApiError> {
-    let not_found = || {
-        reject(
-            state,
-            "unknown_channel",
-            ApiError::new(Code::ChannelNotFound, "no such channel"),
-        )
-    };
-    let id: ChannelId = raw_id.parse().map_err(|_| not_found())?;
-    let runtime = state
-        .channel_or_load(id)
-        .await
-        .map_err(|error| {
-            reject(
-                state,
-                "unavailable",
-                ApiError::from_store(error, Code::ChannelNotFound),
-            )
-        })?
-        .ok_or_else(not_found)?;
-    if runtime.kind != ChannelKind::Email {
-        return Err(not_found());
-    }
-    Ok(runtime)
+    super::channel_of(state, PROVIDER, ChannelKind::Email, raw_id).await
 }
 
 fn content_type(request: &HttpRequest) -> &str {

@@ -12,7 +12,7 @@ use crate::actors::{ChannelRuntime, ChannelSecrets};
 use crate::adapters::evolution::parse::{self, Notice};
 use crate::adapters::evolution::{disconnect_reason, SECRET_HEADER};
 use crate::adapters::WebhookError;
-use crate::domain::{ChannelId, ChannelKind, ChannelStatus};
+use crate::domain::{ChannelKind, ChannelStatus};
 use crate::http::error::{ApiError, Code};
 use crate::http::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -23,16 +23,11 @@ use subtle::ConstantTimeEq;
 const PROVIDER: &str = "evolution";
 
 fn count(state: &AppState, result: &str) {
-    state
-        .metrics
-        .webhooks
-        .with_label_values(&[PROVIDER, result])
-        .inc();
+    super::count(state, PROVIDER, result);
 }
 
 fn reject(state: &AppState, result: &str, error: ApiError) -> ApiError {
-    count(state, result);
-    error
+    super::reject(state, PROVIDER, result, error)
 }
 
 /// Moves the channel to `status` with `reason`, unless it is there already or disconnected.
@@ -80,24 +75,11 @@ pub(super) async fn receive(
             ApiError::new(Code::ChannelNotFound, "no such channel"),
         )
     };
-    let id: ChannelId = path.1.parse().map_err(|_| not_found())?;
-    let runtime: Arc<ChannelRuntime> = state
-        .channel_or_load(id)
-        .await
-        .map_err(|error| {
-            reject(
-                &state,
-                "unavailable",
-                ApiError::from_store(error, Code::ChannelNotFound),
-            )
-        })?
-        .ok_or_else(not_found)?;
+    let runtime: Arc<ChannelRuntime> =
+        super::channel_of(&state, PROVIDER, ChannelKind::WhatsappUnofficial, &path.1).await?;
     let ChannelSecrets::Evolution { public, secrets } = &runtime.secrets else {
         return Err(not_found());
     };
-    if runtime.kind != ChannelKind::WhatsappUnofficial {
-        return Err(not_found());
-    }
     let given = request
         .headers()
         .get(SECRET_HEADER)

@@ -63,3 +63,59 @@ async fn receive(
         _ => page::receive(state, path, request, body).await,
     }
 }
+
+/// Counts a webhook's outcome under its provider's label.
+pub(super) fn count(state: &crate::http::AppState, provider: &str, result: &str) {
+    state
+        .metrics
+        .webhooks
+        .with_label_values(&[provider, result])
+        .inc();
+}
+
+/// Counts a refused webhook and answers its error.
+pub(super) fn reject(
+    state: &crate::http::AppState,
+    provider: &str,
+    result: &str,
+    error: crate::http::error::ApiError,
+) -> crate::http::error::ApiError {
+    count(state, provider, result);
+    error
+}
+
+/// The live channel of `kind` a webhook's path names (`/webhooks/{kind}/{channel_id}`): an
+/// unknown or malformed id, or a channel of another kind, is 404 `channel_not_found`.
+pub(super) async fn channel_of(
+    state: &crate::http::AppState,
+    provider: &str,
+    kind: crate::domain::ChannelKind,
+    raw_id: &str,
+) -> Result<std::sync::Arc<crate::actors::ChannelRuntime>, crate::http::error::ApiError> {
+    use crate::http::error::{ApiError, Code};
+    let not_found = || {
+        reject(
+            state,
+            provider,
+            "unknown_channel",
+            ApiError::new(Code::ChannelNotFound, "no such channel"),
+        )
+    };
+    let id: crate::domain::ChannelId = raw_id.parse().map_err(|_| not_found())?;
+    let runtime = state
+        .channel_or_load(id)
+        .await
+        .map_err(|error| {
+            reject(
+                state,
+                provider,
+                "unavailable",
+                ApiError::from_store(error, Code::ChannelNotFound),
+            )
+        })?
+        .ok_or_else(not_found)?;
+    if runtime.kind != kind {
+        return Err(not_found());
+    }
+    Ok(runtime)
+}

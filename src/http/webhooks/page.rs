@@ -9,7 +9,7 @@ use super::whatsapp_cloud::Handshake;
 use crate::actors::{ChannelRuntime, ChannelSecrets};
 use crate::adapters::messenger::{self, Platform};
 use crate::adapters::whatsapp_cloud::verify;
-use crate::domain::{ChannelId, ChannelKind};
+use crate::domain::ChannelKind;
 use crate::http::error::{ApiError, Code};
 use crate::http::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -22,27 +22,13 @@ async fn channel(
     kind: ChannelKind,
     raw_id: &str,
 ) -> Result<Arc<ChannelRuntime>, ApiError> {
-    let not_found = || {
-        reject(
+    let runtime = super::channel_of(state, "meta", kind, raw_id).await?;
+    if !matches!(runtime.secrets, ChannelSecrets::Page { .. }) {
+        return Err(reject(
             state,
             "unknown_channel",
             ApiError::new(Code::ChannelNotFound, "no such channel"),
-        )
-    };
-    let id: ChannelId = raw_id.parse().map_err(|_| not_found())?;
-    let runtime = state
-        .channel_or_load(id)
-        .await
-        .map_err(|error| {
-            reject(
-                state,
-                "unavailable",
-                ApiError::from_store(error, Code::ChannelNotFound),
-            )
-        })?
-        .ok_or_else(not_found)?;
-    if runtime.kind != kind || !matches!(runtime.secrets, ChannelSecrets::Page { .. }) {
-        return Err(not_found());
+        ));
     }
     Ok(runtime)
 }

@@ -7,7 +7,7 @@
 
 use crate::actors::{ChannelRuntime, ChannelSecrets};
 use crate::adapters::telegram::{self, verify};
-use crate::domain::{ChannelId, ChannelKind, InboundEvent, Millis};
+use crate::domain::{ChannelKind, InboundEvent, Millis};
 use crate::http::error::{ApiError, Code};
 use crate::http::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -17,43 +17,16 @@ use std::sync::Arc;
 const PROVIDER: &str = "telegram";
 
 fn count(state: &AppState, result: &str) {
-    state
-        .metrics
-        .webhooks
-        .with_label_values(&[PROVIDER, result])
-        .inc();
+    super::count(state, PROVIDER, result);
 }
 
 fn reject(state: &AppState, result: &str, error: ApiError) -> ApiError {
-    count(state, result);
-    error
+    super::reject(state, PROVIDER, result, error)
 }
 
 /// The Telegram channel a webhook is for.
 async fn channel(state: &AppState, raw_id: &str) -> Result<Arc<ChannelRuntime>, ApiError> {
-    let not_found = || {
-        reject(
-            state,
-            "unknown_channel",
-            ApiError::new(Code::ChannelNotFound, "no such channel"),
-        )
-    };
-    let id: ChannelId = raw_id.parse().map_err(|_| not_found())?;
-    let runtime = state
-        .channel_or_load(id)
-        .await
-        .map_err(|error| {
-            reject(
-                state,
-                "unavailable",
-                ApiError::from_store(error, Code::ChannelNotFound),
-            )
-        })?
-        .ok_or_else(not_found)?;
-    if runtime.kind != ChannelKind::Telegram {
-        return Err(not_found());
-    }
-    Ok(runtime)
+    super::channel_of(state, PROVIDER, ChannelKind::Telegram, raw_id).await
 }
 
 /// `POST`: checks the secret header, parses the update, stores its events and answers a

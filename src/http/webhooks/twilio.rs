@@ -8,7 +8,7 @@
 use super::meta::take;
 use crate::actors::{ChannelRuntime, ChannelSecrets};
 use crate::adapters::twilio::{parse, signature, Flavor, TwilioSecrets};
-use crate::domain::{ChannelId, ChannelKind};
+use crate::domain::ChannelKind;
 use crate::http::error::{ApiError, Code};
 use crate::http::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -20,16 +20,11 @@ const PROVIDER: &str = "twilio";
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
 
 fn count(state: &AppState, result: &str) {
-    state
-        .metrics
-        .webhooks
-        .with_label_values(&[PROVIDER, result])
-        .inc();
+    super::count(state, PROVIDER, result);
 }
 
 fn reject(state: &AppState, result: &str, error: ApiError) -> ApiError {
-    count(state, result);
-    error
+    super::reject(state, PROVIDER, result, error)
 }
 
 /// The URL Twilio signed: Parley's public address when configured, else the request's own.
@@ -62,27 +57,12 @@ async fn verified(
             ApiError::new(Code::ChannelNotFound, "no such channel"),
         )
     };
-    let flavor = match raw_kind {
-        "twilio_whatsapp" => Flavor::Whatsapp,
-        "twilio_sms" => Flavor::Sms,
+    let (flavor, kind) = match raw_kind {
+        "twilio_whatsapp" => (Flavor::Whatsapp, ChannelKind::TwilioWhatsapp),
+        "twilio_sms" => (Flavor::Sms, ChannelKind::TwilioSms),
         _ => return Err(not_found()),
     };
-    let id: ChannelId = raw_id.parse().map_err(|_| not_found())?;
-    let runtime = state
-        .channel_or_load(id)
-        .await
-        .map_err(|error| {
-            reject(
-                state,
-                "unavailable",
-                ApiError::from_store(error, Code::ChannelNotFound),
-            )
-        })?
-        .ok_or_else(not_found)?;
-    let expected_kind = match flavor {
-        Flavor::Whatsapp => ChannelKind::TwilioWhatsapp,
-        Flavor::Sms => ChannelKind::TwilioSms,
-    };
+    let runtime = super::channel_of(state, PROVIDER, kind, raw_id).await?;
     let ChannelSecrets::Twilio {
         secrets: TwilioSecrets { auth_token, .. },
         ..
@@ -90,9 +70,6 @@ async fn verified(
     else {
         return Err(not_found());
     };
-    if runtime.kind != expected_kind {
-        return Err(not_found());
-    }
     let header = request
         .headers()
         .get("X-Twilio-Signature")
