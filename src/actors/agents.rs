@@ -166,9 +166,9 @@ async fn run_org(
             },
             event = events.recv() => match event {
                 Ok(event) => match ephemeral_frame(&event) {
-                    Some((frame, from)) => {
-                        offer(&mut consoles, &frame, |live| live.console.user_id != from)
-                    }
+                    Some((frame, from)) => offer(&mut consoles, &frame, |live| {
+                        from.is_none_or(|from| live.console.user_id != from)
+                    }),
                     None => deliver_new(&core, org_id, &mut last, &mut consoles).await,
                 },
                 Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -300,8 +300,8 @@ fn addressee(event: &EventRecord) -> Option<UserId> {
 }
 
 /// Events that are not logged (typing) go straight to the other consoles, without a sequence
-/// number; answers the frame and who caused it.
-fn ephemeral_frame(event: &Event) -> Option<(ByteString, UserId)> {
+/// number; answers the frame and the team member who caused it (who does not get it back).
+fn ephemeral_frame(event: &Event) -> Option<(ByteString, Option<UserId>)> {
     match event {
         Event::Typing {
             conversation_id,
@@ -313,7 +313,13 @@ fn ephemeral_frame(event: &Event) -> Option<(ByteString, UserId)> {
             }})
             .to_string()
             .into(),
-            *user_id,
+            Some(*user_id),
+        )),
+        Event::ContactTyping { conversation_id } => Some((
+            serde_json::json!({"type": "contact.typing", "data": {"conversation_id": conversation_id}})
+                .to_string()
+                .into(),
+            None,
         )),
         _ => None,
     }

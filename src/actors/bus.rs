@@ -58,6 +58,10 @@ pub enum Event {
         status: ChannelStatus,
         reason: Option<String>,
     },
+    /// The guest is typing (web chat): shown to the consoles, never logged.
+    ContactTyping {
+        conversation_id: ConversationId,
+    },
 }
 
 impl Event {
@@ -70,6 +74,7 @@ impl Event {
             Event::ConversationDeleted { .. } => "conversation.deleted",
             Event::PresenceChanged { .. } => "presence.changed",
             Event::Typing { .. } => "typing",
+            Event::ContactTyping { .. } => "contact.typing",
             Event::LogAdvanced => "log.advanced",
             Event::NotificationCreated { .. } => "notification.created",
             Event::ChannelUpdated { .. } => "channel.updated",
@@ -89,7 +94,8 @@ impl Event {
             | Event::ConversationDeleted { conversation_id }
             | Event::Typing {
                 conversation_id, ..
-            } => Some(*conversation_id),
+            }
+            | Event::ContactTyping { conversation_id } => Some(*conversation_id),
             Event::NotificationCreated { notification, .. } => notification.conversation_id,
             Event::PresenceChanged { .. } | Event::ChannelUpdated { .. } | Event::LogAdvanced => {
                 None

@@ -29,6 +29,9 @@ struct Wire {
     org_id: OrgId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     typing: Option<Typing>,
+    /// A guest typing in this conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    contact_typing: Option<ConversationId>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -83,10 +86,15 @@ impl EventBus for RedisBus {
             }),
             _ => None,
         };
+        let contact_typing = match &event {
+            Event::ContactTyping { conversation_id } => Some(*conversation_id),
+            _ => None,
+        };
         let wire = Wire {
             node: self.node.clone(),
             org_id,
             typing,
+            contact_typing,
         };
         if let Ok(text) = serde_json::to_string(&wire) {
             if self.outgoing.try_send(text).is_err() {
@@ -156,13 +164,14 @@ async fn subscribe_loop(
 
 /// Hands a message from another node to this node's subscribers.
 fn deliver(local: &InProcessBus, wire: Wire) {
-    let event = match wire.typing {
-        Some(typing) => Event::Typing {
+    let event = match (wire.typing, wire.contact_typing) {
+        (Some(typing), _) => Event::Typing {
             conversation_id: typing.conversation_id,
             user_id: typing.user_id,
             name: typing.name,
         },
-        None => Event::LogAdvanced,
+        (None, Some(conversation_id)) => Event::ContactTyping { conversation_id },
+        (None, None) => Event::LogAdvanced,
     };
     local.publish(wire.org_id, event);
 }

@@ -80,7 +80,12 @@ pub struct WebchatSession {
     visitor_name: Option<String>,
     registration: Option<u64>,
     last_heard: Instant,
+    /// When the consoles were last told the visitor is typing.
+    typing_told: Option<Instant>,
 }
+
+/// How often a typing visitor is told to the consoles.
+const TYPING_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl WebchatSession {
     pub fn new(
@@ -100,6 +105,7 @@ impl WebchatSession {
             visitor_name,
             registration: None,
             last_heard: Instant::now(),
+            typing_told: None,
         }
     }
 
@@ -120,11 +126,42 @@ impl WebchatSession {
                 title,
             } => (client_id, reply_content(&reply_id, &title)),
             VisitorFrame::Ping => return Self::send_frame(ctx, &ServerFrame::Pong),
+            VisitorFrame::Typing => return self.typing(),
         };
         match content {
             Ok(content) => self.submit(client_id, content, ctx),
             Err(refusal) => Self::error(ctx, refusal.code, refusal.message),
         }
+    }
+
+    /// Tells the team's consoles the visitor is typing, at most every few seconds.
+    fn typing(&mut self) {
+        let now = Instant::now();
+        if self
+            .typing_told
+            .is_some_and(|told| now.duration_since(told) < TYPING_EVERY)
+        {
+            return;
+        }
+        self.typing_told = Some(now);
+        let core = Arc::clone(&self.core);
+        let (org_id, channel_id, visitor_id) =
+            (self.org_id, self.channel_id, self.visitor_id.clone());
+        tokio::spawn(async move {
+            // A visitor who has not written yet has no conversation to type in.
+            if let Ok(Some(conversation)) = core
+                .store
+                .conversation_of_contact(channel_id, &visitor_id)
+                .await
+            {
+                core.bus.publish(
+                    org_id,
+                    crate::actors::bus::Event::ContactTyping {
+                        conversation_id: conversation.id,
+                    },
+                );
+            }
+        });
     }
 
     /// Stores what the visitor sent as an inbound message; `client_id` is acknowledged once

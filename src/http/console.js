@@ -1627,6 +1627,10 @@
         case 'typing':
           Thread.onTyping(frame.data);
           return;
+        case 'contact.typing':
+          // The guest typing (web chat) shows like a colleague typing.
+          Thread.onTyping({ conversation_id: frame.data.conversation_id, user_id: 'contact', name: 'The guest' });
+          return;
         case 'ack':
           return;
         case 'error':

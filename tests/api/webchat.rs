@@ -412,3 +412,34 @@ async fn a_website_embeds_the_widget_with_one_line_and_names_identified_visitors
         "{history}"
     );
 }
+
+#[actix_web::test]
+async fn a_visitor_typing_shows_on_the_teams_consoles() {
+    let app = TestApp::spawn().await;
+    let mut socket = open(&app, "").await;
+    let ready = next_frame(&mut socket, "ready").await;
+    socket
+        .send(Message::Text(
+            json!({"type": "message", "client_id": "t1", "text": "Hello"}).to_string(),
+        ))
+        .await
+        .unwrap();
+    next_frame(&mut socket, "ack").await;
+    let conversation = app
+        .conversation_with(ready["visitor_id"].as_str().unwrap())
+        .await;
+    let mut console = crate::agent_ws::open(&app, &app.api_key, "", None)
+        .await
+        .unwrap();
+    // The console has joined once it is greeted.
+    crate::agent_ws::until(&mut console, |frame| frame["type"] == "hello").await;
+    socket
+        .send(Message::Text(json!({"type": "typing"}).to_string()))
+        .await
+        .unwrap();
+    let frames =
+        crate::agent_ws::until(&mut console, |frame| frame["type"] == "contact.typing").await;
+    let typing = frames.last().unwrap();
+    assert_eq!(typing["data"]["conversation_id"], conversation["id"]);
+    assert!(typing.get("seq").is_none(), "typing is not logged");
+}

@@ -51,6 +51,8 @@ pub enum VisitorFrame {
         title: String,
     },
     Ping,
+    /// The visitor is typing; the team's consoles show it.
+    Typing,
 }
 
 /// Why a visitor frame was refused, as the `error` frame tells the visitor.
