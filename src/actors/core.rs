@@ -441,6 +441,19 @@ impl Core {
         self.store.close().await;
     }
 
+    /// A channel's public config and its decrypted credentials, read as `P` and `S`.
+    fn open_credentials<P, S>(&self, record: &ChannelRecord) -> Result<(P, S), CryptoError>
+    where
+        P: serde::de::DeserializeOwned,
+        S: serde::de::DeserializeOwned,
+    {
+        let public = serde_json::from_value(record.public_config.clone())
+            .map_err(|_| CryptoError::Undecryptable)?;
+        let plaintext = self.master_key.decrypt(&record.sealed_secrets)?;
+        let secrets = serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
+        Ok((public, secrets))
+    }
+
     /// Decrypts a channel's credentials and starts its actor.
     pub fn start_channel(
         self: &Arc<Self>,
@@ -448,52 +461,27 @@ impl Core {
     ) -> Result<Arc<ChannelRuntime>, CryptoError> {
         let secrets = match record.kind {
             ChannelKind::WhatsappCloud => {
-                let public: WhatsappPublicConfig =
-                    serde_json::from_value(record.public_config.clone())
-                        .map_err(|_| CryptoError::Undecryptable)?;
-                let plaintext = self.master_key.decrypt(&record.sealed_secrets)?;
-                let secrets: WhatsappSecrets =
-                    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
+                let (public, secrets) = self.open_credentials(record)?;
                 ChannelSecrets::Whatsapp { public, secrets }
             }
             ChannelKind::Messenger | ChannelKind::Instagram => {
-                let public = serde_json::from_value(record.public_config.clone())
-                    .map_err(|_| CryptoError::Undecryptable)?;
-                let plaintext = self.master_key.decrypt(&record.sealed_secrets)?;
-                let secrets =
-                    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
+                let (public, secrets) = self.open_credentials(record)?;
                 ChannelSecrets::Page { public, secrets }
             }
             ChannelKind::TwilioWhatsapp | ChannelKind::TwilioSms => {
-                let public = serde_json::from_value(record.public_config.clone())
-                    .map_err(|_| CryptoError::Undecryptable)?;
-                let plaintext = self.master_key.decrypt(&record.sealed_secrets)?;
-                let secrets =
-                    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
+                let (public, secrets) = self.open_credentials(record)?;
                 ChannelSecrets::Twilio { public, secrets }
             }
             ChannelKind::WhatsappUnofficial => {
-                let public = serde_json::from_value(record.public_config.clone())
-                    .map_err(|_| CryptoError::Undecryptable)?;
-                let plaintext = self.master_key.decrypt(&record.sealed_secrets)?;
-                let secrets =
-                    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
+                let (public, secrets) = self.open_credentials(record)?;
                 ChannelSecrets::Evolution { public, secrets }
             }
             ChannelKind::Telegram => {
-                let public = serde_json::from_value(record.public_config.clone())
-                    .map_err(|_| CryptoError::Undecryptable)?;
-                let plaintext = self.master_key.decrypt(&record.sealed_secrets)?;
-                let secrets =
-                    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
+                let (public, secrets) = self.open_credentials(record)?;
                 ChannelSecrets::Telegram { public, secrets }
             }
             ChannelKind::Email => {
-                let public = serde_json::from_value(record.public_config.clone())
-                    .map_err(|_| CryptoError::Undecryptable)?;
-                let plaintext = self.master_key.decrypt(&record.sealed_secrets)?;
-                let secrets =
-                    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Undecryptable)?;
+                let (public, secrets) = self.open_credentials(record)?;
                 ChannelSecrets::Email { public, secrets }
             }
             ChannelKind::Webchat => ChannelSecrets::Webchat {
