@@ -199,6 +199,29 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
+    /// A provider call that failed during a request, as the caller sees it: dead credentials
+    /// (reconnect), a passing failure (nothing changed, try again) or a refusal with the
+    /// provider's reason. `provider` names it in the message ("Meta", "Twilio" …).
+    pub(crate) fn from_provider(provider: &str, error: crate::adapters::SendError) -> Self {
+        use crate::adapters::SendError;
+        match error {
+            SendError::CredentialsRejected { reason } => Self::new(
+                Code::ProviderRejectedCredentials,
+                format!("{provider} refused the credentials; reconnect the channel: {reason}"),
+            ),
+            SendError::Retryable { reason, .. } => Self::new(
+                Code::ProviderUnavailable,
+                format!(
+                    "{provider} could not be reached; nothing was changed, try again: {reason}"
+                ),
+            ),
+            SendError::Permanent { reason } => Self::new(
+                Code::ProviderRejected,
+                format!("{provider} refused: {reason}"),
+            ),
+        }
+    }
+
     pub fn new(code: Code, message: impl Into<String>) -> Self {
         Self {
             code,

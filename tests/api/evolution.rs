@@ -111,6 +111,12 @@ async fn a_number_pairs_by_qr_code_then_talks_in_and_out() {
     assert_eq!(paired["metadata"]["label"], "Reception");
     let (_, qr) = app.get(&format!("/api/v1/channels/{id}/qr")).await;
     assert_eq!(qr, json!({"state": "open"}));
+    // A retry of a number that is still paired finds it connected: nothing to scan.
+    let (status, retried) = app
+        .post_json(&format!("/api/v1/channels/{id}/reconnect"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{retried}");
+    assert_eq!(retried["status"], "connected");
 
     evolution
         .upsert(&instance, json!({

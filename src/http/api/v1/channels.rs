@@ -402,18 +402,14 @@ async fn verify_twilio(
     let secrets: twilio::TwilioSecrets =
         serde_json::from_value(credentials.secrets.clone()).map_err(invalid)?;
     let client = &state.settings.twilio;
-    let refused = |error: crate::adapters::SendError| match error {
-        crate::adapters::SendError::CredentialsRejected { reason } => ApiError::field(
-            Code::ProviderRejectedCredentials,
-            "config.auth_token",
-            format!("Twilio refused the credentials: {reason}"),
-        ),
-        crate::adapters::SendError::Retryable { reason, .. } => ApiError::new(
-            Code::ProviderUnavailable,
-            format!("Twilio could not be reached; nothing was changed: {reason}"),
-        ),
-        crate::adapters::SendError::Permanent { reason } => {
-            ApiError::new(Code::ProviderRejected, format!("Twilio refused: {reason}"))
+    let refused = |error| {
+        let refused = ApiError::from_provider("Twilio", error);
+        match refused.code {
+            Code::ProviderRejectedCredentials => ApiError {
+                field: Some("config.auth_token".into()),
+                ..refused
+            },
+            _ => refused,
         }
     };
     let account = client.account(&public, &secrets).await.map_err(refused)?;

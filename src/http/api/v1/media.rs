@@ -70,7 +70,7 @@ pub(crate) async fn media(
             let download =
                 crate::actors::telegram::download(&state.settings.telegram, secrets, file_id)
                     .await
-                    .map_err(telegram_failure)?;
+                    .map_err(|error| media_failure("Telegram", error))?;
             return Ok(stream(download, mime_type, filename));
         }
     }
@@ -93,20 +93,7 @@ pub(crate) async fn media(
             _ => Err(no_media()),
         };
     };
-    let provider = |error: SendError| match error {
-        SendError::Permanent { reason } => ApiError::new(
-            Code::MediaNotFound,
-            format!("WhatsApp no longer has the media: {reason}"),
-        ),
-        SendError::CredentialsRejected { reason } => ApiError::new(
-            Code::ProviderRejectedCredentials,
-            format!("Meta refused the channel's token; reconnect the channel: {reason}"),
-        ),
-        SendError::Retryable { reason, .. } => ApiError::new(
-            Code::ProviderUnavailable,
-            format!("the media could not be fetched; try again: {reason}"),
-        ),
-    };
+    let provider = |error| media_failure("WhatsApp", error);
     let info = state
         .whatsapp_client()
         .media_info(&media_id, &token)
@@ -120,21 +107,15 @@ pub(crate) async fn media(
     Ok(stream(download, info.mime_type.or(mime_type), filename))
 }
 
-/// Why a Telegram file could not be fetched, for the console.
-fn telegram_failure(error: SendError) -> ApiError {
+/// Why a provider's file could not be fetched, for the console: a refusal means the
+/// provider no longer keeps it.
+fn media_failure(provider: &str, error: SendError) -> ApiError {
     match error {
         SendError::Permanent { reason } => ApiError::new(
             Code::MediaNotFound,
-            format!("Telegram no longer has the file: {reason}"),
+            format!("{provider} no longer has the file: {reason}"),
         ),
-        SendError::CredentialsRejected { reason } => ApiError::new(
-            Code::ProviderRejectedCredentials,
-            format!("Telegram refused the bot's token; reconnect the channel: {reason}"),
-        ),
-        SendError::Retryable { reason, .. } => ApiError::new(
-            Code::ProviderUnavailable,
-            format!("the file could not be fetched; try again: {reason}"),
-        ),
+        other => ApiError::from_provider(provider, other),
     }
 }
 
@@ -343,17 +324,7 @@ pub(crate) async fn attach(
         .whatsapp_client()
         .upload_media(&phone_number_id, &token, &mime_type, &name, file.freeze())
         .await
-        .map_err(|error| match error {
-            SendError::Permanent { reason } => ApiError::new(Code::ProviderRejected, reason),
-            SendError::CredentialsRejected { reason } => ApiError::new(
-                Code::ProviderRejectedCredentials,
-                format!("Meta refused the channel's token; reconnect the channel: {reason}"),
-            ),
-            SendError::Retryable { reason, .. } => ApiError::new(
-                Code::ProviderUnavailable,
-                format!("the file could not be uploaded; try again: {reason}"),
-            ),
-        })?;
+        .map_err(|error| ApiError::from_provider("WhatsApp", error))?;
     let content = MessageContent::Media {
         media_kind,
         media_id: Some(media_id),

@@ -24,20 +24,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
 }
 
 fn provider_error(error: SendError) -> ApiError {
-    match error {
-        SendError::CredentialsRejected { reason } => ApiError::new(
-            Code::ProviderRejectedCredentials,
-            format!("the unofficial WhatsApp provider refused Parley's key: {reason}"),
-        ),
-        SendError::Retryable { reason, .. } => ApiError::new(
-            Code::ProviderUnavailable,
-            format!("the unofficial WhatsApp provider could not be reached; nothing was changed: {reason}"),
-        ),
-        SendError::Permanent { reason } => ApiError::new(
-            Code::ProviderRejected,
-            format!("the unofficial WhatsApp provider refused: {reason}"),
-        ),
-    }
+    ApiError::from_provider("The unofficial WhatsApp provider", error)
 }
 
 /// An unofficial channel's `config`: an optional `phone_number` (E.164) and `label`.
@@ -218,30 +205,29 @@ pub(crate) async fn retry(
         ));
     };
     let now = state.clock.now();
+    let answer = provider
+        .client
+        .connect(&public.instance, &secrets.instance_token)
+        .await;
+    // A number still paired needs no scan: the retry finds it connected.
+    let status = match answer {
+        Ok(Connect::Open) => ChannelStatus::Connected,
+        _ => ChannelStatus::PendingVerification,
+    };
     let event = Event::ChannelUpdated {
         channel_id: record.id,
-        status: ChannelStatus::PendingVerification,
+        status,
         reason: None,
     };
     let events = crate::actors::bus::log_script(record.org_id, std::slice::from_ref(&event), now);
-    match provider
-        .client
-        .connect(&public.instance, &secrets.instance_token)
-        .await
-    {
+    match answer {
         Ok(_) => {
             state
                 .store
-                .set_channel_status(
-                    record.id,
-                    ChannelStatus::PendingVerification,
-                    None,
-                    now,
-                    events,
-                )
+                .set_channel_status(record.id, status, None, now, events)
                 .await
                 .map_err(|error| ApiError::from_store(error, Code::ChannelNotFound))?;
-            runtime.set_status(ChannelStatus::PendingVerification, None);
+            runtime.set_status(status, None);
         }
         Err(SendError::CredentialsRejected { .. }) => {
             let mut credentials = Credentials {
