@@ -69,6 +69,29 @@ impl WebchatHub {
     }
 }
 
+/// What a visitor sent, as an inbound message. A `client_id` makes the message's id, so a
+/// resend after a reconnect is stored once.
+pub fn visitor_event(
+    core: &Core,
+    visitor_id: &str,
+    visitor_name: Option<String>,
+    client_id: Option<&str>,
+    content: MessageContent,
+) -> InboundEvent {
+    let provider_message_id = client_id
+        .map(|client_id| format!("{visitor_id}:{client_id}"))
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    InboundEvent::Message(InboundMessage {
+        provider_message_id,
+        contact_external_id: visitor_id.to_owned(),
+        contact_name: visitor_name,
+        contact_phone: None,
+        provider_timestamp: Some(core.clock.now()),
+        content,
+        reply_to_provider_message_id: None,
+    })
+}
+
 /// One visitor's socket.
 pub struct WebchatSession {
     core: Arc<Core>,
@@ -184,19 +207,13 @@ impl WebchatSession {
             );
             return;
         }
-        let provider_message_id = client_id
-            .as_ref()
-            .map(|client_id| format!("{}:{client_id}", self.visitor_id))
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let event = InboundEvent::Message(InboundMessage {
-            provider_message_id,
-            contact_external_id: self.visitor_id.clone(),
-            contact_name: self.visitor_name.clone(),
-            contact_phone: None,
-            provider_timestamp: Some(self.core.clock.now()),
+        let event = visitor_event(
+            &self.core,
+            &self.visitor_id,
+            self.visitor_name.clone(),
+            client_id.as_deref(),
             content,
-            reply_to_provider_message_id: None,
-        });
+        );
         let core = Arc::clone(&self.core);
         let (org_id, channel_id) = (self.org_id, self.channel_id);
         let submit = async move {

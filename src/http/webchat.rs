@@ -1,5 +1,6 @@
-//! `/webchat/{channel_id}`: the visitor WebSocket, and `/webchat/demo`, a page to talk to the
-//! bot from a browser with no provider account.
+//! `/webchat/{channel_id}`: the visitor WebSocket; `/webchat/{channel_id}/files`, the files a
+//! visitor uploads and fetches; the embeddable widget; and `/webchat/demo`, a page to talk to
+//! the bot from a browser with no provider account.
 
 use crate::actors::webchat::WebchatSession;
 use crate::actors::ChannelSecrets;
@@ -18,6 +19,8 @@ pub(super) fn configure(config: &mut web::ServiceConfig) {
         .route("/webchat/demo", web::get().to(demo))
         .route("/webchat/{channel_id}/widget.js", web::get().to(widget))
         .route("/webchat/{channel_id}/frame", web::get().to(frame))
+        .route("/webchat/{channel_id}/files", web::post().to(upload))
+        .route("/webchat/{channel_id}/files/{file_id}", web::get().to(file))
         .route("/webchat/{channel_id}", web::get().to(connect));
 }
 
@@ -259,4 +262,199 @@ async fn frame(state: AppState, channel_id: web::Path<String>) -> Result<HttpRes
             format!("frame-ancestors {ancestors}"),
         ))
         .body(DEMO_PAGE.replace("{{channel_id}}", &id.to_string())))
+}
+
+#[derive(Deserialize)]
+struct UploadParams {
+    /// The visitor token of the `ready` frame.
+    token: Option<String>,
+    filename: Option<String>,
+    caption: Option<String>,
+    /// The page's id for the upload: a resend with the same id is stored once.
+    client_id: Option<String>,
+}
+
+/// The longest `client_id` a page may give an upload.
+const CLIENT_ID_MAX_CHARS: usize = 64;
+
+/// The visitor a request's token names on this channel.
+fn visitor_of(
+    state: &AppState,
+    channel_id: ChannelId,
+    token: Option<&str>,
+) -> Result<String, ApiError> {
+    let key = state.master_key.derive(VISITOR_KEY_PURPOSE);
+    token
+        .and_then(|token| verify_visitor(&key, channel_id, token))
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::Unauthorized,
+                "`token` must be the visitor token of the web chat's `ready` frame",
+            )
+        })
+}
+
+/// `POST /webchat/{channel_id}/files?token=&filename=&caption=&client_id=`: a visitor sends a
+/// file. The body is the file with its `Content-Type`. It is kept by Parley and stored as the
+/// visitor's message, which the bot and the team see like any other.
+async fn upload(
+    state: AppState,
+    request: HttpRequest,
+    payload: web::Payload,
+    channel_id: web::Path<String>,
+    params: web::Query<UploadParams>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::http::api::v1::media::{read_upload, upload_type, webchat_file_kind};
+    let not_found = || ApiError::new(Code::ChannelNotFound, "no such web chat channel");
+    let id: ChannelId = channel_id.parse().map_err(|_| not_found())?;
+    let runtime = state
+        .channel_or_load(id)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ChannelNotFound))?
+        .ok_or_else(not_found)?;
+    let ChannelSecrets::Webchat {
+        allowed_origins, ..
+    } = &runtime.secrets
+    else {
+        return Err(not_found());
+    };
+    if !origin_allowed(&request, allowed_origins) {
+        return Err(ApiError::new(
+            Code::Forbidden,
+            "this origin may not use the web chat",
+        ));
+    }
+    let visitor_id = visitor_of(&state, id, params.token.as_deref())?;
+    if !runtime.receives() {
+        return Err(ApiError::new(
+            Code::ChannelInactive,
+            "the web chat is switched off; the file was not stored",
+        ));
+    }
+    let client_id = params
+        .client_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|client_id| !client_id.is_empty());
+    if client_id.is_some_and(|client_id| client_id.chars().count() > CLIENT_ID_MAX_CHARS) {
+        return Err(ApiError::field(
+            Code::InvalidField,
+            "client_id",
+            format!("`client_id` has at most {CLIENT_ID_MAX_CHARS} characters"),
+        ));
+    }
+    let caption = params
+        .caption
+        .as_deref()
+        .map(str::trim)
+        .filter(|caption| !caption.is_empty());
+    if caption.is_some_and(|caption| {
+        caption.chars().count() > crate::adapters::webchat::MESSAGE_MAX_CHARS
+    }) {
+        return Err(ApiError::field(
+            Code::InvalidField,
+            "caption",
+            "a caption is limited to 10,000 characters",
+        ));
+    }
+    let filename = params
+        .filename
+        .as_deref()
+        .map(|name| {
+            name.chars()
+                .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
+                .take(255)
+                .collect::<String>()
+        })
+        .filter(|name| !name.trim().is_empty());
+    let mime_type = upload_type(&request)?;
+    let media_kind = webchat_file_kind(&mime_type)?;
+    let max = crate::adapters::webchat::FILE_MAX_BYTES;
+    let bytes = read_upload(&request, payload, max, || {
+        format!(
+            "files on the web chat are limited to {} MB",
+            max / (1024 * 1024)
+        )
+    })
+    .await?;
+    let file_id = crate::adapters::webchat::upload_id(id, &visitor_id, client_id);
+    let now = state.clock.now();
+    state
+        .store
+        .put_webchat_file(
+            &crate::store::files::NewWebchatFile {
+                id: &file_id,
+                org_id: runtime.org_id,
+                channel_id: id,
+                visitor_id: &visitor_id,
+                mime_type: &mime_type,
+                filename: filename.as_deref(),
+                bytes: &bytes,
+            },
+            now,
+        )
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::ChannelNotFound))?;
+    let content = crate::domain::MessageContent::Media {
+        media_kind,
+        media_id: Some(file_id.clone()),
+        url: None,
+        mime_type: Some(mime_type),
+        caption: caption.map(str::to_owned),
+        filename,
+        voice: false,
+    };
+    let client_id = client_id.map_or_else(|| format!("file-{file_id}"), str::to_owned);
+    let event = crate::actors::webchat::visitor_event(
+        &state,
+        &visitor_id,
+        None,
+        Some(&client_id),
+        content.clone(),
+    );
+    state
+        .ingress()
+        .submit(runtime.org_id, id, vec![event], now)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                Code::Unavailable,
+                "the file could not be stored; send it again",
+            )
+        })?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "file_id": file_id,
+        "url": format!("/webchat/{id}/files/{file_id}"),
+        "content": content,
+    })))
+}
+
+#[derive(Deserialize)]
+struct FileParams {
+    token: Option<String>,
+}
+
+/// `GET /webchat/{channel_id}/files/{file_id}?token=`: a file of the visitor's conversation,
+/// for that visitor only.
+async fn file(
+    state: AppState,
+    path: web::Path<(String, String)>,
+    params: web::Query<FileParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (raw_channel, file_id) = path.into_inner();
+    let no_file = || ApiError::new(Code::MediaNotFound, "no such file");
+    let id: ChannelId = raw_channel.parse().map_err(|_| no_file())?;
+    let visitor_id = visitor_of(&state, id, params.token.as_deref())?;
+    let file = state
+        .store
+        .webchat_file(id, &file_id)
+        .await
+        .map_err(|error| ApiError::from_store(error, Code::MediaNotFound))?
+        .filter(|file| file.visitor_id == visitor_id)
+        .ok_or_else(no_file)?;
+    Ok(crate::http::api::v1::media::file_response(
+        file.bytes,
+        &file.mime_type,
+        file.filename.as_deref(),
+    ))
 }

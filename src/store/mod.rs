@@ -15,6 +15,7 @@ mod channels;
 pub mod conversations;
 pub mod email;
 pub mod events;
+pub mod files;
 pub mod goals;
 pub mod inbound;
 pub mod inbox;

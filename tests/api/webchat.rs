@@ -443,3 +443,271 @@ async fn a_visitor_typing_shows_on_the_teams_consoles() {
     assert_eq!(typing["data"]["conversation_id"], conversation["id"]);
     assert!(typing.get("seq").is_none(), "typing is not logged");
 }
+
+/// Posts a file as a web chat visitor (or anyone holding `token`).
+async fn upload(
+    app: &TestApp,
+    query: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (reqwest::StatusCode, Value) {
+    let mut request = app
+        .http
+        .post(app.url(&format!(
+            "/webchat/{}/files{query}",
+            app.credentials.webchat_channel_id
+        )))
+        .body(body);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Fetches a web chat file as the visitor holding `token`.
+async fn fetch_file(app: &TestApp, file_id: &str, token: &str) -> reqwest::Response {
+    app.http
+        .get(app.url(&format!(
+            "/webchat/{}/files/{file_id}?token={}",
+            app.credentials.webchat_channel_id,
+            urlencoding(token)
+        )))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn urlencoding(raw: &str) -> String {
+    url::form_urlencoded::byte_serialize(raw.as_bytes()).collect()
+}
+
+#[actix_web::test]
+async fn a_visitor_sends_a_file_the_team_sees_and_only_that_visitor_can_fetch() {
+    use crate::support::assert_error;
+    use reqwest::StatusCode;
+    let app = TestApp::spawn().await;
+    let mut socket = open(&app, "").await;
+    let ready = next_frame(&mut socket, "ready").await;
+    let token = ready["visitor_token"].as_str().unwrap().to_owned();
+    let visitor = ready["visitor_id"].as_str().unwrap().to_owned();
+    let with_token = |extra: &str| format!("?token={}{extra}", urlencoding(&token));
+
+    // Without a visitor token nothing is taken.
+    let pdf = b"%PDF-1.4 my passport scan".to_vec();
+    let anonymous = upload(&app, "", Some("application/pdf"), pdf.clone()).await;
+    assert_error(&anonymous, StatusCode::UNAUTHORIZED, "unauthorized");
+    let forged = upload(&app, "?token=v1.x.00", Some("application/pdf"), pdf.clone()).await;
+    assert_error(&forged, StatusCode::UNAUTHORIZED, "unauthorized");
+    // Files a browser would run, untyped and oversized files are refused.
+    for (content_type, body) in [
+        (Some("text/html"), b"<script>alert(1)</script>".to_vec()),
+        (Some("image/svg+xml"), b"<svg/>".to_vec()),
+        (None, pdf.clone()),
+    ] {
+        let refused = upload(&app, &with_token(""), content_type, body).await;
+        assert_error(
+            &refused,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        );
+    }
+    let huge = upload(
+        &app,
+        &with_token(""),
+        Some("image/png"),
+        vec![0_u8; 10 * 1024 * 1024 + 1],
+    )
+    .await;
+    assert_error(&huge, StatusCode::PAYLOAD_TOO_LARGE, "attachment_too_large");
+    let foreign = app
+        .http
+        .post(app.url(&format!(
+            "/webchat/{}/files{}",
+            app.credentials.webchat_channel_id,
+            with_token("")
+        )))
+        .header("origin", "https://elsewhere.example")
+        .header("content-type", "application/pdf")
+        .body(pdf.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    let empty = upload(&app, &with_token(""), Some("application/pdf"), Vec::new()).await;
+    assert_error(&empty, StatusCode::UNPROCESSABLE_ENTITY, "missing_field");
+
+    let query = with_token("&client_id=f1&filename=passport.pdf&caption=For%20check-in");
+    let (status, sent) = upload(&app, &query, Some("application/pdf"), pdf.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    assert_eq!(sent["content"]["type"], "media");
+    assert_eq!(sent["content"]["media_kind"], "document");
+    assert_eq!(sent["content"]["filename"], "passport.pdf");
+    assert_eq!(sent["content"]["caption"], "For check-in");
+    let file_id = sent["file_id"].as_str().unwrap().to_owned();
+    // A resend after a dropped answer is the same file and the same message.
+    let (status, again) = upload(&app, &query, Some("application/pdf"), pdf.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["file_id"], file_id.as_str());
+
+    // The team sees the file as the visitor's message, once, and opens it.
+    let conversation = app.conversation_with(&visitor).await;
+    let id = conversation["id"].as_str().unwrap().to_owned();
+    let messages = app
+        .messages_until(&id, |messages| {
+            messages
+                .iter()
+                .any(|message| message["content"]["type"] == "media")
+        })
+        .await;
+    let files: Vec<&Value> = messages
+        .iter()
+        .filter(|message| message["content"]["type"] == "media")
+        .collect();
+    assert_eq!(files.len(), 1, "{messages:#?}");
+    assert_eq!(files[0]["direction"], "inbound");
+    assert_eq!(files[0]["content"]["media_id"], file_id.as_str());
+    let response = app
+        .http
+        .get(app.url(&format!(
+            "/api/v1/conversations/{id}/messages/{}/media",
+            files[0]["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/pdf"
+    );
+    assert_eq!(response.bytes().await.unwrap().as_ref(), pdf.as_slice());
+    // Another organization's key does not open it.
+    let other_key = app.other_organization().await;
+    let answer = app
+        .request(
+            reqwest::Method::GET,
+            &format!(
+                "/api/v1/conversations/{id}/messages/{}/media",
+                files[0]["id"].as_str().unwrap()
+            ),
+            &other_key,
+            None,
+        )
+        .await;
+    assert_eq!(answer.0, StatusCode::NOT_FOUND, "{}", answer.1);
+
+    // The visitor fetches their file; another visitor cannot, even knowing its id.
+    let mine = fetch_file(&app, &file_id, &token).await;
+    assert_eq!(mine.status(), StatusCode::OK);
+    assert_eq!(mine.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(mine.bytes().await.unwrap().as_ref(), pdf.as_slice());
+    let mut stranger = open(&app, "").await;
+    let stranger_token = next_frame(&mut stranger, "ready").await["visitor_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        fetch_file(&app, &file_id, &stranger_token).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        fetch_file(&app, &file_id, "v1.forged.00").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The conversation's history, on a reload, carries the file.
+    let mut reloaded = open(&app, &format!("?token={}", urlencoding(&token))).await;
+    let history = next_frame(&mut reloaded, "history").await;
+    assert!(
+        history["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|message| message["content"]["media_id"] == file_id.as_str()
+                && message["from"] == "visitor"),
+        "{history}"
+    );
+
+    // Deleting the conversation deletes the file.
+    let (status, _) = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/conversations/{id}"),
+            &app.api_key,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        fetch_file(&app, &file_id, &token).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[actix_web::test]
+async fn a_team_members_file_reaches_the_visitor_who_alone_can_fetch_it() {
+    use reqwest::StatusCode;
+    let app = TestApp::spawn().await;
+    let mut socket = open(&app, "").await;
+    let ready = next_frame(&mut socket, "ready").await;
+    let token = ready["visitor_token"].as_str().unwrap().to_owned();
+    let visitor = ready["visitor_id"].as_str().unwrap().to_owned();
+    send(
+        &mut socket,
+        json!({"type": "message", "client_id": "c1", "text": "Can I see the room?"}),
+    )
+    .await;
+    next_frame(&mut socket, "ack").await;
+    let conversation = app.conversation_with(&visitor).await;
+    let id = conversation["id"].as_str().unwrap().to_owned();
+
+    let png = b"\x89PNG\r\n\x1a\n the sea-view room".to_vec();
+    let response = app
+        .http
+        .post(app.url(&format!(
+            "/api/v1/conversations/{id}/attachments?filename=room.png&caption=Room%2012"
+        )))
+        .bearer_auth(&app.api_key)
+        .header("content-type", "image/png")
+        .body(png.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let message: Value = response.json().await.unwrap();
+    assert_eq!(message["content"]["media_kind"], "image");
+    let file_id = message["content"]["media_id"].as_str().unwrap().to_owned();
+
+    // The visitor's page gets the message (the bot's greeting may come first).
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, next_frame(&mut socket, "message"))
+            .await
+            .expect("the file never reached the visitor");
+        if frame["message"]["content"]["type"] == "media" {
+            assert_eq!(frame["message"]["from"], "business");
+            assert_eq!(frame["message"]["content"]["media_id"], file_id.as_str());
+            assert_eq!(frame["message"]["content"]["caption"], "Room 12");
+            break;
+        }
+    }
+    let fetched = fetch_file(&app, &file_id, &token).await;
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(fetched.headers()["content-type"], "image/png");
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), png.as_slice());
+
+    // A file the web chat would serve as a page is refused.
+    let response = app
+        .http
+        .post(app.url(&format!("/api/v1/conversations/{id}/attachments")))
+        .bearer_auth(&app.api_key)
+        .header("content-type", "text/html")
+        .body("<h1>hi</h1>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}

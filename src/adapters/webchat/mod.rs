@@ -8,7 +8,7 @@
 //! What a visitor sends is parsed here into content, or refused with an error frame's code.
 
 use crate::crypto::{hmac_sha256, verify_hmac_sha256};
-use crate::domain::{ChannelId, MessageContent};
+use crate::domain::{ChannelId, MediaKind, MessageContent};
 use serde::{Deserialize, Serialize};
 
 /// The longest message a visitor may send, in characters.
@@ -103,6 +103,54 @@ pub fn reply_content(reply_id: &str, title: &str) -> Result<MessageContent, Fram
         title: title.into(),
         description: None,
     })
+}
+
+/// The largest file a visitor or the team may exchange on the web chat.
+pub const FILE_MAX_BYTES: usize = 10 * 1024 * 1024;
+
+/// What kind of media a file of this type is on the web chat, or `None` for a type it does
+/// not take. Only types a browser shows or downloads without running anything are taken:
+/// no HTML, SVG or scripts, since the files are served back from Parley's own origin.
+pub fn file_kind(mime_type: &str) -> Option<MediaKind> {
+    let mime_type = mime_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    Some(match mime_type.as_str() {
+        "image/jpeg" | "image/png" | "image/gif" | "image/webp" => MediaKind::Image,
+        "video/mp4" | "video/webm" | "video/quicktime" => MediaKind::Video,
+        "audio/mpeg" | "audio/mp4" | "audio/aac" | "audio/ogg" | "audio/wav" | "audio/webm" => {
+            MediaKind::Audio
+        }
+        "application/pdf"
+        | "text/plain"
+        | "text/csv"
+        | "application/zip"
+        | "application/msword"
+        | "application/vnd.ms-excel"
+        | "application/vnd.ms-powerpoint"
+        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+            MediaKind::Document
+        }
+        _ => return None,
+    })
+}
+
+/// The id a visitor's upload is kept under. With the page's `client_id`, a resent upload
+/// gets the same id (and the same message), so a retry after a dropped answer stores it once.
+pub fn upload_id(channel_id: ChannelId, visitor_id: &str, client_id: Option<&str>) -> String {
+    match client_id {
+        Some(client_id) => {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(format!("{channel_id}:{visitor_id}:{client_id}"));
+            hex::encode(&digest[..16])
+        }
+        None => uuid::Uuid::new_v4().simple().to_string(),
+    }
 }
 
 /// Frames the server sends.
@@ -255,6 +303,40 @@ mod tests {
                 "{case}"
             );
         }
+    }
+
+    #[test]
+    fn files_a_browser_could_run_are_not_taken() {
+        assert_eq!(file_kind("image/png"), Some(MediaKind::Image));
+        assert_eq!(
+            file_kind("Application/PDF; name=x"),
+            Some(MediaKind::Document)
+        );
+        assert_eq!(file_kind("audio/ogg"), Some(MediaKind::Audio));
+        assert_eq!(file_kind("video/webm"), Some(MediaKind::Video));
+        for refused in [
+            "text/html",
+            "image/svg+xml",
+            "application/javascript",
+            "",
+            "x",
+        ] {
+            assert_eq!(file_kind(refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_resent_upload_keeps_its_id() {
+        let channel = ChannelId::new();
+        let first = upload_id(channel, "v1", Some("c1"));
+        assert_eq!(first, upload_id(channel, "v1", Some("c1")));
+        assert_eq!(first.len(), 32);
+        assert_ne!(first, upload_id(channel, "v2", Some("c1")));
+        assert_ne!(first, upload_id(channel, "v1", Some("c2")));
+        assert_ne!(
+            upload_id(channel, "v1", None),
+            upload_id(channel, "v1", None)
+        );
     }
 
     #[test]

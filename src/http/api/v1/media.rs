@@ -5,7 +5,8 @@
 //! to it.
 //!
 //! `POST /api/v1/conversations/{id}/attachments`: a team member sends the guest a file. On
-//! WhatsApp the file is uploaded to Meta's media endpoint and sent by its media id.
+//! WhatsApp the file is uploaded to Meta's media endpoint and sent by its media id; on the
+//! web chat Parley keeps it for the visitor to fetch.
 
 use super::conversations::{conversation_id, require_reader};
 use crate::actors::ChannelSecrets;
@@ -77,6 +78,20 @@ pub(crate) async fn media(
     if let (Some(runtime), Some(media_id)) = (&runtime, &media_id) {
         if matches!(runtime.secrets, ChannelSecrets::Email { .. }) {
             return email_attachment(&state, runtime, media_id, mime_type, filename).await;
+        }
+        if matches!(runtime.secrets, ChannelSecrets::Webchat { .. }) {
+            let file = state
+                .store
+                .webchat_file(runtime.id, media_id)
+                .await
+                .map_err(|error| ApiError::from_store(error, Code::MediaNotFound))?
+                .filter(|file| file.org_id == caller.0.org_id)
+                .ok_or_else(no_media)?;
+            return Ok(file_response(
+                file.bytes,
+                &file.mime_type,
+                file.filename.as_deref(),
+            ));
         }
     }
     let whatsapp = runtime.as_ref().and_then(|runtime| match &runtime.secrets {
@@ -191,9 +206,8 @@ pub(crate) async fn attach(
     id: web::Path<String>,
     query: web::Query<AttachmentQuery>,
     request: actix_web::HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    use futures::StreamExt;
     let actor = super::conversations::actor(&state, &caller).await?;
     let conversation = state
         .store
@@ -221,50 +235,47 @@ pub(crate) async fn attach(
         .channel_or_load(conversation.channel_id)
         .await
         .map_err(|error| ApiError::from_store(error, Code::ChannelNotFound))?;
-    let Some((phone_number_id, token)) =
-        runtime.as_ref().and_then(|runtime| match &runtime.secrets {
-            ChannelSecrets::Whatsapp { public, secrets } => {
-                Some((public.phone_number_id.clone(), secrets.access_token.clone()))
-            }
-            _ => None,
-        })
-    else {
-        return Err(ApiError::new(
-            Code::AttachmentsNotSupported,
-            format!(
-                "files cannot be sent on {} channels; send a link instead",
-                conversation.channel_kind
-            ),
-        ));
+    let destination = match runtime.as_ref().map(|runtime| &runtime.secrets) {
+        Some(ChannelSecrets::Whatsapp { public, secrets }) => Destination::Whatsapp {
+            phone_number_id: public.phone_number_id.clone(),
+            token: secrets.access_token.clone(),
+        },
+        Some(ChannelSecrets::Webchat { .. }) => Destination::Webchat {
+            org_id: conversation.org_id,
+            channel_id: conversation.channel_id,
+            visitor_id: conversation.contact.external_id.clone(),
+        },
+        _ => {
+            return Err(ApiError::new(
+                Code::AttachmentsNotSupported,
+                format!(
+                    "files cannot be sent on {} channels; send a link instead",
+                    conversation.channel_kind
+                ),
+            ))
+        }
     };
-    let mime_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .map(|value| {
-            value
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .filter(|value| !value.is_empty())
-        .ok_or_else(|| {
-            ApiError::new(
-                Code::UnsupportedMediaType,
-                "send the file as the body with its Content-Type",
-            )
-        })?;
-    let Some((media_kind, max)) = crate::adapters::whatsapp_cloud::upload_limits(&mime_type) else {
-        return Err(ApiError::new(
-            Code::UnsupportedMediaType,
-            format!(
-                "WhatsApp does not take `{mime_type}` files; it takes JPEG and PNG images, MP4 \
-                 and 3GPP video, AAC, MP4, MPEG, AMR and OGG audio, WebP stickers, and PDF, \
-                 text and Office documents"
-            ),
-        ));
+    let mime_type = upload_type(&request)?;
+    let (media_kind, max, provider) = match &destination {
+        Destination::Whatsapp { .. } => {
+            let Some((kind, max)) = crate::adapters::whatsapp_cloud::upload_limits(&mime_type)
+            else {
+                return Err(ApiError::new(
+                    Code::UnsupportedMediaType,
+                    format!(
+                        "WhatsApp does not take `{mime_type}` files; it takes JPEG and PNG \
+                         images, MP4 and 3GPP video, AAC, MP4, MPEG, AMR and OGG audio, WebP \
+                         stickers, and PDF, text and Office documents"
+                    ),
+                ));
+            };
+            (kind, max, "WhatsApp")
+        }
+        Destination::Webchat { .. } => (
+            webchat_file_kind(&mime_type)?,
+            crate::adapters::webchat::FILE_MAX_BYTES,
+            "The web chat",
+        ),
     };
     let caption = match query.caption.as_deref().map(str::trim) {
         Some(caption) if caption.chars().count() > CAPTION_MAX_CHARS => {
@@ -286,45 +297,50 @@ pub(crate) async fn attach(
                 .collect::<String>()
         })
         .filter(|name| !name.trim().is_empty());
-    let too_large = || {
-        ApiError::new(
-            Code::AttachmentTooLarge,
-            format!(
-                "WhatsApp takes `{mime_type}` files of at most {} MB",
-                max / (1024 * 1024)
-            ),
+    let file = read_upload(&request, payload, max, || {
+        format!(
+            "{provider} takes `{mime_type}` files of at most {} MB",
+            max / (1024 * 1024)
         )
-    };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > max) {
-        return Err(too_large());
-    }
-    let mut file = bytes::BytesMut::with_capacity(declared.unwrap_or(0));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|error| {
-            ApiError::new(
-                Code::InvalidField,
-                format!("the upload was cut off: {error}"),
-            )
-        })?;
-        if file.len() + chunk.len() > max {
-            return Err(too_large());
+    })
+    .await?;
+    let media_id = match destination {
+        Destination::Whatsapp {
+            phone_number_id,
+            token,
+        } => {
+            let name = filename.clone().unwrap_or_else(|| "file".to_owned());
+            state
+                .whatsapp_client()
+                .upload_media(&phone_number_id, &token, &mime_type, &name, file)
+                .await
+                .map_err(|error| ApiError::from_provider("WhatsApp", error))?
         }
-        file.extend_from_slice(&chunk);
-    }
-    if file.is_empty() {
-        return Err(ApiError::missing("body"));
-    }
-    let name = filename.clone().unwrap_or_else(|| "file".to_owned());
-    let media_id = state
-        .whatsapp_client()
-        .upload_media(&phone_number_id, &token, &mime_type, &name, file.freeze())
-        .await
-        .map_err(|error| ApiError::from_provider("WhatsApp", error))?;
+        Destination::Webchat {
+            org_id,
+            channel_id,
+            visitor_id,
+        } => {
+            let id = crate::adapters::webchat::upload_id(channel_id, &visitor_id, None);
+            state
+                .store
+                .put_webchat_file(
+                    &crate::store::files::NewWebchatFile {
+                        id: &id,
+                        org_id,
+                        channel_id,
+                        visitor_id: &visitor_id,
+                        mime_type: &mime_type,
+                        filename: filename.as_deref(),
+                        bytes: &file,
+                    },
+                    state.clock.now(),
+                )
+                .await
+                .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
+            id
+        }
+    };
     let content = MessageContent::Media {
         media_kind,
         media_id: Some(media_id),
@@ -356,6 +372,134 @@ pub(crate) async fn attach(
     })
 }
 
+/// Where a team member's file goes.
+enum Destination {
+    /// Uploaded to Meta's media endpoint of the number.
+    Whatsapp {
+        phone_number_id: String,
+        token: String,
+    },
+    /// Kept by Parley, for the visitor to fetch.
+    Webchat {
+        org_id: crate::domain::OrgId,
+        channel_id: crate::domain::ChannelId,
+        visitor_id: String,
+    },
+}
+
+/// The media kind of a file for the web chat, or why it is refused.
+pub(crate) fn webchat_file_kind(mime_type: &str) -> Result<crate::domain::MediaKind, ApiError> {
+    crate::adapters::webchat::file_kind(mime_type).ok_or_else(|| {
+        ApiError::new(
+            Code::UnsupportedMediaType,
+            format!(
+                "the web chat does not take `{mime_type}` files; it takes JPEG, PNG, GIF and \
+                 WebP images, MP4, WebM and QuickTime video, MP3, MP4, AAC, OGG, WAV and WebM \
+                 audio, and PDF, text, CSV, ZIP and Office documents"
+            ),
+        )
+    })
+}
+
+/// The type an uploaded file declares in its `Content-Type`, lowercase, without parameters.
+pub(crate) fn upload_type(request: &actix_web::HttpRequest) -> Result<String, ApiError> {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::UnsupportedMediaType,
+                "send the file as the body with its Content-Type",
+            )
+        })
+}
+
+/// Reads an uploaded file of at most `max` bytes: a larger one is refused as soon as its
+/// declared length, or the bytes received, say so, without reading the rest.
+pub(crate) async fn read_upload(
+    request: &actix_web::HttpRequest,
+    mut payload: web::Payload,
+    max: usize,
+    too_large: impl Fn() -> String,
+) -> Result<bytes::Bytes, ApiError> {
+    use futures::StreamExt;
+    let refuse = || ApiError::new(Code::AttachmentTooLarge, too_large());
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > max) {
+        return Err(refuse());
+    }
+    let mut file = bytes::BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| {
+            ApiError::new(
+                Code::InvalidField,
+                format!("the upload was cut off: {error}"),
+            )
+        })?;
+        if file.len() + chunk.len() > max {
+            return Err(refuse());
+        }
+        file.extend_from_slice(&chunk);
+    }
+    if file.is_empty() {
+        return Err(ApiError::missing("body"));
+    }
+    Ok(file.freeze())
+}
+
+/// A file someone else chose the type of, served back from Parley's origin: only media a
+/// browser shows without running anything are shown inline; anything else (HTML, scripts,
+/// SVG) is a download.
+pub(crate) fn file_response(
+    bytes: impl Into<bytes::Bytes>,
+    mime_type: &str,
+    filename: Option<&str>,
+) -> HttpResponse {
+    let viewable = [
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+    ]
+    .contains(&mime_type)
+        || mime_type.starts_with("video/")
+        || mime_type.starts_with("audio/");
+    let (content_type, disposition) = if viewable {
+        (mime_type, "inline")
+    } else {
+        ("application/octet-stream", "attachment")
+    };
+    let safe: String = filename
+        .unwrap_or("attachment")
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
+        .collect();
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "private, max-age=3600"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("{disposition}; filename=\"{safe}\""),
+        ))
+        .body(bytes.into())
+}
+
 /// An attachment of a received mail, read from the original Parley keeps.
 async fn email_attachment(
     state: &AppState,
@@ -373,35 +517,9 @@ async fn email_attachment(
         .map_err(|error| ApiError::from_store(error, Code::MediaNotFound))?
         .ok_or_else(no_media)?;
     let bytes = parse::attachment(&raw, index).ok_or_else(no_media)?;
-    // The sender chose the type: only media a browser shows without running anything are
-    // shown inline; anything else (HTML, scripts, SVG) is a download.
-    let mime_type = mime_type.unwrap_or_default();
-    let viewable = [
-        "image/png",
-        "image/jpeg",
-        "image/gif",
-        "image/webp",
-        "application/pdf",
-    ]
-    .contains(&mime_type.as_str())
-        || mime_type.starts_with("video/")
-        || mime_type.starts_with("audio/");
-    let (content_type, disposition) = if viewable {
-        (mime_type.as_str(), "inline")
-    } else {
-        ("application/octet-stream", "attachment")
-    };
-    let safe: String = filename
-        .unwrap_or_else(|| "attachment".into())
-        .chars()
-        .filter(|c| !c.is_control() && *c != '"' && *c != '\\')
-        .collect();
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("{disposition}; filename=\"{safe}\""),
-        ))
-        .body(bytes))
+    Ok(file_response(
+        bytes,
+        &mime_type.unwrap_or_default(),
+        filename.as_deref(),
+    ))
 }
