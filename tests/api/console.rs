@@ -16,7 +16,7 @@ use std::time::Duration;
 const GUEST: &str = "447700900900";
 
 /// A ChromeDriver process, stopped when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     port: u16,
 }
@@ -36,7 +36,7 @@ fn program(name: &str, candidates: &[&str]) -> String {
         .unwrap_or_else(|| name.to_owned())
 }
 
-async fn start_driver() -> Driver {
+pub(crate) async fn start_driver() -> Driver {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -66,7 +66,7 @@ async fn start_driver() -> Driver {
     driver
 }
 
-async fn browser(driver: &Driver) -> Client {
+pub(crate) async fn browser(driver: &Driver) -> Client {
     // Two crypto back ends are compiled in (one per HTTP client crate): pick one for this
     // process. Only plain HTTP to ChromeDriver is used.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -91,12 +91,12 @@ async fn browser(driver: &Driver) -> Client {
         .expect("a browser session")
 }
 
-fn testid(id: &str) -> String {
+pub(crate) fn testid(id: &str) -> String {
     format!("[data-testid='{id}']")
 }
 
 /// Waits until the element is there and answers it.
-async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
+pub(crate) async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
     client
         .wait()
         .at_most(PATIENCE)
@@ -107,7 +107,7 @@ async fn find(client: &Client, css: &str) -> fantoccini::elements::Element {
 
 /// Clicks the element matching `css`. The console re-renders on every live event, so an
 /// element found a moment ago may be replaced before the click lands: find it again then.
-async fn click(client: &Client, css: &str) {
+pub(crate) async fn click(client: &Client, css: &str) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         match find(client, css).await.click().await {
@@ -121,7 +121,7 @@ async fn click(client: &Client, css: &str) {
 }
 
 /// Waits until some element matching `css` has text containing `text`.
-async fn wait_for_text(client: &Client, css: &str, text: &str) {
+pub(crate) async fn wait_for_text(client: &Client, css: &str, text: &str) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         for element in client.find_all(Locator::Css(css)).await.unwrap_or_default() {

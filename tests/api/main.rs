@@ -43,3 +43,4 @@ mod timers;
 mod twilio;
 mod webchat;
 mod webhooks;
+mod widget;
