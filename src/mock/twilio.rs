@@ -85,8 +85,15 @@ struct State {
     windows: Mutex<HashMap<(String, String), Instant>>,
     /// Public base URL → the address that serves it.
     routes: Mutex<Vec<(String, String)>>,
+    /// Media sid → (account, content type, bytes) of files contacts sent.
+    media: Mutex<HashMap<String, MediaFile>>,
+    /// How many media downloads reached the CDN.
+    media_downloads: AtomicU64,
     next_sid: AtomicU64,
 }
+
+/// A contact's file: (account, content type, bytes).
+type MediaFile = (String, String, Vec<u8>);
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
@@ -217,6 +224,43 @@ async fn message_status(
     match lock(&state.statuses).get(sid) {
         Some(status) => HttpResponse::Ok().json(json!({"sid": sid, "status": status})),
         None => error(404, 20404, &format!("The requested resource /2010-04-01/Accounts/{account_sid}/Messages/{sid}.json was not found")),
+    }
+}
+
+/// `GET /2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}`: with the account's Basic auth,
+/// a redirect to the file's short-lived CDN address, as Twilio does when "HTTP Basic auth
+/// for media" is on.
+async fn media(
+    state: web::Data<State>,
+    path: web::Path<(String, String, String)>,
+    request: HttpRequest,
+) -> HttpResponse {
+    let (account_sid, _message, media_sid) = path.into_inner();
+    if !authorised(&state, &request, &account_sid) {
+        return authenticate();
+    }
+    let known = lock(&state.media)
+        .get(&media_sid)
+        .is_some_and(|(owner, _, _)| *owner == account_sid);
+    if !known {
+        return error(404, 20404, "The requested resource was not found");
+    }
+    HttpResponse::TemporaryRedirect()
+        .insert_header(("Location", format!("/cdn/{media_sid}")))
+        .finish()
+}
+
+/// The CDN behind the media URLs: the bytes, with their type.
+async fn cdn(state: web::Data<State>, path: web::Path<String>) -> HttpResponse {
+    let media_sid = path.into_inner();
+    match lock(&state.media).get(&media_sid) {
+        Some((_, content_type, bytes)) => {
+            state.media_downloads.fetch_add(1, Ordering::Relaxed);
+            HttpResponse::Ok()
+                .content_type(content_type.as_str())
+                .body(bytes.clone())
+        }
+        None => HttpResponse::NotFound().finish(),
     }
 }
 
@@ -431,6 +475,11 @@ impl MockTwilio {
                     web::post().to(create_message),
                 )
                 .route(
+                    "/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}",
+                    web::get().to(media),
+                )
+                .route("/cdn/{media}", web::get().to(cdn))
+                .route(
                     "/2010-04-01/Accounts/{sid}/Messages/{message}",
                     web::get().to(message_status),
                 )
@@ -548,6 +597,30 @@ impl MockTwilio {
         form.push(("ApiVersion".into(), "2010-04-01".into()));
         form.push(("SmsStatus".into(), "received".into()));
         post_signed(&self.state, webhook_url, auth_token, &form, bad_signature).await
+    }
+
+    /// A file a contact sends: answers its `MediaUrl`, which opens with the account's Basic
+    /// auth only.
+    pub fn add_media(&self, account_sid: &str, content_type: &str, bytes: &[u8]) -> String {
+        let n = self.state.next_sid.fetch_add(1, Ordering::Relaxed) + 0x5000_0000;
+        let media_sid = format!("ME{n:032x}");
+        lock(&self.state.media).insert(
+            media_sid.clone(),
+            (
+                account_sid.to_owned(),
+                content_type.to_owned(),
+                bytes.to_vec(),
+            ),
+        );
+        format!(
+            "{}/2010-04-01/Accounts/{account_sid}/Messages/MM{n:032x}/Media/{media_sid}",
+            self.url
+        )
+    }
+
+    /// How many media files were fetched from the CDN.
+    pub fn media_downloads(&self) -> u64 {
+        self.state.media_downloads.load(Ordering::Relaxed)
     }
 
     /// The contact's WhatsApp window closes, as if they wrote more than 24 hours ago.

@@ -85,6 +85,49 @@ async fn sent_with_body(twilio: &MockTwilio, body: &str) -> parley::mock::twilio
     }
 }
 
+/// A file host that is not Twilio, keeping the `Authorization` header of each request.
+struct Elsewhere {
+    url: String,
+    authorizations: std::sync::Arc<std::sync::Mutex<Vec<Option<String>>>>,
+}
+
+impl Elsewhere {
+    fn start() -> Self {
+        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+        let authorizations = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&authorizations);
+        let server = HttpServer::new(move || {
+            let seen = std::sync::Arc::clone(&seen);
+            App::new().route(
+                "/file.pdf",
+                web::get().to(move |request: HttpRequest| {
+                    let seen = std::sync::Arc::clone(&seen);
+                    async move {
+                        seen.lock().unwrap().push(
+                            request
+                                .headers()
+                                .get("authorization")
+                                .map(|value| value.to_str().unwrap_or_default().to_owned()),
+                        );
+                        HttpResponse::Ok()
+                            .content_type("application/pdf")
+                            .body("%PDF-1.4 elsewhere")
+                    }
+                }),
+            )
+        })
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .unwrap();
+        let port = server.addrs()[0].port();
+        actix_web::rt::spawn(server.run());
+        Self {
+            url: format!("http://127.0.0.1:{port}/file.pdf"),
+            authorizations,
+        }
+    }
+}
+
 #[actix_web::test]
 async fn a_twilio_channel_is_checked_with_twilio_and_names_each_bad_field() {
     let (app, twilio) = spawn().await;
@@ -239,15 +282,18 @@ async fn whatsapp_through_twilio_takes_signed_messages_of_every_kind_and_tracks_
         .await,
         200
     );
+    let elsewhere = Elsewhere::start();
+    let jpeg = b"\xff\xd8\xff\xe0 the receipt".to_vec();
+    let receipt_url = twilio.add_media(ACCOUNT, "image/jpeg", &jpeg);
     guest_says(
         &twilio,
         &channel,
         &[
             ("Body", "Here is the receipt"),
             ("NumMedia", "2"),
-            ("MediaUrl0", "https://api.twilio.test/ME1"),
+            ("MediaUrl0", receipt_url.as_str()),
             ("MediaContentType0", "image/jpeg"),
-            ("MediaUrl1", "https://api.twilio.test/ME2"),
+            ("MediaUrl1", elsewhere.url.as_str()),
             ("MediaContentType1", "application/pdf"),
         ],
     )
@@ -304,6 +350,44 @@ async fn whatsapp_through_twilio_takes_signed_messages_of_every_kind_and_tracks_
         inbound[4]["content"],
         json!({"type": "template_button", "payload": "LATE_CHECKIN", "text": "Late check-in"})
     );
+    // The console shows the photo: Parley fetches it with the account's Basic auth and
+    // follows Twilio's redirect to its CDN.
+    let media_path = format!(
+        "/api/v1/conversations/{conversation_id}/messages/{}/media",
+        inbound[1]["id"].as_str().unwrap()
+    );
+    let response = app
+        .http
+        .get(app.url(&media_path))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/jpeg");
+    assert_eq!(response.bytes().await.unwrap().as_ref(), jpeg.as_slice());
+    assert_eq!(twilio.media_downloads(), 1);
+    // Twilio's media URL is refused without the account's credentials.
+    let bare = app.http.get(&receipt_url).send().await.unwrap();
+    assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
+    // A media URL on another host is fetched without the account's credentials.
+    let response = app
+        .http
+        .get(app.url(&format!(
+            "/api/v1/conversations/{conversation_id}/messages/{}/media",
+            inbound[2]["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.bytes().await.unwrap().as_ref(),
+        b"%PDF-1.4 elsewhere"
+    );
+    assert_eq!(*elsewhere.authorizations.lock().unwrap(), [None::<String>]);
+
     let (_, read) = app.get(&format!("/api/v1/channels/{id}")).await;
     assert_eq!(
         read["webhook_attached"], true,

@@ -135,6 +135,52 @@ impl TwilioClient {
         })
     }
 
+    /// A contact's media file (`MediaUrl{N}` of an inbound message). Twilio's media URLs may
+    /// ask for the account's Basic auth, and redirect to a short-lived CDN link; the
+    /// credentials go only to Twilio's own address, never to another host.
+    pub async fn download(
+        &self,
+        public: &TwilioPublicConfig,
+        secrets: &TwilioSecrets,
+        url: &str,
+    ) -> Result<reqwest::Response, SendError> {
+        let target = Url::parse(url).map_err(|error| SendError::Permanent {
+            reason: format!("the media address is not a URL: {error}"),
+        })?;
+        if !matches!(target.scheme(), "https" | "http") {
+            return Err(SendError::Permanent {
+                reason: "the media address is not a web address".into(),
+            });
+        }
+        let mut request = self.http.get(target.clone());
+        if target.origin() == self.base_url.origin() {
+            let (user, password) = secrets.basic_auth(&public.account_sid);
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request.send().await.map_err(|error| SendError::Retryable {
+            reason: format!("Twilio's media host could not be reached: {error}"),
+            retry_after: None,
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        Err(match status.as_u16() {
+            401 | 403 => SendError::CredentialsRejected {
+                reason: format!(
+                    "Twilio refused the account's credentials for the media ({status})"
+                ),
+            },
+            429 | 500..=599 => SendError::Retryable {
+                reason: format!("Twilio's media host answered {status}"),
+                retry_after: None,
+            },
+            _ => SendError::Permanent {
+                reason: format!("Twilio's media host answered {status}"),
+            },
+        })
+    }
+
     /// The account the credentials open.
     pub async fn account(
         &self,

@@ -1,8 +1,9 @@
 //! `GET /api/v1/conversations/{id}/messages/{message_id}/media`: the photo, video, voice note
 //! or document of a message, for the console. WhatsApp media are fetched through Meta's media
 //! endpoint with the channel's token on every request (the download link Meta gives lives for
-//! minutes) and streamed through; media another channel sent as a public link are redirected
-//! to it.
+//! minutes) and streamed through, as are Telegram files and Twilio media (fetched with the
+//! account's Basic auth); web chat files and mail attachments come from what Parley keeps;
+//! media another channel sent as a public link are redirected to it.
 //!
 //! `POST /api/v1/conversations/{id}/attachments`: a team member sends the guest a file. On
 //! WhatsApp the file is uploaded to Meta's media endpoint and sent by its media id; on the
@@ -72,6 +73,17 @@ pub(crate) async fn media(
                 crate::actors::telegram::download(&state.settings.telegram, secrets, file_id)
                     .await
                     .map_err(|error| media_failure("Telegram", error))?;
+            return Ok(stream(download, mime_type, filename));
+        }
+    }
+    if let (Some(runtime), Some(url)) = (runtime.as_ref(), url.as_deref()) {
+        if let ChannelSecrets::Twilio { public, secrets } = &runtime.secrets {
+            let download = state
+                .settings
+                .twilio
+                .download(public, secrets, url)
+                .await
+                .map_err(|error| media_failure("Twilio", error))?;
             return Ok(stream(download, mime_type, filename));
         }
     }
