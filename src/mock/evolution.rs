@@ -52,8 +52,12 @@ struct State {
     routes: Mutex<Vec<(String, String)>>,
     qr_interval: Mutex<Duration>,
     qr_limit: Mutex<u32>,
+    /// (instance, message id) → a contact's file: (type, name, bytes).
+    media: Mutex<HashMap<(String, String), MediaFile>>,
     next_id: AtomicU64,
 }
+
+type MediaFile = (String, Option<String>, Vec<u8>);
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
@@ -356,6 +360,41 @@ async fn delete(
     )
 }
 
+/// `POST /chat/getBase64FromMediaMessage/{name}`: the decrypted file of a media message the
+/// instance received, as base64.
+async fn media_base64(
+    state: web::Data<State>,
+    path: web::Path<String>,
+    request: HttpRequest,
+    body: web::Json<Value>,
+) -> HttpResponse {
+    let instance = path.into_inner();
+    if let Err(refusal) = check(&state, &request, &instance) {
+        return *refusal;
+    }
+    let Some(id) = body.pointer("/message/key/id").and_then(Value::as_str) else {
+        return envelope(400, json!(["message.key.id is required"]));
+    };
+    let media = lock(&state.media);
+    let Some((mimetype, file_name, bytes)) = media.get(&(instance.clone(), id.to_owned())) else {
+        return envelope(400, json!([format!("Message {id} not found")]));
+    };
+    use base64::Engine;
+    let media_type = match mimetype.split('/').next() {
+        Some("image") => "imageMessage",
+        Some("video") => "videoMessage",
+        Some("audio") => "audioMessage",
+        _ => "documentMessage",
+    };
+    HttpResponse::Created().json(json!({
+        "mediaType": media_type,
+        "fileName": file_name,
+        "size": {"fileLength": bytes.len().to_string()},
+        "mimetype": mimetype,
+        "base64": base64::engine::general_purpose::STANDARD.encode(bytes),
+    }))
+}
+
 async fn send(
     state: web::Data<State>,
     request: HttpRequest,
@@ -479,6 +518,7 @@ impl MockEvolution {
             routes: Mutex::default(),
             qr_interval: Mutex::new(Duration::from_secs(45)),
             qr_limit: Mutex::new(30),
+            media: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
         });
         let data = web::Data::from(Arc::clone(&state));
@@ -494,6 +534,10 @@ impl MockEvolution {
                 .route("/instance/logout/{name}", web::delete().to(logout))
                 .route("/instance/delete/{name}", web::delete().to(delete))
                 .route("/message/{endpoint}/{name}", web::post().to(send))
+                .route(
+                    "/chat/getBase64FromMediaMessage/{name}",
+                    web::post().to(media_base64),
+                )
         })
         .listen(listener)?
         .workers(1)
@@ -610,6 +654,26 @@ impl MockEvolution {
 
     pub fn sends(&self) -> Vec<EvolutionSend> {
         lock(&self.state.sends).clone()
+    }
+
+    /// The instance received a media message `message_id` carrying this file; the provider
+    /// can decrypt it on request.
+    pub fn add_media(
+        &self,
+        instance: &str,
+        message_id: &str,
+        mimetype: &str,
+        file_name: Option<&str>,
+        bytes: &[u8],
+    ) {
+        lock(&self.state.media).insert(
+            (instance.to_owned(), message_id.to_owned()),
+            (
+                mimetype.to_owned(),
+                file_name.map(str::to_owned),
+                bytes.to_vec(),
+            ),
+        );
     }
 
     pub async fn stop(&self) {

@@ -142,6 +142,56 @@ async fn a_number_pairs_by_qr_code_then_talks_in_and_out() {
     .await;
 
     let conversation_id = conversation["id"].as_str().unwrap().to_owned();
+
+    // A photo: the provider decrypts it on request, and the console shows it.
+    let jpeg = b"\xff\xd8\xff\xe0 the pool at night".to_vec();
+    evolution.add_media(&instance, "3EB0PHOTO0001", "image/jpeg", None, &jpeg);
+    evolution
+        .upsert(&instance, json!({
+            "key": {"remoteJid": "5511999998888@s.whatsapp.net", "fromMe": false, "id": "3EB0PHOTO0001"},
+            "pushName": "Ana Silva",
+            "message": {"imageMessage": {"url": "https://mmg.whatsapp.net/enc", "mimetype": "image/jpeg", "caption": "A piscina"}},
+            "messageType": "imageMessage"}))
+        .await;
+    evolution
+        .upsert(&instance, json!({
+            "key": {"remoteJid": "5511999998888@s.whatsapp.net", "fromMe": false, "id": "3EB0GONE0001"},
+            "message": {"documentMessage": {"mimetype": "application/pdf", "fileName": "old.pdf"}},
+            "messageType": "documentMessage"}))
+        .await;
+    let messages = app
+        .messages_until(&conversation_id, |messages| {
+            messages
+                .iter()
+                .filter(|m| m["content"]["type"] == "media")
+                .count()
+                == 2
+        })
+        .await;
+    let media_path = |provider_id: &str| {
+        let message = messages
+            .iter()
+            .find(|m| m["content"]["media_id"] == provider_id)
+            .unwrap();
+        format!(
+            "/api/v1/conversations/{conversation_id}/messages/{}/media",
+            message["id"].as_str().unwrap()
+        )
+    };
+    let photo = app
+        .http
+        .get(app.url(&media_path("3EB0PHOTO0001")))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(photo.status(), StatusCode::OK);
+    assert_eq!(photo.headers()["content-type"], "image/jpeg");
+    assert_eq!(photo.bytes().await.unwrap().as_ref(), jpeg.as_slice());
+    // A file the provider no longer has is a clear "not found", not a server error.
+    let gone = app.get(&media_path("3EB0GONE0001")).await;
+    assert_error(&gone, StatusCode::NOT_FOUND, "media_not_found");
+
     let (status, reply) = app
         .post_json(
             &format!("/api/v1/conversations/{conversation_id}/messages"),

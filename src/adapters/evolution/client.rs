@@ -20,6 +20,14 @@ pub struct Created {
     pub qr: Option<Qr>,
 }
 
+/// A contact's file, decrypted by the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MediaFile {
+    pub bytes: Vec<u8>,
+    pub mime_type: Option<String>,
+    pub filename: Option<String>,
+}
+
 /// The answer of `connect`: a QR to scan, or the number is already connected.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Connect {
@@ -222,6 +230,52 @@ impl EvolutionClient {
             Ok(_) | Err(SendError::CredentialsRejected { .. }) => Ok(()),
             Err(error) => Err(error),
         }
+    }
+
+    /// The decrypted file of a contact's media message, by its message id
+    /// (`getBase64FromMediaMessage`): the bytes, their type and the file's name.
+    pub async fn media(
+        &self,
+        instance: &str,
+        token: &str,
+        message_id: &str,
+    ) -> Result<MediaFile, SendError> {
+        let answer = self
+            .ok(
+                reqwest::Method::POST,
+                &format!("/chat/getBase64FromMediaMessage/{instance}"),
+                token,
+                Some(&json!({"message": {"key": {"id": message_id}}, "convertToMp4": false})),
+            )
+            .await?;
+        let encoded = answer
+            .get("base64")
+            .and_then(Value::as_str)
+            .ok_or_else(|| SendError::Permanent {
+                reason: "the provider's answer carries no file".into(),
+            })?;
+        // Some versions answer a data URL rather than bare base64.
+        let encoded = encoded
+            .split_once(";base64,")
+            .map_or(encoded, |(_, data)| data);
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|error| SendError::Permanent {
+                reason: format!("the provider's file is not base64: {error}"),
+            })?;
+        let field = |name: &str| {
+            answer
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+        };
+        Ok(MediaFile {
+            bytes,
+            mime_type: field("mimetype"),
+            filename: field("fileName"),
+        })
     }
 
     /// Sends a rendered message (`render::Outbound`) and answers its message id.

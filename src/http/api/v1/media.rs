@@ -76,6 +76,30 @@ pub(crate) async fn media(
             return Ok(stream(download, mime_type, filename));
         }
     }
+    if let (Some(runtime), Some(message_id)) = (runtime.as_ref(), media_id.as_deref()) {
+        if let ChannelSecrets::Evolution { public, secrets } = &runtime.secrets {
+            let provider = state.settings.evolution.as_ref().ok_or_else(|| {
+                ApiError::new(
+                    Code::ProviderNotConfigured,
+                    "no unofficial WhatsApp provider is configured",
+                )
+            })?;
+            let file = provider
+                .client
+                .media(&public.instance, &secrets.instance_token, message_id)
+                .await
+                .map_err(|error| media_failure("The WhatsApp provider", error))?;
+            let mime_type = file
+                .mime_type
+                .or(mime_type)
+                .unwrap_or_else(|| "application/octet-stream".into());
+            return Ok(file_response(
+                file.bytes,
+                &mime_type,
+                file.filename.or(filename).as_deref(),
+            ));
+        }
+    }
     if let (Some(runtime), Some(url)) = (runtime.as_ref(), url.as_deref()) {
         if let ChannelSecrets::Twilio { public, secrets } = &runtime.secrets {
             let download = state
