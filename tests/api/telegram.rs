@@ -870,3 +870,37 @@ async fn a_team_member_typing_shows_the_guest_the_bot_typing() {
     let action = calls.iter().find(|call| call.is("sendChatAction")).unwrap();
     assert_eq!(action.params, json!({"chat_id": GUEST, "action": "typing"}));
 }
+
+#[actix_web::test]
+async fn a_bot_whose_channel_cannot_be_stored_keeps_no_webhook_pointing_at_nothing() {
+    let app = spawn().await;
+    let token = app.telegram.add_bot("casa_azul_bot");
+    // The database refuses the new channel after Telegram was set up.
+    if app.database_url.starts_with("postgres") {
+        app.sabotage(
+            "ALTER TABLE channels ADD CONSTRAINT sabotaged CHECK (name <> 'Casa Azul bot')",
+        )
+        .await;
+    } else {
+        app.sabotage(
+            "CREATE TRIGGER sabotaged BEFORE INSERT ON channels \
+             BEGIN SELECT RAISE(ABORT, 'sabotaged'); END",
+        )
+        .await;
+    }
+    let (status, body) = create(&app, &token).await;
+    assert!(status.is_server_error(), "{status} {body}");
+    assert!(
+        app.telegram
+            .calls()
+            .iter()
+            .any(|call| call.is("setWebhook")),
+        "the webhook was set before the channel was stored"
+    );
+    assert_eq!(app.telegram.webhook(&token), None);
+    let (_, channels) = app.get("/api/v1/channels").await;
+    assert!(
+        !channels.to_string().contains("casa_azul_bot"),
+        "{channels}"
+    );
+}

@@ -717,14 +717,49 @@ pub(crate) async fn create(
         sealed_secrets: seal(&state, &credentials.secrets),
         connection,
     };
-    state
-        .store
-        .insert_channel(&new, now)
-        .await
-        .map_err(store_error)?;
+    if let Err(error) = state.store.insert_channel(&new, now).await {
+        undo_setup(&state, new.kind, &new.public_config, &credentials.secrets).await;
+        return Err(store_error(error));
+    }
     let record = restart(&state, caller.0.org_id, new.id).await?;
     tracing::info!(channel_id = %record.id, kind = %record.kind, "channel added");
     Ok(HttpResponse::Created().json(view(&record, &state)))
+}
+
+/// Takes back what adding a channel set up at its provider when the channel could not be
+/// stored: a bot's webhook pointing at a channel that does not exist, or a provider instance
+/// nobody would ever remove. Failures are logged; the caller's error stands.
+async fn undo_setup(state: &AppState, kind: ChannelKind, public: &Value, secrets: &Value) {
+    let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    let undone = match kind {
+        ChannelKind::Telegram => match text(secrets, "bot_token") {
+            Some(token) => state
+                .settings
+                .telegram
+                .delete_webhook(&token)
+                .await
+                .map_err(|failure| failure.to_string()),
+            None => Ok(()),
+        },
+        ChannelKind::WhatsappUnofficial => {
+            match (
+                state.settings.evolution.as_ref(),
+                text(public, "instance"),
+                text(secrets, "instance_token"),
+            ) {
+                (Some(provider), Some(instance), Some(token)) => provider
+                    .client
+                    .remove(&instance, &token)
+                    .await
+                    .map_err(|error| error.to_string()),
+                _ => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    };
+    if let Err(reason) = undone {
+        tracing::warn!(kind = %kind, reason = %reason, "could not take back a channel's provider setup");
+    }
 }
 
 pub(crate) fn seal(state: &AppState, secrets: &Value) -> String {
