@@ -57,7 +57,11 @@
   };
   /** Delivery statuses only move forward; a late answer must not undo a newer one. */
   const DELIVERY_RANK = { received: 0, pending: 1, sent: 2, delivered: 3, read: 4, failed: 5 };
-  const CHANNEL_LABELS = { whatsapp_cloud: 'WhatsApp', webchat: 'Web chat' };
+  const CHANNEL_LABELS = {
+    whatsapp_cloud: 'WhatsApp', whatsapp_unofficial: 'WhatsApp (QR)', twilio_whatsapp: 'WhatsApp (Twilio)',
+    twilio_sms: 'SMS', instagram: 'Instagram', messenger: 'Messenger', telegram: 'Telegram',
+    email: 'Email', webchat: 'Web chat',
+  };
   const statusLabel = (status) => STATUS_LABELS[status] || status;
   const channelLabel = (kind) => CHANNEL_LABELS[kind] || kind || 'Unknown';
   const isClosed = (status) => status === 'resolved' || status === 'expired';
@@ -1675,10 +1679,198 @@
           break;
         case 'channel.updated':
           Inbox.loadChannels();
+          Channels.onChanged();
           break;
         default:
           break; // events this console does not show
       }
+    },
+  };
+
+  // ------------------------------------------------------------------------------------------
+  // Channels (owners and admins): each channel's health, and pairing numbers by QR code
+  // ------------------------------------------------------------------------------------------
+
+  const CHANNEL_STATUS_LABELS = {
+    connected: 'Connected', pending_verification: 'Waiting for setup', needs_reconnect: 'Needs reconnect',
+    error: 'Failed', disconnected: 'Disconnected',
+  };
+  /** How often an open QR code is read again: the provider rotates it every half minute or so. */
+  const QR_REFRESH_MS = 3000;
+
+  const Channels = {
+    open: false,
+    /** Channel id → its pairing poll timer, while its QR code is shown. */
+    pairing: new Map(),
+
+    init() {
+      $('open-channels').addEventListener('click', () => this.show());
+      $('channels-close').addEventListener('click', () => this.hide());
+      $('channels-dialog').addEventListener('click', (event) => {
+        if (event.target === $('channels-dialog')) this.hide();
+      });
+      document.addEventListener('keydown', (event) => {
+        if (event.key === 'Escape' && this.open) this.hide();
+      });
+      $('add-unofficial-form').addEventListener('submit', (event) => {
+        event.preventDefault();
+        this.addUnofficial();
+      });
+    },
+
+    show() {
+      this.open = true;
+      $('channels-dialog').hidden = false;
+      $('channels-close').focus();
+      this.load();
+    },
+
+    hide() {
+      this.open = false;
+      $('channels-dialog').hidden = true;
+      this.stopPairing();
+      $('open-channels').focus();
+    },
+
+    stopPairing(id) {
+      for (const [channelId, timer] of this.pairing) {
+        if (id && channelId !== id) continue;
+        clearTimeout(timer);
+        this.pairing.delete(channelId);
+      }
+    },
+
+    async load() {
+      if (!this.open) return;
+      try {
+        const answer = await Api.get('/channels');
+        if (this.open) this.render(answer.data);
+      } catch (error) {
+        Toast.error(error);
+      }
+    },
+
+    /** What names the account: the number, the handle, the domain. */
+    identity(channel) {
+      const meta = channel.metadata || {};
+      const config = channel.config || {};
+      return meta.phone_number || meta.display_phone_number || config.phone_number
+        || (meta.username ? '@' + meta.username : null) || config.domain || config.from || '';
+    },
+
+    render(channels) {
+      this.stopPairing();
+      const list = $('channel-cards');
+      list.replaceChildren(...channels.map((channel) => this.card(channel)));
+      if (!channels.length) list.append(el('li', { class: 'muted', text: 'No channels yet.' }));
+    },
+
+    card(channel) {
+      const badges = [
+        el('span', { class: 'pill ' + channel.status, text: CHANNEL_STATUS_LABELS[channel.status] || channel.status }),
+      ];
+      if (channel.webhook_attached) badges.push(el('span', { class: 'pill ok', text: '✓ Webhook attached' }));
+      if (channel.verified) badges.push(el('span', { class: 'pill verified', text: '✓ Verified' }));
+      if (!channel.active) badges.push(el('span', { class: 'pill', text: 'Switched off' }));
+      const card = el('li', { class: 'channel-card', 'data-testid': 'channel-card', 'data-channel-id': channel.id }, [
+        el('div', { class: 'title' }, [
+          el('strong', { text: channel.name }),
+          el('span', { class: 'identity', text: `${channelLabel(channel.kind)} ${this.identity(channel)}`.trim() }),
+          ...badges,
+        ]),
+      ]);
+      if (channel.status_reason && channel.status !== 'connected') {
+        card.append(el('p', { class: 'reason', text: channel.status_reason, 'data-testid': 'channel-reason' }));
+      }
+      if (channel.embed_snippet) {
+        card.append(el('div', { class: 'muted', text: 'Put this line on your website:' }),
+          el('code', { text: channel.embed_snippet }));
+      }
+      if (channel.kind === 'whatsapp_unofficial' && channel.status !== 'connected') {
+        const area = el('div', { class: 'pairing', 'data-testid': 'pairing' });
+        card.append(area);
+        if (channel.status === 'pending_verification') {
+          area.append(el('span', { class: 'muted', text: 'Loading the QR code…' }));
+          this.poll(channel.id, area);
+        } else {
+          card.append(el('div', { class: 'actions' }, [
+            el('button', {
+              type: 'button', class: 'primary', text: 'Try again with a new QR code',
+              'data-testid': 'pairing-retry', onclick: () => this.retry(channel.id),
+            }),
+          ]));
+        }
+      }
+      return card;
+    },
+
+    /** Shows the channel's current QR code and reads it again until the phone scans it. */
+    async poll(id, area) {
+      this.pairing.delete(id);
+      let answer;
+      try {
+        answer = await Api.get(`/channels/${encodeURIComponent(id)}/qr`);
+      } catch (error) {
+        if (!this.open || !area.isConnected) return;
+        area.replaceChildren(el('span', { class: 'reason', text: error.message }));
+        return;
+      }
+      if (!this.open || !area.isConnected) return;
+      if (answer.state === 'open') {
+        this.load();
+        return;
+      }
+      const qr = answer.qr || {};
+      const image = safeUrl(qr.base64) || (/^data:image\/png;base64,[A-Za-z0-9+/=]+$/.test(qr.base64 || '') ? qr.base64 : null);
+      area.replaceChildren(
+        image ? el('img', { src: image, alt: 'QR code to scan with WhatsApp', 'data-testid': 'pairing-qr' })
+          : el('span', { class: 'muted', text: 'The provider has no QR code yet.' }),
+        el('div', {}, [
+          el('p', { text: 'On the phone: WhatsApp → Settings → Linked devices → Link a device, then scan this code.' }),
+          qr.pairing_code ? el('p', {}, [
+            document.createTextNode('Or link with the phone number and this code: '),
+            el('span', { class: 'code', text: qr.pairing_code, 'data-testid': 'pairing-code' }),
+          ]) : null,
+          qr.count ? el('p', { class: 'muted', text: `Code ${qr.count} — it changes by itself; keep this open.`, 'data-testid': 'pairing-count' }) : null,
+        ].filter(Boolean)),
+      );
+      this.pairing.set(id, setTimeout(() => this.poll(id, area), QR_REFRESH_MS));
+    },
+
+    async retry(id) {
+      try {
+        await Api.post(`/channels/${encodeURIComponent(id)}/reconnect`, {});
+      } catch (error) {
+        Toast.error(error);
+      }
+      this.load();
+    },
+
+    async addUnofficial() {
+      const name = $('unofficial-name').value.trim();
+      const phone = $('unofficial-phone').value.trim();
+      const label = $('unofficial-label').value.trim();
+      const config = {};
+      if (phone) config.phone_number = phone;
+      if (label) config.label = label;
+      const submit = $('add-unofficial-form').querySelector('button[type=submit]');
+      submit.disabled = true;
+      try {
+        await Api.post('/channels', { kind: 'whatsapp_unofficial', name, config });
+        $('add-unofficial-form').reset();
+        $('add-unofficial-form').closest('details').open = false;
+        Inbox.loadChannels();
+        await this.load();
+      } catch (error) {
+        Toast.error(error);
+      } finally {
+        submit.disabled = false;
+      }
+    },
+
+    /** A channel changed somewhere (a scan, a reconnect): show it as it is now. */
+    onChanged() {
+      if (this.open) this.load();
     },
   };
 
@@ -1700,6 +1892,7 @@
       Thread.init();
       Composer.init();
       Details.init();
+      Channels.init();
       $('login-form').addEventListener('submit', (event) => {
         event.preventDefault();
         this.login();
@@ -1751,6 +1944,7 @@
       $('login-view').hidden = true;
       $('app').hidden = false;
       Header.show(me);
+      $('open-channels').hidden = !this.isManager();
       Live.start();
       await Promise.all([Users.load(), Inbox.loadChannels(), Notifications.load(), Inbox.load()]);
       if (this.me !== me) return; // signed out meanwhile
@@ -1794,6 +1988,7 @@
     signedOut(expired) {
       if (!this.me) return;
       this.me = null;
+      Channels.hide();
       Live.stop();
       Thread.close();
       Inbox.reset();

@@ -18,6 +18,7 @@ mod canned_responses;
 mod channels;
 mod connections;
 mod console;
+mod console_channels;
 mod conversation_actions;
 mod crash;
 mod delivery;
