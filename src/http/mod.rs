@@ -1,10 +1,11 @@
 //! The web surface: partner REST API (`/api/v1`), provider webhooks (`/webhooks`), web chat
-//! (`/webchat`), health, metrics and the OpenAPI document. Handlers parse, call one thing and
+//! (`/webchat`), signed file links (`/files`), health, metrics and the OpenAPI document. Handlers parse, call one thing and
 //! map the result; errors become HTTP answers only in [`error`].
 
 pub mod api;
 pub mod auth;
 pub mod error;
+pub(crate) mod files;
 mod health;
 pub mod oauth;
 pub mod openapi;
@@ -34,6 +35,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .configure(webhooks::configure)
         .configure(oauth::configure)
         .configure(webchat::configure)
+        .configure(files::configure)
         .configure(ws::configure)
         .route("/", web::get().to(pages::index))
         .route("/console.js", web::get().to(pages::console_js))

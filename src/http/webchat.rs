@@ -381,12 +381,12 @@ async fn upload(
     let now = state.clock.now();
     state
         .store
-        .put_webchat_file(
-            &crate::store::files::NewWebchatFile {
+        .put_file(
+            &crate::store::files::NewFile {
                 id: &file_id,
                 org_id: runtime.org_id,
                 channel_id: id,
-                visitor_id: &visitor_id,
+                contact_external_id: &visitor_id,
                 mime_type: &mime_type,
                 filename: filename.as_deref(),
                 bytes: &bytes,
@@ -447,10 +447,10 @@ async fn file(
     let visitor_id = visitor_of(&state, id, params.token.as_deref())?;
     let file = state
         .store
-        .webchat_file(id, &file_id)
+        .file(id, &file_id)
         .await
         .map_err(|error| ApiError::from_store(error, Code::MediaNotFound))?
-        .filter(|file| file.visitor_id == visitor_id)
+        .filter(|file| file.contact_external_id == visitor_id)
         .ok_or_else(no_file)?;
     Ok(crate::http::api::v1::media::file_response(
         file.bytes,

@@ -242,7 +242,7 @@ pub fn set_ai_enabled_into(script: &mut Script, id: ConversationId, enabled: boo
     );
 }
 
-/// Removes a conversation with its messages, web chat files, mails, notes, insights,
+/// Removes a conversation with its messages, files, mails, notes, insights,
 /// notifications, read marks, session, timers and pending sends. Goal events stay for the statistics, no longer linked to it; the contact stays.
 pub fn delete_conversation_into(script: &mut Script, id: ConversationId) {
     let id = id.to_string();
@@ -256,7 +256,7 @@ pub fn delete_conversation_into(script: &mut Script, id: ConversationId) {
         "DELETE FROM journey_sessions WHERE conversation_id = $1",
         "UPDATE goal_events SET conversation_id = NULL WHERE conversation_id = $1",
         // The files and mails of the conversation go with it.
-        "DELETE FROM webchat_files WHERE (channel_id, visitor_id) IN
+        "DELETE FROM files WHERE (channel_id, contact_external_id) IN
            (SELECT c.channel_id, ct.external_id FROM conversations c
               JOIN contacts ct ON ct.id = c.contact_id WHERE c.id = $1)",
         "DELETE FROM email_messages WHERE (channel_id, message_id) IN

@@ -1,5 +1,6 @@
-//! Files of the web chat: Parley is the web chat's provider, so it keeps the files a visitor
-//! uploads and the files the team sends a visitor, each bound to that visitor.
+//! Files Parley keeps itself: what a web chat visitor uploads (Parley is the web chat's
+//! provider), and what the team sends a contact, on the web chat or on a channel whose
+//! provider fetches files by link. Each is bound to its channel and contact.
 
 use super::script::Script;
 use super::{Columns, Store, StoreError, StoreResult};
@@ -7,11 +8,11 @@ use crate::domain::{ChannelId, Millis, OrgId};
 use base64::Engine;
 
 /// A file to keep.
-pub struct NewWebchatFile<'a> {
+pub struct NewFile<'a> {
     pub id: &'a str,
     pub org_id: OrgId,
     pub channel_id: ChannelId,
-    pub visitor_id: &'a str,
+    pub contact_external_id: &'a str,
     pub mime_type: &'a str,
     pub filename: Option<&'a str>,
     pub bytes: &'a [u8],
@@ -19,9 +20,9 @@ pub struct NewWebchatFile<'a> {
 
 /// A file as kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebchatFile {
+pub struct StoredFile {
     pub org_id: OrgId,
-    pub visitor_id: String,
+    pub contact_external_id: String,
     pub mime_type: String,
     pub filename: Option<String>,
     pub bytes: Vec<u8>,
@@ -29,21 +30,17 @@ pub struct WebchatFile {
 
 impl Store {
     /// Keeps a file; a file already kept under this id (a resent upload) stays as it is.
-    pub async fn put_webchat_file(
-        &self,
-        file: &NewWebchatFile<'_>,
-        now: Millis,
-    ) -> StoreResult<()> {
+    pub async fn put_file(&self, file: &NewFile<'_>, now: Millis) -> StoreResult<()> {
         let mut script = Script::new();
         script.push(
-            "INSERT INTO webchat_files (id, org_id, channel_id, visitor_id, mime_type, filename, size, data, created_at)
+            "INSERT INTO files (id, org_id, channel_id, contact_external_id, mime_type, filename, size, data, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (id) DO NOTHING",
             vec![
                 file.id.into(),
                 file.org_id.to_string().into(),
                 file.channel_id.to_string().into(),
-                file.visitor_id.into(),
+                file.contact_external_id.into(),
                 file.mime_type.into(),
                 file.filename.into(),
                 i64::try_from(file.bytes.len()).unwrap_or(i64::MAX).into(),
@@ -56,14 +53,10 @@ impl Store {
         self.write_script(script).await
     }
 
-    /// A file of a web chat channel.
-    pub async fn webchat_file(
-        &self,
-        channel_id: ChannelId,
-        id: &str,
-    ) -> StoreResult<Option<WebchatFile>> {
+    /// A file of a channel.
+    pub async fn file(&self, channel_id: ChannelId, id: &str) -> StoreResult<Option<StoredFile>> {
         let row = sqlx::query(
-            "SELECT org_id, visitor_id, mime_type, filename, data FROM webchat_files
+            "SELECT org_id, contact_external_id, mime_type, filename, data FROM files
               WHERE id = $1 AND channel_id = $2",
         )
         .bind(id)
@@ -72,14 +65,14 @@ impl Store {
         .await?;
         row.map(|row| {
             let data: String = row.text("data")?;
-            Ok(WebchatFile {
+            Ok(StoredFile {
                 org_id: super::records::parsed(&row, "org_id")?,
-                visitor_id: row.text("visitor_id")?,
+                contact_external_id: row.text("contact_external_id")?,
                 mime_type: row.text("mime_type")?,
                 filename: row.opt_text("filename")?,
                 bytes: base64::engine::general_purpose::STANDARD
                     .decode(data)
-                    .map_err(|error| StoreError::Corrupt(format!("webchat_files.data: {error}")))?,
+                    .map_err(|error| StoreError::Corrupt(format!("files.data: {error}")))?,
             })
         })
         .transpose()

@@ -904,3 +904,94 @@ async fn a_bot_whose_channel_cannot_be_stored_keeps_no_webhook_pointing_at_nothi
         "{channels}"
     );
 }
+
+#[actix_web::test]
+async fn a_team_members_file_goes_to_telegram_by_a_signed_link_that_opens_only_that_file() {
+    let app = spawn().await;
+    let (token, _) = telegram_channel(&app).await;
+    let (delivery, _) = app
+        .telegram
+        .guest_sends(
+            &token,
+            GUEST,
+            "Ana",
+            json!({"text": "Can I have the invoice?"}),
+        )
+        .await;
+    assert_eq!(delivery.status, 200);
+    let id = conversation_id(&app).await;
+    let pdf = b"%PDF-1.4 invoice 12".to_vec();
+    let response = app
+        .http
+        .post(app.url(&format!(
+            "/api/v1/conversations/{id}/attachments?filename=invoice.pdf&caption=Your%20invoice"
+        )))
+        .bearer_auth(&app.api_key)
+        .header("content-type", "application/pdf")
+        .body(pdf.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let message: Value = response.json().await.unwrap();
+    let link = message["content"]["url"].as_str().unwrap().to_owned();
+    assert!(link.starts_with(&format!("{PUBLIC_URL}/files/")), "{link}");
+
+    // Telegram is given the link, and the link opens the file.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let sent = loop {
+        if let Some(call) = app.telegram.accepted(&token, "sendDocument").pop() {
+            break call;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the file was never sent"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(sent.params["document"], link.as_str());
+    assert_eq!(sent.params["caption"], "Your invoice");
+    let local = link.replacen(PUBLIC_URL, &app.address, 1);
+    let fetched = app.http.get(&local).send().await.unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(fetched.headers()["content-type"], "application/pdf");
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), pdf.as_slice());
+
+    // A link with its signature changed, or another file's id, opens nothing.
+    let tampered = format!(
+        "{}0",
+        local.trim_end_matches(|c: char| c.is_ascii_hexdigit())
+    );
+    assert_eq!(
+        app.http.get(&tampered).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (path, query) = local.split_once('?').unwrap();
+    let other = format!(
+        "{}/{}?{query}",
+        path.rsplit_once('/').unwrap().0,
+        "0".repeat(32)
+    );
+    assert_eq!(
+        app.http.get(&other).send().await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let unsigned = app.http.get(path).send().await.unwrap();
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+
+    // The console opens it through the same link.
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url(&format!(
+            "/api/v1/conversations/{id}/messages/{}/media",
+            message["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(response.headers()["location"], link.as_str());
+}

@@ -7,12 +7,14 @@
 //!
 //! `POST /api/v1/conversations/{id}/attachments`: a team member sends the guest a file. On
 //! WhatsApp the file is uploaded to Meta's media endpoint and sent by its media id; on the
-//! web chat Parley keeps it for the visitor to fetch.
+//! web chat Parley keeps it for the visitor to fetch; on channels whose provider fetches
+//! files by link (Telegram, Twilio, Messenger, Instagram, unofficial WhatsApp) Parley keeps
+//! it and sends a signed link to it (`/files/…`).
 
 use super::conversations::{conversation_id, require_reader};
 use crate::actors::ChannelSecrets;
 use crate::adapters::SendError;
-use crate::domain::{MessageContent, MessageId};
+use crate::domain::{ChannelKind, MessageContent, MessageId};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, Code};
 use crate::http::AppState;
@@ -100,7 +102,11 @@ pub(crate) async fn media(
             ));
         }
     }
-    if let (Some(runtime), Some(url)) = (runtime.as_ref(), url.as_deref()) {
+    // A file a team member sent by a Parley link is a public link like any other.
+    let parley_link = url
+        .as_deref()
+        .is_some_and(|url| url.starts_with(&state.public_url("/files/")));
+    if let (Some(runtime), Some(url), false) = (runtime.as_ref(), url.as_deref(), parley_link) {
         if let ChannelSecrets::Twilio { public, secrets } = &runtime.secrets {
             let download = state
                 .settings
@@ -118,7 +124,7 @@ pub(crate) async fn media(
         if matches!(runtime.secrets, ChannelSecrets::Webchat { .. }) {
             let file = state
                 .store
-                .webchat_file(runtime.id, media_id)
+                .file(runtime.id, media_id)
                 .await
                 .map_err(|error| ApiError::from_store(error, Code::MediaNotFound))?
                 .filter(|file| file.org_id == caller.0.org_id)
@@ -276,11 +282,40 @@ pub(crate) async fn attach(
             phone_number_id: public.phone_number_id.clone(),
             token: secrets.access_token.clone(),
         },
-        Some(ChannelSecrets::Webchat { .. }) => Destination::Webchat {
+        Some(ChannelSecrets::Webchat { .. }) => Destination::Kept {
             org_id: conversation.org_id,
             channel_id: conversation.channel_id,
-            visitor_id: conversation.contact.external_id.clone(),
+            contact: conversation.contact.external_id.clone(),
+            by_link: false,
         },
+        // These providers fetch a file from a link: Parley keeps it and signs one.
+        Some(_)
+            if matches!(
+                conversation.channel_kind,
+                ChannelKind::Telegram
+                    | ChannelKind::TwilioWhatsapp
+                    | ChannelKind::WhatsappUnofficial
+                    | ChannelKind::Messenger
+                    | ChannelKind::Instagram
+            ) =>
+        {
+            if state.settings.public_url.is_none() {
+                return Err(ApiError::new(
+                    Code::AttachmentsNotSupported,
+                    format!(
+                        "{} fetches files from a link to Parley: set PARLEY_PUBLIC_URL to the \
+                         server's public address first",
+                        conversation.channel_kind
+                    ),
+                ));
+            }
+            Destination::Kept {
+                org_id: conversation.org_id,
+                channel_id: conversation.channel_id,
+                contact: conversation.contact.external_id.clone(),
+                by_link: true,
+            }
+        }
         _ => {
             return Err(ApiError::new(
                 Code::AttachmentsNotSupported,
@@ -307,10 +342,10 @@ pub(crate) async fn attach(
             };
             (kind, max, "WhatsApp")
         }
-        Destination::Webchat { .. } => (
-            webchat_file_kind(&mime_type)?,
+        Destination::Kept { by_link, .. } => (
+            kept_file_kind(&mime_type, *by_link)?,
             crate::adapters::webchat::FILE_MAX_BYTES,
-            "The web chat",
+            if *by_link { "Parley" } else { "The web chat" },
         ),
     };
     let caption = match query.caption.as_deref().map(str::trim) {
@@ -340,47 +375,61 @@ pub(crate) async fn attach(
         )
     })
     .await?;
-    let media_id = match destination {
+    let (media_id, url) = match destination {
         Destination::Whatsapp {
             phone_number_id,
             token,
         } => {
             let name = filename.clone().unwrap_or_else(|| "file".to_owned());
-            state
+            let media_id = state
                 .whatsapp_client()
                 .upload_media(&phone_number_id, &token, &mime_type, &name, file)
                 .await
-                .map_err(|error| ApiError::from_provider("WhatsApp", error))?
+                .map_err(|error| ApiError::from_provider("WhatsApp", error))?;
+            (Some(media_id), None)
         }
-        Destination::Webchat {
+        Destination::Kept {
             org_id,
             channel_id,
-            visitor_id,
+            contact,
+            by_link,
         } => {
-            let id = crate::adapters::webchat::upload_id(channel_id, &visitor_id, None);
+            let id = crate::adapters::webchat::upload_id(channel_id, &contact, None);
+            let now = state.clock.now();
             state
                 .store
-                .put_webchat_file(
-                    &crate::store::files::NewWebchatFile {
+                .put_file(
+                    &crate::store::files::NewFile {
                         id: &id,
                         org_id,
                         channel_id,
-                        visitor_id: &visitor_id,
+                        contact_external_id: &contact,
                         mime_type: &mime_type,
                         filename: filename.as_deref(),
                         bytes: &file,
                     },
-                    state.clock.now(),
+                    now,
                 )
                 .await
                 .map_err(|error| ApiError::from_store(error, Code::ConversationNotFound))?;
-            id
+            if by_link {
+                let link = crate::http::files::signed_link(&state, channel_id, &id, now)
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            Code::AttachmentsNotSupported,
+                            "set PARLEY_PUBLIC_URL so the provider can fetch the file",
+                        )
+                    })?;
+                (None, Some(link))
+            } else {
+                (Some(id), None)
+            }
         }
     };
     let content = MessageContent::Media {
         media_kind,
-        media_id: Some(media_id),
-        url: None,
+        media_id,
+        url,
         mime_type: Some(mime_type),
         caption: caption.filter(|_| {
             !matches!(
@@ -415,11 +464,13 @@ enum Destination {
         phone_number_id: String,
         token: String,
     },
-    /// Kept by Parley, for the visitor to fetch.
-    Webchat {
+    /// Kept by Parley: for the web chat visitor to fetch by its id, or (`by_link`) for the
+    /// provider to fetch from a signed link.
+    Kept {
         org_id: crate::domain::OrgId,
         channel_id: crate::domain::ChannelId,
-        visitor_id: String,
+        contact: String,
+        by_link: bool,
     },
 }
 
@@ -432,6 +483,24 @@ pub(crate) fn webchat_file_kind(mime_type: &str) -> Result<crate::domain::MediaK
                 "the web chat does not take `{mime_type}` files; it takes JPEG, PNG, GIF and \
                  WebP images, MP4, WebM and QuickTime video, MP3, MP4, AAC, OGG, WAV and WebM \
                  audio, and PDF, text, CSV, ZIP and Office documents"
+            ),
+        )
+    })
+}
+
+/// The media kind of a file Parley keeps for a channel: the web chat's table of types, for
+/// the visitor's browser and for providers alike.
+fn kept_file_kind(mime_type: &str, by_link: bool) -> Result<crate::domain::MediaKind, ApiError> {
+    if !by_link {
+        return webchat_file_kind(mime_type);
+    }
+    crate::adapters::webchat::file_kind(mime_type).ok_or_else(|| {
+        ApiError::new(
+            Code::UnsupportedMediaType,
+            format!(
+                "`{mime_type}` files cannot be sent; send JPEG, PNG, GIF or WebP images, MP4, \
+                 WebM or QuickTime video, MP3, MP4, AAC, OGG, WAV or WebM audio, or PDF, text, \
+                 CSV, ZIP or Office documents"
             ),
         )
     })
