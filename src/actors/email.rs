@@ -49,6 +49,36 @@ pub(crate) async fn send(
             subject: &subject,
         },
     )?;
+    let mut attachments = Vec::new();
+    if let (
+        true,
+        crate::domain::MessageContent::Media {
+            media_id: Some(file_id),
+            filename,
+            ..
+        },
+    ) = (render::content_has_kept_file(&row.content), &row.content)
+    {
+        let file = core
+            .store
+            .file(runtime.id, file_id)
+            .await
+            .map_err(|error| SendError::Retryable {
+                reason: format!("the file to attach could not be read: {error}"),
+                retry_after: None,
+            })?
+            .ok_or_else(|| SendError::Permanent {
+                reason: "the file to attach is no longer kept".into(),
+            })?;
+        attachments.push(smtp::OutgoingAttachment {
+            filename: filename
+                .clone()
+                .or(file.filename)
+                .unwrap_or_else(|| "file".to_owned()),
+            mime_type: file.mime_type,
+            bytes: file.bytes,
+        });
+    }
     let now = u64::try_from(core.clock.now()).unwrap_or_default();
     let outgoing = Outgoing {
         // The outbox message's id makes the Message-ID unguessable and the same on every
@@ -62,6 +92,7 @@ pub(crate) async fn send(
             .map(|thread| smtp::thread_references(&thread.references, &thread.message_id))
             .unwrap_or_default(),
         body,
+        attachments,
         date: UNIX_EPOCH + Duration::from_millis(now),
     };
     tracing::debug!(channel_id = %runtime.id, message_id = %row.message_id, "sending a mail");

@@ -792,3 +792,82 @@ Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n--m\r\nContent-Type: text/p
         "{body}"
     );
 }
+
+#[actix_web::test]
+async fn a_team_members_file_is_attached_to_the_signed_mail() {
+    let setup = EmailSetup::start().await;
+    setup.publish();
+    assert_eq!(setup.verify().await["status"], "connected");
+    let first = mail(
+        "Ana Silva <ana@example.org>",
+        "ana-9@example.org",
+        "Invoice",
+        "Could you send the invoice?",
+        None,
+    );
+    let (status, _) = setup.mailgun_now(&first, "token-9").await;
+    assert_eq!(status, StatusCode::OK);
+    setup.sent_until(1).await; // the bot's answer
+    let conversation = setup.app.conversation_with("ana@example.org").await;
+    let id = conversation["id"].as_str().unwrap().to_owned();
+
+    let pdf = b"%PDF-1.4 invoice 9 for Ana".to_vec();
+    let response = setup
+        .app
+        .http
+        .post(setup.app.url(&format!(
+            "/api/v1/conversations/{id}/attachments?filename=invoice-9.pdf&caption=Here%20it%20is"
+        )))
+        .bearer_auth(&setup.app.api_key)
+        .header("content-type", "application/pdf")
+        .body(pdf.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let message: Value = response.json().await.unwrap();
+
+    let sent = setup.sent_until(2).await;
+    let raw = &sent[1].raw;
+    use mail_parser::MimeHeaders;
+    let parsed = mail_parser::MessageParser::default().parse(raw).unwrap();
+    let attachment = parsed.attachments().next().expect("the file is attached");
+    assert_eq!(attachment.attachment_name(), Some("invoice-9.pdf"));
+    assert_eq!(attachment.contents(), pdf.as_slice());
+    assert!(parsed.body_text(0).unwrap().contains("Here it is"));
+    assert_eq!(
+        header(&String::from_utf8_lossy(raw), "In-Reply-To"),
+        Some("<ana-9@example.org>".to_owned())
+    );
+
+    // The signature still verifies with the file in the body.
+    let mut config = hickory_resolver::config::ResolverConfig::from_name_servers(vec![]);
+    let mut name_server = hickory_resolver::config::NameServerConfig::udp(setup.dns.address().ip());
+    let mut udp = hickory_resolver::config::ConnectionConfig::udp();
+    udp.port = setup.dns.address().port();
+    name_server.connections = vec![udp];
+    config.add_name_server(name_server);
+    let authenticator = mail_auth::MessageAuthenticator::new(config, Default::default()).unwrap();
+    let signed = mail_auth::AuthenticatedMessage::parse(raw).unwrap();
+    let results = authenticator.verify_dkim(&signed).await;
+    assert_eq!(
+        results[0].result(),
+        &mail_auth::DkimResult::Pass,
+        "{results:?}"
+    );
+
+    // The console opens the file Parley kept.
+    let kept = setup
+        .app
+        .http
+        .get(setup.app.url(&format!(
+            "/api/v1/conversations/{id}/messages/{}/media",
+            message["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&setup.app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.status(), StatusCode::OK);
+    assert_eq!(kept.bytes().await.unwrap().as_ref(), pdf.as_slice());
+}

@@ -21,6 +21,18 @@ pub struct ReplyTarget<'a> {
     pub subject: &'a str,
 }
 
+/// Whether the content is a file Parley keeps, sent as an attachment rather than a link.
+pub fn content_has_kept_file(content: &MessageContent) -> bool {
+    matches!(
+        content,
+        MessageContent::Media {
+            media_id: Some(_),
+            url: None,
+            ..
+        }
+    )
+}
+
 /// Renders content for email. Templates are WhatsApp's alone and are refused.
 pub fn render(content: &MessageContent, reply: &ReplyTarget<'_>) -> Result<Body, SendError> {
     let mut page = Page::default();
@@ -42,6 +54,11 @@ pub fn render(content: &MessageContent, reply: &ReplyTarget<'_>) -> Result<Body,
                         .clone()
                         .unwrap_or_else(|| format!("Open the {media_kind}"));
                     page.link(&label, url);
+                }
+                // A file Parley keeps goes as an attachment of the mail (`actors::email`).
+                None if content_has_kept_file(content) => {
+                    let name = filename.as_deref().unwrap_or("file");
+                    page.paragraph(&format!("Attached: {name}"));
                 }
                 None => {
                     return Err(SendError::Permanent {

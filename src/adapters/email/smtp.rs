@@ -1,5 +1,5 @@
 //! Outbound mail: one message built with lettre (threading headers, `Reply-To` the channel's
-//! inbound address, plain text and HTML alternatives), DKIM-signed with the channel's key
+//! inbound address, plain text and HTML alternatives, then any attached files), DKIM-signed with the channel's key
 //! as `d=<domain>` under its selector, and submitted to the channel's relay. The relay's
 //! answer is classified for the channel actor: 4xx retry, 535 credentials, other 5xx
 //! permanent.
@@ -11,8 +11,9 @@ use lettre::message::dkim::{
     DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
     DkimSigningKey,
 };
+use lettre::message::header::ContentType;
 use lettre::message::header::HeaderName;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -48,7 +49,16 @@ pub struct Outgoing {
     pub in_reply_to: Option<String>,
     pub references: Vec<String>,
     pub body: Body,
+    /// Files sent with the message, after its text.
+    pub attachments: Vec<OutgoingAttachment>,
     pub date: SystemTime,
+}
+
+/// A file attached to an outgoing mail.
+pub struct OutgoingAttachment {
+    pub filename: String,
+    pub mime_type: String,
+    pub bytes: Vec<u8>,
 }
 
 /// `Re: <subject>` without stacking `Re:`s.
@@ -133,11 +143,28 @@ pub fn build(
             .collect();
         builder = builder.references(references.join(" "));
     }
+    let alternatives =
+        MultiPart::alternative_plain_html(outgoing.body.text.clone(), outgoing.body.html.clone());
+    let body = if outgoing.attachments.is_empty() {
+        alternatives
+    } else {
+        outgoing.attachments.iter().try_fold(
+            MultiPart::mixed().multipart(alternatives),
+            |mixed, file| {
+                let content_type = ContentType::parse(&file.mime_type).map_err(|error| {
+                    permanent(format!(
+                        "`{}` is not a content type: {error}",
+                        file.mime_type
+                    ))
+                })?;
+                Ok(mixed.singlepart(
+                    Attachment::new(file.filename.clone()).body(file.bytes.clone(), content_type),
+                ))
+            },
+        )?
+    };
     let mut message = builder
-        .multipart(MultiPart::alternative_plain_html(
-            outgoing.body.text.clone(),
-            outgoing.body.html.clone(),
-        ))
+        .multipart(body)
         .map_err(|error| permanent(format!("the message could not be built: {error}")))?;
     message.sign(&dkim_config(public, secrets)?);
     Ok(message)

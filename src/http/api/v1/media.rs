@@ -7,7 +7,7 @@
 //!
 //! `POST /api/v1/conversations/{id}/attachments`: a team member sends the guest a file. On
 //! WhatsApp the file is uploaded to Meta's media endpoint and sent by its media id; on the
-//! web chat Parley keeps it for the visitor to fetch; on channels whose provider fetches
+//! web chat Parley keeps it for the visitor to fetch; on email it is attached to the mail; on channels whose provider fetches
 //! files by link (Telegram, Twilio, Messenger, Instagram, unofficial WhatsApp) Parley keeps
 //! it and sends a signed link to it (`/files/…`).
 
@@ -118,22 +118,31 @@ pub(crate) async fn media(
         }
     }
     if let (Some(runtime), Some(media_id)) = (&runtime, &media_id) {
-        if matches!(runtime.secrets, ChannelSecrets::Email { .. }) {
-            return email_attachment(&state, runtime, media_id, mime_type, filename).await;
-        }
-        if matches!(runtime.secrets, ChannelSecrets::Webchat { .. }) {
-            let file = state
+        if matches!(
+            runtime.secrets,
+            ChannelSecrets::Webchat { .. } | ChannelSecrets::Email { .. }
+        ) {
+            // A file Parley keeps: the web chat's, or one the team attached to a mail.
+            let kept = state
                 .store
                 .file(runtime.id, media_id)
                 .await
                 .map_err(|error| ApiError::from_store(error, Code::MediaNotFound))?
-                .filter(|file| file.org_id == caller.0.org_id)
-                .ok_or_else(no_media)?;
-            return Ok(file_response(
-                file.bytes,
-                &file.mime_type,
-                file.filename.as_deref(),
-            ));
+                .filter(|file| file.org_id == caller.0.org_id);
+            if let Some(file) = kept {
+                return Ok(file_response(
+                    file.bytes,
+                    &file.mime_type,
+                    file.filename.as_deref(),
+                ));
+            }
+        }
+        match runtime.secrets {
+            ChannelSecrets::Email { .. } => {
+                return email_attachment(&state, runtime, media_id, mime_type, filename).await
+            }
+            ChannelSecrets::Webchat { .. } => return Err(no_media()),
+            _ => {}
         }
     }
     let whatsapp = runtime.as_ref().and_then(|runtime| match &runtime.secrets {
@@ -282,7 +291,7 @@ pub(crate) async fn attach(
             phone_number_id: public.phone_number_id.clone(),
             token: secrets.access_token.clone(),
         },
-        Some(ChannelSecrets::Webchat { .. }) => Destination::Kept {
+        Some(ChannelSecrets::Webchat { .. } | ChannelSecrets::Email { .. }) => Destination::Kept {
             org_id: conversation.org_id,
             channel_id: conversation.channel_id,
             contact: conversation.contact.external_id.clone(),
@@ -342,10 +351,10 @@ pub(crate) async fn attach(
             };
             (kind, max, "WhatsApp")
         }
-        Destination::Kept { by_link, .. } => (
-            kept_file_kind(&mime_type, *by_link)?,
+        Destination::Kept { .. } => (
+            kept_file_kind(&mime_type, conversation.channel_kind)?,
             crate::adapters::webchat::FILE_MAX_BYTES,
-            if *by_link { "Parley" } else { "The web chat" },
+            "Parley",
         ),
     };
     let caption = match query.caption.as_deref().map(str::trim) {
@@ -464,8 +473,8 @@ enum Destination {
         phone_number_id: String,
         token: String,
     },
-    /// Kept by Parley: for the web chat visitor to fetch by its id, or (`by_link`) for the
-    /// provider to fetch from a signed link.
+    /// Kept by Parley: for the web chat visitor to fetch by its id, for a mail to attach, or
+    /// (`by_link`) for the provider to fetch from a signed link.
     Kept {
         org_id: crate::domain::OrgId,
         channel_id: crate::domain::ChannelId,
@@ -489,9 +498,12 @@ pub(crate) fn webchat_file_kind(mime_type: &str) -> Result<crate::domain::MediaK
 }
 
 /// The media kind of a file Parley keeps for a channel: the web chat's table of types, for
-/// the visitor's browser and for providers alike.
-fn kept_file_kind(mime_type: &str, by_link: bool) -> Result<crate::domain::MediaKind, ApiError> {
-    if !by_link {
+/// the visitor's browser, a mail and the providers alike.
+fn kept_file_kind(
+    mime_type: &str,
+    kind: ChannelKind,
+) -> Result<crate::domain::MediaKind, ApiError> {
+    if kind == ChannelKind::Webchat {
         return webchat_file_kind(mime_type);
     }
     crate::adapters::webchat::file_kind(mime_type).ok_or_else(|| {
