@@ -43,22 +43,49 @@ pub fn append_events_into(script: &mut Script, org_id: OrgId, events: &[NewEvent
         "UPDATE organizations SET event_seq = event_seq + $2 WHERE id = $1",
         vec![org.clone().into(), count.into()],
     );
-    for (index, event) in events.iter().enumerate() {
-        let offset = i64::try_from(index).unwrap_or(i64::MAX);
-        script.push_last(
-            "INSERT INTO events (org_id, seq, kind, conversation_id, payload, created_at)
-             SELECT $1, event_seq - $2 + $3, $4, $5, $6, $7 FROM organizations WHERE id = $1",
-            vec![
-                org.clone().into(),
-                count.into(),
-                (offset + 1).into(),
-                event.kind.into(),
-                event.conversation_id.map(|id| id.to_string()).into(),
-                event.data.to_string().into(),
-                now.into(),
-            ],
-        );
+    // The events go in statements of up to `EVENTS_PER_STATEMENT` rows: the writer runs one
+    // statement per turn, not one per event.
+    for (chunk_index, chunk) in events.chunks(EVENTS_PER_STATEMENT).enumerate() {
+        let mut values: Vec<super::script::Value> =
+            vec![org.clone().into(), count.into(), now.into()];
+        for (index, event) in chunk.iter().enumerate() {
+            let offset = chunk_index * EVENTS_PER_STATEMENT + index;
+            values.push((i64::try_from(offset).unwrap_or(i64::MAX) + 1).into());
+            values.push(event.kind.into());
+            values.push(event.conversation_id.map(|id| id.to_string()).into());
+            values.push(event.data.to_string().into());
+        }
+        script.push_last(insert_events_sql(chunk.len()), values);
     }
+}
+
+/// Most events one `INSERT` carries.
+const EVENTS_PER_STATEMENT: usize = 16;
+
+/// The `INSERT` of `rows` events (1 to [`EVENTS_PER_STATEMENT`]): `$1` the organisation,
+/// `$2` how many events the turn logs, `$3` the time, then for each row its position in the
+/// turn (from 1), kind, conversation and payload. `VALUES` columns are `column1`… on SQLite
+/// and Postgres alike.
+fn insert_events_sql(rows: usize) -> &'static str {
+    static STATEMENTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        (1..=EVENTS_PER_STATEMENT)
+            .map(|rows| {
+                let values: Vec<String> = (0..rows)
+                    .map(|row| {
+                        let first = 4 + row * 4;
+                        format!("(${first}, ${}, ${}, ${})", first + 1, first + 2, first + 3)
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO events (org_id, seq, kind, conversation_id, payload, created_at)
+                     SELECT $1, o.event_seq - $2 + v.column1, v.column2, v.column3, v.column4, $3
+                       FROM organizations o, (VALUES {}) AS v WHERE o.id = $1",
+                    values.join(", ")
+                )
+            })
+            .collect()
+    });
+    &STATEMENTS[rows.clamp(1, EVENTS_PER_STATEMENT) - 1]
 }
 
 impl Store {
@@ -122,5 +149,79 @@ impl Store {
             ))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Bootstrap;
+
+    #[actix_web::test]
+    async fn a_turns_events_get_consecutive_numbers_in_order_however_many_there_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("events.db").display()
+        );
+        let store = Store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let org_id = OrgId::new();
+        store
+            .create_organization(
+                &Bootstrap {
+                    org_id,
+                    org_name: "Hotel".into(),
+                    owner_id: crate::domain::UserId::new(),
+                    owner_email: "owner@hotel.test".into(),
+                    owner_password_hash: "x".into(),
+                    api_key_hash: "y".into(),
+                    greeting_journey: "{}".into(),
+                },
+                0,
+            )
+            .await
+            .unwrap();
+        let conversation = ConversationId::new();
+        // One event, then more than one statement's worth, then three.
+        for (turn, count) in [1_usize, EVENTS_PER_STATEMENT * 2 + 3, 3]
+            .into_iter()
+            .enumerate()
+        {
+            let events: Vec<NewEvent> = (0..count)
+                .map(|n| NewEvent {
+                    kind: "message.created",
+                    conversation_id: (n % 2 == 0).then_some(conversation),
+                    data: serde_json::json!({"turn": turn, "n": n}),
+                })
+                .collect();
+            let mut script = Script::new();
+            append_events_into(&mut script, org_id, &events, 1_000);
+            store.write_script(script).await.unwrap();
+        }
+        let logged = store.events_after(org_id, 0, 1_000).await.unwrap();
+        let total = 1 + EVENTS_PER_STATEMENT * 2 + 3 + 3;
+        assert_eq!(logged.len(), total);
+        assert_eq!(store.last_event_seq(org_id).await.unwrap(), total as i64);
+        let mut expected = Vec::new();
+        for (turn, count) in [1_usize, EVENTS_PER_STATEMENT * 2 + 3, 3]
+            .into_iter()
+            .enumerate()
+        {
+            for n in 0..count {
+                expected.push(serde_json::json!({"turn": turn, "n": n}));
+            }
+        }
+        assert_eq!(
+            logged.iter().map(|event| event.seq).collect::<Vec<_>>(),
+            (1..=total as i64).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            logged
+                .into_iter()
+                .map(|event| event.data)
+                .collect::<Vec<_>>(),
+            expected
+        );
     }
 }
