@@ -137,6 +137,22 @@ pub(crate) async fn wait_for_text(client: &Client, css: &str, text: &str) {
     }
 }
 
+/// Opens the console and signs in with the owner's credentials.
+pub(crate) async fn log_in_as_owner(client: &Client, app: &TestApp) {
+    client.goto(&format!("{}/", app.address)).await.unwrap();
+    find(client, &testid("login-email"))
+        .await
+        .send_keys(&app.credentials.owner_email)
+        .await
+        .unwrap();
+    find(client, &testid("login-password"))
+        .await
+        .send_keys(&app.credentials.owner_password)
+        .await
+        .unwrap();
+    click(client, &testid("login-submit")).await;
+}
+
 #[actix_web::test]
 async fn an_agent_logs_in_sees_the_guest_live_claims_replies_and_resolves() {
     let app = TestApp::spawn().await;
@@ -144,18 +160,7 @@ async fn an_agent_logs_in_sees_the_guest_live_claims_replies_and_resolves() {
     let driver = start_driver().await;
     let client = browser(&driver).await;
     let outcome = async {
-        client.goto(&format!("{}/", app.address)).await.unwrap();
-        find(&client, &testid("login-email"))
-            .await
-            .send_keys(&app.credentials.owner_email)
-            .await
-            .unwrap();
-        find(&client, &testid("login-password"))
-            .await
-            .send_keys(&app.credentials.owner_password)
-            .await
-            .unwrap();
-        click(&client, &testid("login-submit")).await;
+        log_in_as_owner(&client, &app).await;
         find(&client, &testid("presence")).await;
 
         // The guest writes while the console is open: the conversation appears live.

@@ -2,7 +2,7 @@
 //! paired by QR code, watches the code refresh as the provider rotates it, and sees the card
 //! turn connected when the phone scans it, then explain a logout.
 
-use crate::console::{browser, click, find, start_driver, testid, wait_for_text};
+use crate::console::{browser, click, find, log_in_as_owner, start_driver, testid, wait_for_text};
 use crate::support::{Options, TestApp, PATIENCE};
 use parley::mock::evolution::MockEvolution;
 use std::time::Duration;
@@ -62,18 +62,7 @@ async fn an_owner_pairs_a_number_by_qr_code_from_the_console() {
     let driver = start_driver().await;
     let client = browser(&driver).await;
     let outcome = async {
-        client.goto(&format!("{}/", app.address)).await.unwrap();
-        find(&client, &testid("login-email"))
-            .await
-            .send_keys(&app.credentials.owner_email)
-            .await
-            .unwrap();
-        find(&client, &testid("login-password"))
-            .await
-            .send_keys(&app.credentials.owner_password)
-            .await
-            .unwrap();
-        click(&client, &testid("login-submit")).await;
+        log_in_as_owner(&client, &app).await;
         // Owners and admins see the Channels button once signed in.
         let deadline = tokio::time::Instant::now() + PATIENCE;
         while !find(&client, &testid("open-channels"))
