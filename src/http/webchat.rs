@@ -103,24 +103,12 @@ async fn connect(
     channel_id: web::Path<String>,
     params: web::Query<ConnectParams>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let not_found = || ApiError::new(Code::ChannelNotFound, "no such web chat channel");
-    let id: ChannelId = channel_id.parse().map_err(|_| not_found())?;
-    let runtime = state
-        .channel_or_load(id)
-        .await
-        .map_err(|error| ApiError::from_store(error, Code::ChannelNotFound))?
-        .ok_or_else(not_found)?;
-    let ChannelSecrets::Webchat {
-        allowed_origins,
-        identity_secret,
-    } = &runtime.secrets
-    else {
-        return Err(not_found().into());
-    };
+    let (runtime, config) = webchat_channel(&state, &channel_id).await?;
+    let id = runtime.id;
     if !runtime.receives() {
         return Err(ApiError::new(Code::ChannelInactive, "the web chat is switched off").into());
     }
-    if !origin_allowed(&request, allowed_origins) {
+    if !origin_allowed(&request, &config.allowed_origins) {
         return Err(ApiError::new(Code::Forbidden, "this origin may not open the web chat").into());
     }
     let key = state.master_key.derive(VISITOR_KEY_PURPOSE);
@@ -131,7 +119,7 @@ async fn connect(
     let visitor_id = match params.user_id.as_deref() {
         Some(user_id) => {
             let identified = identified(
-                identity_secret.as_deref(),
+                config.identity_secret.as_deref(),
                 user_id,
                 params.user_hash.as_deref(),
             )?;
@@ -190,11 +178,11 @@ async fn demo(state: AppState, params: web::Query<DemoParams>) -> Result<HttpRes
 const DEMO_PAGE: &str = include_str!("webchat_demo.html");
 const WIDGET_SCRIPT: &str = include_str!("webchat_widget.js");
 
-/// The web chat channel a widget request names, with its allowed origins.
+/// The web chat channel a request names, with its allowed origins and identity secret.
 async fn webchat_channel(
     state: &AppState,
     raw: &str,
-) -> Result<(ChannelId, Vec<String>), ApiError> {
+) -> Result<(std::sync::Arc<crate::actors::ChannelRuntime>, WebchatConfig), ApiError> {
     let not_found = || ApiError::new(Code::ChannelNotFound, "no such web chat channel");
     let id: ChannelId = raw.parse().map_err(|_| not_found())?;
     let runtime = state
@@ -202,12 +190,23 @@ async fn webchat_channel(
         .await
         .map_err(|error| ApiError::from_store(error, Code::ChannelNotFound))?
         .ok_or_else(not_found)?;
-    match &runtime.secrets {
+    let config = match &runtime.secrets {
         ChannelSecrets::Webchat {
-            allowed_origins, ..
-        } => Ok((id, allowed_origins.clone())),
-        _ => Err(not_found()),
-    }
+            allowed_origins,
+            identity_secret,
+        } => WebchatConfig {
+            allowed_origins: allowed_origins.clone(),
+            identity_secret: identity_secret.clone(),
+        },
+        _ => return Err(not_found()),
+    };
+    Ok((runtime, config))
+}
+
+/// What a web chat channel's requests are checked against.
+struct WebchatConfig {
+    allowed_origins: Vec<String>,
+    identity_secret: Option<String>,
 }
 
 /// `GET /webchat/{channel_id}/widget.js`: the script a website embeds with one line. It adds
@@ -217,7 +216,7 @@ async fn widget(
     request: HttpRequest,
     channel_id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, _) = webchat_channel(&state, &channel_id).await?;
+    let id = webchat_channel(&state, &channel_id).await?.0.id;
     let origin = match &state.settings.public_url {
         Some(base) => base.as_str().trim_end_matches('/').to_owned(),
         None => {
@@ -238,7 +237,14 @@ async fn widget(
 /// origins may frame it (`frame-ancestors`), so the visitor socket, which trusts Parley's own
 /// pages, serves only the sites the business named.
 async fn frame(state: AppState, channel_id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (id, allowed) = webchat_channel(&state, &channel_id).await?;
+    let (
+        runtime,
+        WebchatConfig {
+            allowed_origins: allowed,
+            ..
+        },
+    ) = webchat_channel(&state, &channel_id).await?;
+    let id = runtime.id;
     let ancestors = if allowed.iter().any(|origin| origin == "*") {
         "*".to_owned()
     } else {
@@ -305,20 +311,9 @@ async fn upload(
     params: web::Query<UploadParams>,
 ) -> Result<HttpResponse, ApiError> {
     use crate::http::api::v1::media::{read_upload, upload_type, webchat_file_kind};
-    let not_found = || ApiError::new(Code::ChannelNotFound, "no such web chat channel");
-    let id: ChannelId = channel_id.parse().map_err(|_| not_found())?;
-    let runtime = state
-        .channel_or_load(id)
-        .await
-        .map_err(|error| ApiError::from_store(error, Code::ChannelNotFound))?
-        .ok_or_else(not_found)?;
-    let ChannelSecrets::Webchat {
-        allowed_origins, ..
-    } = &runtime.secrets
-    else {
-        return Err(not_found());
-    };
-    if !origin_allowed(&request, allowed_origins) {
+    let (runtime, config) = webchat_channel(&state, &channel_id).await?;
+    let id = runtime.id;
+    if !origin_allowed(&request, &config.allowed_origins) {
         return Err(ApiError::new(
             Code::Forbidden,
             "this origin may not use the web chat",
@@ -357,16 +352,7 @@ async fn upload(
             "a caption is limited to 10,000 characters",
         ));
     }
-    let filename = params
-        .filename
-        .as_deref()
-        .map(|name| {
-            name.chars()
-                .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
-                .take(255)
-                .collect::<String>()
-        })
-        .filter(|name| !name.trim().is_empty());
+    let filename = crate::http::api::v1::media::upload_filename(params.filename.as_deref());
     let mime_type = upload_type(&request)?;
     let media_kind = webchat_file_kind(&mime_type)?;
     let max = crate::adapters::webchat::FILE_MAX_BYTES;

@@ -368,15 +368,7 @@ pub(crate) async fn attach(
         Some("") | None => None,
         Some(caption) => Some(caption.to_owned()),
     };
-    let filename = query
-        .filename
-        .as_deref()
-        .map(|name| {
-            name.chars()
-                .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
-                .collect::<String>()
-        })
-        .filter(|name| !name.trim().is_empty());
+    let filename = upload_filename(query.filename.as_deref());
     let file = read_upload(&request, payload, max, || {
         format!(
             "{provider} takes `{mime_type}` files of at most {} MB",
@@ -516,6 +508,18 @@ fn kept_file_kind(
             ),
         )
     })
+}
+
+/// The name an uploaded file is shown under: no control characters or path separators, at
+/// most 255 characters, `None` when nothing is left.
+pub(crate) fn upload_filename(raw: Option<&str>) -> Option<String> {
+    raw.map(|name| {
+        name.chars()
+            .filter(|c| !c.is_control() && !matches!(c, '/' | '\\'))
+            .take(255)
+            .collect::<String>()
+    })
+    .filter(|name| !name.trim().is_empty())
 }
 
 /// The type an uploaded file declares in its `Content-Type`, lowercase, without parameters.
