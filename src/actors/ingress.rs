@@ -1,6 +1,12 @@
 //! The inbound writer: webhook handlers submit parsed events and wait; the writer commits
-//! whatever arrived within the batch window in one transaction, answers every waiting handler,
-//! and only then hands the new (non-duplicate) events to their conversation actors.
+//! whatever arrived within the batch window in one transaction and hands the new
+//! (non-duplicate) events to their conversation actors at once. Each waiting handler is
+//! answered once the commit is durable, and the provider is acknowledged only then.
+//!
+//! The conversation does not wait for that sync: its turn reads the committed rows and writes
+//! its reply in a later commit, and the WAL is synced in order, so by the time a reply is
+//! durable enough to be sent, the event it answers is durable too. The reply path waits for
+//! one sync instead of two, and the writer takes the next batch while this one syncs.
 
 use super::conversation::ConversationCommand;
 use super::core::Core;
@@ -134,8 +140,8 @@ async fn commit(core: &Arc<Core>, batch: Vec<Submission>) {
         })
         .collect();
     let row_count = rows.len();
-    let ids = match core.store.insert_inbound_batch(rows).await {
-        Ok(ids) => ids,
+    let (ids, durable) = match core.store.insert_inbound_committed(rows).await {
+        Ok(committed) => committed,
         Err(error) => {
             tracing::error!(error = %error, rows = row_count, "failed to store inbound events");
             for submission in batch {
@@ -145,6 +151,7 @@ async fn commit(core: &Arc<Core>, batch: Vec<Submission>) {
         }
     };
     let mut ids = ids.into_iter();
+    let mut answers = Vec::with_capacity(batch.len());
     for submission in batch {
         let mut accepted = Accepted {
             new: 0,
@@ -179,7 +186,16 @@ async fn commit(core: &Arc<Core>, batch: Vec<Submission>) {
             .inbound_events
             .with_label_values(&["duplicate"])
             .inc_by(accepted.duplicates as u64);
-        // The handler may have given up waiting; the events are stored either way.
-        let _ = submission.done.send(Ok(accepted));
+        answers.push((submission.done, accepted));
     }
+    tokio::spawn(async move {
+        let outcome = durable.wait().await;
+        if let Err(error) = &outcome {
+            tracing::error!(error = %error, rows = row_count, "inbound events were committed but not made durable");
+        }
+        for (done, accepted) in answers {
+            // The handler may have given up waiting; the events are stored either way.
+            let _ = done.send(outcome.as_ref().map(|()| accepted).map_err(|_| ()));
+        }
+    });
 }

@@ -3,7 +3,7 @@
 
 use super::records::{parsed, InboundRecord};
 use super::script::{Script, Value};
-use super::{Columns, Store, StoreResult, Tx};
+use super::{Columns, Durable, Store, StoreResult, Tx};
 use crate::domain::{ChannelId, Millis, OrgId};
 use sqlx::Row;
 
@@ -27,49 +27,19 @@ impl Store {
         &self,
         rows: Vec<NewInbound>,
     ) -> StoreResult<Vec<Option<i64>>> {
-        self.write(move |tx| {
-            Box::pin(async move {
-                let mut ids: Vec<Option<i64>> = vec![None; rows.len()];
-                for chunk_start in (0..rows.len()).step_by(INSERT_CHUNK_ROWS) {
-                    let chunk = &rows[chunk_start..rows.len().min(chunk_start + INSERT_CHUNK_ROWS)];
-                    let placeholders: Vec<String> = (0..chunk.len())
-                        .map(|i| {
-                            let p = i * 6;
-                            format!("(${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6)
-                        })
-                        .collect();
-                    let sql = format!(
-                        "INSERT INTO inbound (org_id, channel_id, dedupe_key, contact_external_id, payload, received_at)
-                         VALUES {} ON CONFLICT (channel_id, dedupe_key) DO NOTHING
-                         RETURNING id, channel_id, dedupe_key",
-                        placeholders.join(", ")
-                    );
-                    let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
-                    for row in chunk {
-                        values.extend([
-                            row.org_id.to_string().into(),
-                            row.channel_id.to_string().into(),
-                            row.dedupe_key.as_str().into(),
-                            row.contact_external_id.as_str().into(),
-                            row.payload.as_str().into(),
-                            row.received_at.into(),
-                        ]);
-                    }
-                    let inserted = tx.fetch_all(&sql, values).await?;
-                    // The first row of the chunk with an inserted key gets its id; a later row
-                    // with the same key in the same batch is a duplicate.
-                    let mut by_key: std::collections::HashMap<(String, String), i64> = inserted
-                        .iter()
-                        .map(|row| Ok(((row.text("channel_id")?, row.text("dedupe_key")?), row.int("id")?)))
-                        .collect::<StoreResult<_>>()?;
-                    for (offset, row) in chunk.iter().enumerate() {
-                        ids[chunk_start + offset] = by_key.remove(&(row.channel_id.to_string(), row.dedupe_key.clone()));
-                    }
-                }
-                Ok(ids)
-            })
-        })
-        .await
+        self.write(move |tx| Box::pin(insert_inbound(tx, rows)))
+            .await
+    }
+
+    /// `insert_inbound_batch`, answered at commit, before the sync (see
+    /// `Store::write_committed`): the events may be handed to their conversations at once,
+    /// while the provider hears of them only once they are durable.
+    pub(crate) async fn insert_inbound_committed(
+        &self,
+        rows: Vec<NewInbound>,
+    ) -> StoreResult<(Vec<Option<i64>>, Durable)> {
+        self.write_committed(move |tx| Box::pin(insert_inbound(tx, rows)))
+            .await
     }
 
     /// Unprocessed, unquarantined rows with an id above `after`, oldest first: replayed at
@@ -214,4 +184,60 @@ pub async fn unclaim_inbound(tx: &mut Tx, id: i64) -> StoreResult<()> {
     )
     .await?;
     Ok(())
+}
+
+/// Inserts the rows, chunk by chunk. Returns, per row, its new id, or `None` for a duplicate.
+async fn insert_inbound(tx: &mut Tx, rows: Vec<NewInbound>) -> StoreResult<Vec<Option<i64>>> {
+    let mut ids: Vec<Option<i64>> = vec![None; rows.len()];
+    for chunk_start in (0..rows.len()).step_by(INSERT_CHUNK_ROWS) {
+        let chunk = &rows[chunk_start..rows.len().min(chunk_start + INSERT_CHUNK_ROWS)];
+        let placeholders: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = i * 6;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO inbound (org_id, channel_id, dedupe_key, contact_external_id, payload, received_at)
+             VALUES {} ON CONFLICT (channel_id, dedupe_key) DO NOTHING
+             RETURNING id, channel_id, dedupe_key",
+            placeholders.join(", ")
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 6);
+        for row in chunk {
+            values.extend([
+                row.org_id.to_string().into(),
+                row.channel_id.to_string().into(),
+                row.dedupe_key.as_str().into(),
+                row.contact_external_id.as_str().into(),
+                row.payload.as_str().into(),
+                row.received_at.into(),
+            ]);
+        }
+        let inserted = tx.fetch_all(&sql, values).await?;
+        // The first row of the chunk with an inserted key gets its id; a later row
+        // with the same key in the same batch is a duplicate.
+        let mut by_key: std::collections::HashMap<(String, String), i64> = inserted
+            .iter()
+            .map(|row| {
+                Ok((
+                    (row.text("channel_id")?, row.text("dedupe_key")?),
+                    row.int("id")?,
+                ))
+            })
+            .collect::<StoreResult<_>>()?;
+        for (offset, row) in chunk.iter().enumerate() {
+            ids[chunk_start + offset] =
+                by_key.remove(&(row.channel_id.to_string(), row.dedupe_key.clone()));
+        }
+    }
+    Ok(ids)
 }

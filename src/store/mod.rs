@@ -276,6 +276,33 @@ impl Store {
         }
     }
 
+    /// Like `write`, but returns as soon as the work is committed, with the sync still to come
+    /// on SQLite (see `writer::Writer::submit_committed`): the caller may act inside Parley on
+    /// what it wrote at once, and waits on `Durable` before it tells anyone outside.
+    pub(crate) async fn write_committed<T, F>(&self, work: F) -> StoreResult<(T, Durable)>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Tx) -> futures::future::BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    {
+        let Some(writer) = &self.writer else {
+            // On Postgres a commit is durable by the time it is visible.
+            return Ok((self.write(work).await?, Durable(None)));
+        };
+        let job: writer::Job = Box::new(move |tx| {
+            Box::pin(async move {
+                let value = work(tx).await?;
+                Ok(Box::new(value) as Box<dyn std::any::Any + Send>)
+            })
+        });
+        let (output, synced) = writer.submit_committed(writer::Work::Job(job)).await?;
+        let value = *output
+            .downcast::<T>()
+            .expect("a write job returns the type its caller asked for");
+        Ok((value, Durable(Some(synced))))
+    }
+
     /// Runs a script of writes and returns once it is committed. Scripts of many callers
     /// share one commit (SQLite's `writer`, Postgres' `pg_batch`).
     pub async fn write_script(&self, script: script::Script) -> StoreResult<()> {
@@ -314,6 +341,20 @@ impl Store {
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
+    }
+}
+
+/// The durability of a write that `Store::write_committed` returned before it was synced.
+#[must_use = "a write is not durable until `wait` says so"]
+pub(crate) struct Durable(Option<writer::Synced>);
+
+impl Durable {
+    /// Returns once the write is durable, or with the error that kept it from being so.
+    pub(crate) async fn wait(self) -> StoreResult<()> {
+        match self.0 {
+            Some(synced) => synced.wait().await,
+            None => Ok(()),
+        }
     }
 }
 

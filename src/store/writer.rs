@@ -53,7 +53,61 @@ pub(crate) struct Submission {
     done: Done,
 }
 
-type Done = oneshot::Sender<Result<Output, StoreError>>;
+type Answer = oneshot::Sender<Result<Output, StoreError>>;
+
+/// Where the outcome of a piece of work goes.
+struct Done {
+    /// Answered once the work's commit is durable, or with the error that refused it.
+    durable: Answer,
+    /// For a caller that acts on its write at once (see `Writer::submit_committed`): answered
+    /// with the outcome as soon as the work is committed, before the sync. `durable` then
+    /// only says when the sync is done.
+    committed: Option<Answer>,
+}
+
+impl Done {
+    fn new(durable: Answer) -> Self {
+        Self {
+            durable,
+            committed: None,
+        }
+    }
+
+    /// Gives the caller its outcome, where it waits for it first.
+    fn send(self, outcome: Result<Output, StoreError>) {
+        let _ = match self.committed {
+            Some(committed) => committed.send(outcome),
+            None => self.durable.send(outcome),
+        };
+    }
+
+    /// The work committed with `outcome`: a caller waiting for the commit hears of it now and
+    /// waits on for the sync; the answer left to send after the sync is returned. `None` when
+    /// the work was refused and its caller has heard so.
+    fn committed(
+        self,
+        outcome: Result<Output, StoreError>,
+    ) -> Option<(Done, Result<Output, StoreError>)> {
+        match self.committed {
+            None => Some((self, outcome)),
+            Some(committed) => {
+                let synced = outcome.is_ok();
+                let _ = committed.send(outcome);
+                synced.then(|| (Done::new(self.durable), Ok(Box::new(()) as Output)))
+            }
+        }
+    }
+}
+
+/// The sync a committed piece of work waits for (see `Writer::submit_committed`).
+pub(crate) struct Synced(oneshot::Receiver<Result<Output, StoreError>>);
+
+impl Synced {
+    /// Returns once the commit is durable, or with the error that kept it from being so.
+    pub(crate) async fn wait(self) -> Result<(), StoreError> {
+        self.0.await.map_err(|_| StoreError::Closed)?.map(|_| ())
+    }
+}
 
 #[derive(Clone, Debug)]
 pub(crate) struct Writer {
@@ -126,10 +180,38 @@ impl Writer {
     pub(crate) async fn submit(&self, work: Work) -> Result<Output, StoreError> {
         let (done, result) = oneshot::channel();
         self.submissions
-            .send(Submission { work, done })
+            .send(Submission {
+                work,
+                done: Done::new(done),
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         result.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Like `submit`, but answers as soon as the work is committed, with the sync still to
+    /// come: the caller may start work that the commit makes possible (others' reads see it
+    /// already) and waits on `Synced` before it tells anyone outside that the write is done.
+    /// Anything that reaches the outside through a later write is durable after this one:
+    /// the WAL is synced in the order it was written.
+    pub(crate) async fn submit_committed(
+        &self,
+        work: Work,
+    ) -> Result<(Output, Synced), StoreError> {
+        let (durable, synced) = oneshot::channel();
+        let (committed, result) = oneshot::channel();
+        self.submissions
+            .send(Submission {
+                work,
+                done: Done {
+                    durable,
+                    committed: Some(committed),
+                },
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let output = result.await.map_err(|_| StoreError::Closed)??;
+        Ok((output, Synced(synced)))
     }
 }
 
@@ -197,7 +279,7 @@ fn start_syncer(
                 }
                 for batch in committed {
                     for (done, answer) in batch.answers {
-                        let _ = done.send(match (&outcome, answer) {
+                        done.send(match (&outcome, answer) {
                             (Ok(()), answer) => answer,
                             (Err(error), Ok(_)) => Err(StoreError::unavailable_like(error)),
                             (Err(_), Err(own)) => Err(own),
@@ -273,7 +355,11 @@ async fn run(
         }
         // Numbered before the commit: a reader may see its data as soon as it commits.
         let number = durability.committed.fetch_add(1, Ordering::AcqRel) + 1;
-        let answers = commit_batch(&mut tx, batch).await;
+        let answers = commit_batch(&mut tx, batch)
+            .await
+            .into_iter()
+            .filter_map(|(done, outcome)| done.committed(outcome))
+            .collect();
         // A batch that failed was answered already; its number still goes to the syncer,
         // which then counts it synced with the batches around it.
         if syncs.send(Committed { number, answers }).is_err() {
@@ -346,13 +432,13 @@ async fn commit_batch(
             // Work refused on its own merits keeps its own error; everything else failed
             // with the batch.
             for (done, outcome) in answered {
-                let _ = done.send(match outcome {
+                done.send(match outcome {
                     Ok(_) => Err(StoreError::unavailable_like(&error)),
                     Err(own) => Err(own),
                 });
             }
             for done in waiting {
-                let _ = done.send(Err(StoreError::unavailable_like(&error)));
+                done.send(Err(StoreError::unavailable_like(&error)));
             }
             Vec::new()
         }
@@ -620,6 +706,59 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(5), store.durable())
             .await
             .expect("a reader waiting for durability is let through");
+    }
+
+    #[tokio::test]
+    async fn a_write_answered_at_commit_is_visible_at_once_and_durable_once_waited_for() {
+        let (store, _dir) = store().await;
+        let writer = store.writer.as_ref().expect("a SQLite store has a writer");
+        for value in 0..10 {
+            let (answer, durable) = store
+                .write_committed(move |tx| {
+                    Box::pin(async move {
+                        tx.execute("INSERT INTO t (v) VALUES ($1)", vec![value.into()])
+                            .await?;
+                        Ok(value * 2)
+                    })
+                })
+                .await
+                .unwrap();
+            assert_eq!(answer, value * 2);
+            // Committed: readers see it before anyone waits for the sync.
+            assert!(values(&store).await.contains(&value));
+            let committed = writer
+                .durability
+                .committed
+                .load(std::sync::atomic::Ordering::SeqCst);
+            tokio::time::timeout(std::time::Duration::from_secs(5), durable.wait())
+                .await
+                .expect("the sync comes")
+                .unwrap();
+            // Nothing else writes here: `committed` is this write's batch, now synced.
+            assert!(*writer.durability.synced.borrow() >= committed);
+        }
+        assert_eq!(values(&store).await, (0..10).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_refused_write_answered_at_commit_reports_its_own_error_and_leaves_nothing() {
+        let (store, _dir) = store().await;
+        insert(&store, 1).await.unwrap();
+        let refused = store.write_committed(|tx| {
+            Box::pin(async move {
+                tx.execute("INSERT INTO t (v) VALUES (5)", vec![]).await?;
+                tx.execute("INSERT INTO t (v) VALUES (1)", vec![]).await?;
+                Ok(())
+            })
+        });
+        let (refused, kept) = futures::join!(refused, insert(&store, 2));
+        assert!(
+            matches!(refused, Err(StoreError::Conflict(_))),
+            "{:?}",
+            refused.map(|_| ())
+        );
+        assert_eq!(kept.unwrap(), 2);
+        assert_eq!(values(&store).await, [1, 2]);
     }
 
     #[tokio::test]
