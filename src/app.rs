@@ -2,7 +2,7 @@
 //! migrations, first-run bootstrap, the live system, and the HTTP server on a bound listener.
 //! `main` and the test harness use the same [`Application::build`].
 
-use crate::actors::{Core, CoreSettings, InProcessBus};
+use crate::actors::{Cluster, Core, CoreSettings, InProcessBus};
 use crate::adapters::whatsapp_cloud::WhatsappClient;
 use crate::bootstrap;
 use crate::clock::{SharedClock, SystemClock};
@@ -146,15 +146,35 @@ impl Application {
             .context("invalid PARLEY_API_STEP_ALLOW")?;
         let api_caller = crate::actors::api_call::ApiCaller::new(egress)
             .context("failed to build the HTTP client of API steps")?;
-        let bus: Arc<dyn crate::actors::bus::EventBus> =
-            match config.redis_url.as_deref().filter(|url| !url.is_empty()) {
-                Some(url) => crate::actors::redis_bus::RedisBus::connect(url)
+        let cluster = match config.redis_url.as_deref().filter(|url| !url.is_empty()) {
+            Some(url) => {
+                let cluster_id = store
+                    .cluster_id()
                     .await
-                    .context("failed to connect to Redis (REDIS_URL)")?,
-                None => Arc::new(InProcessBus::default()),
-            };
+                    .context("failed to read the cluster's identity")?;
+                let lease = Duration::from_millis(config.partition_lease_ms.max(600));
+                let leases = crate::actors::partitions::LeaseSettings {
+                    lease,
+                    tick: lease / 6,
+                };
+                Cluster {
+                    bus: crate::actors::redis_bus::RedisBus::connect(url)
+                        .await
+                        .context("failed to connect to Redis (REDIS_URL)")?,
+                    partitions: Some(
+                        crate::actors::partitions::Partitions::connect(url, &cluster_id, leases)
+                            .await
+                            .context("failed to connect to Redis (REDIS_URL)")?,
+                    ),
+                }
+            }
+            None => Cluster {
+                bus: Arc::new(InProcessBus::default()),
+                partitions: None,
+            },
+        };
         let core = Core::start(
-            store, clock, bus, master_key, whatsapp, api_caller, settings,
+            store, clock, cluster, master_key, whatsapp, api_caller, settings,
         )
         .await
         .context("failed to start the live system")?;

@@ -198,10 +198,17 @@ pub struct Config {
     #[arg(long, env = "PARLEY_API_STEP_ALLOW", default_value = "")]
     pub api_step_allow: String,
 
-    /// Redis for running several nodes: agent consoles on any node see the events of every
-    /// node. Empty: events stay inside this process (one node).
+    /// Redis for running several nodes on one shared database: each conversation is owned by
+    /// one node (partition leases), commands reach the owner through Redis Streams, and agent
+    /// consoles on any node see the events of every node. Empty: one node.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+
+    /// With `REDIS_URL`: how long a node's lease on a partition of the conversations lasts
+    /// unless renewed (it renews every sixth of it). A node that stops is replaced this long
+    /// after its last renewal at the latest.
+    #[arg(long, env = "PARLEY_PARTITION_LEASE_MS", default_value_t = 6_000)]
+    pub partition_lease_ms: u64,
 
     /// Database connections in the pool.
     #[arg(long, env = "PARLEY_DB_MAX_CONNECTIONS", default_value_t = 8)]
@@ -270,6 +277,7 @@ impl Config {
             sweep_interval_ms: 10_000,
             api_step_allow: String::new(),
             redis_url: None,
+            partition_lease_ms: 6_000,
             db_max_connections: 8,
             dns_resolver: None,
             email_inbound_domain: None,

@@ -1,8 +1,8 @@
 //! Prometheus metrics, registered once per application and rendered at `GET /metrics`.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -22,6 +22,10 @@ pub struct Metrics {
     pub live_actors: IntGaugeVec,
     /// Inbound events quarantined after repeated failures.
     pub quarantined: IntCounterVec,
+    /// Conversation partitions this node holds the lease of (with `REDIS_URL`).
+    pub partitions_owned: IntGauge,
+    /// Commands sent to the node that owns their conversation's partition.
+    pub forwarded: IntCounter,
 }
 
 impl Metrics {
@@ -74,6 +78,16 @@ impl Metrics {
             &["channel_kind"],
         )
         .expect("valid metric");
+        let partitions_owned = IntGauge::new(
+            "partitions_owned",
+            "Conversation partitions this node holds the lease of",
+        )
+        .expect("valid metric");
+        let forwarded = IntCounter::new(
+            "forwarded_commands_total",
+            "Commands sent to the node that owns their conversation's partition",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(webhooks.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(inbound_events.clone()),
@@ -82,6 +96,8 @@ impl Metrics {
             Box::new(sends.clone()),
             Box::new(live_actors.clone()),
             Box::new(quarantined.clone()),
+            Box::new(partitions_owned.clone()),
+            Box::new(forwarded.clone()),
         ] {
             registry
                 .register(collector)
@@ -96,6 +112,8 @@ impl Metrics {
             sends,
             live_actors,
             quarantined,
+            partitions_owned,
+            forwarded,
         }
     }
 

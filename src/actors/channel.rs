@@ -240,9 +240,16 @@ impl Outbox {
     /// again, and one more read picks up whatever was committed (and dropped) meanwhile.
     async fn read(&mut self, core: &Core, runtime: &ChannelRuntime) -> Result<(), StoreError> {
         loop {
+            // With several nodes, the rows of the conversations this node owns.
+            let partitions = core
+                .partitions
+                .as_ref()
+                .map_or(crate::store::outbox::ALL_PARTITIONS, |partitions| {
+                    partitions.owned_bits()
+                });
             let rows = core
                 .store
-                .due_outbox(runtime.id, core.clock.now(), FETCH_LIMIT)
+                .due_outbox(runtime.id, core.clock.now(), FETCH_LIMIT, partitions)
                 .await?;
             let full = rows.len() >= usize::try_from(FETCH_LIMIT).unwrap_or(usize::MAX);
             for row in rows {

@@ -204,6 +204,12 @@ impl ChannelRuntime {
         let _ = self.commands.try_send(ChannelCommand::Wake);
     }
 
+    /// Has the channel actor read its outbox, as after an overflow of the hand-over.
+    pub(crate) fn read_outbox(&self) {
+        self.handed().overflow = true;
+        self.wake();
+    }
+
     /// Hands the channel actor outbox rows that were just committed, so it sends them without
     /// reading them back. Rows that do not fit stay where they are, in the outbox, and the
     /// actor reads them from there.
@@ -349,6 +355,15 @@ pub struct Core {
     ingress: IngressHandle,
     shutdown: watch::Sender<bool>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// With several nodes: which conversations this node owns (see `partitions`).
+    pub(crate) partitions: Option<Arc<super::partitions::Partitions>>,
+}
+
+/// How this node meets the others: the event bus, and with several nodes the partition
+/// leases that give each conversation one owning node.
+pub struct Cluster {
+    pub bus: Arc<dyn EventBus>,
+    pub(crate) partitions: Option<Arc<super::partitions::Partitions>>,
 }
 
 impl Core {
@@ -357,12 +372,13 @@ impl Core {
     pub(crate) async fn start(
         store: Store,
         clock: SharedClock,
-        bus: Arc<dyn EventBus>,
+        cluster: Cluster,
         master_key: MasterKey,
         whatsapp: WhatsappClient,
         api_caller: super::api_call::ApiCaller,
         settings: CoreSettings,
     ) -> Result<Arc<Self>, StoreError> {
+        let Cluster { bus, partitions } = cluster;
         let (ingress, submissions) = IngressHandle::new();
         let (shutdown, _) = watch::channel(false);
         let core = Arc::new(Self {
@@ -391,7 +407,13 @@ impl Core {
             ingress,
             shutdown,
             tasks: std::sync::Mutex::new(Vec::new()),
+            partitions,
         });
+        if let Some(partitions) = &core.partitions {
+            for task in super::partitions::start(&core, partitions) {
+                core.track(task);
+            }
+        }
         for record in core.store.all_channels().await? {
             if let Err(error) = core.start_channel(&record) {
                 tracing::error!(channel_id = %record.id, error = %error, "failed to start channel");
@@ -544,6 +566,13 @@ impl Core {
                     if public.inbound_address.eq_ignore_ascii_case(address))
             })
             .map(|entry| Arc::clone(&entry))
+    }
+
+    /// Has every channel actor read its outbox (this node took partitions over).
+    pub(crate) fn look_at_outboxes(&self) {
+        for channel in self.channels.iter() {
+            channel.read_outbox();
+        }
     }
 
     pub fn channel(&self, id: ChannelId) -> Option<Arc<ChannelRuntime>> {

@@ -14,6 +14,7 @@ mod conversation;
 mod core;
 pub mod email;
 mod ingress;
+pub mod partitions;
 pub mod redis_bus;
 mod registry;
 mod scheduler;
@@ -23,7 +24,7 @@ pub mod test_chat;
 pub(crate) mod tokens;
 pub mod webchat;
 
-pub use self::core::{ChannelRuntime, ChannelSecrets, Core, CoreSettings, MetaSettings};
+pub use self::core::{ChannelRuntime, ChannelSecrets, Cluster, Core, CoreSettings, MetaSettings};
 pub use bus::{Event, EventBus, InProcessBus};
 pub use channel::retry_delay;
 pub(crate) use conversation::StaffError;

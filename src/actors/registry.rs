@@ -8,6 +8,7 @@
 
 use super::conversation::{self, ConversationCommand};
 use super::core::Core;
+use super::partitions::partition_of;
 use crate::domain::ChannelId;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,7 +43,9 @@ pub(crate) struct ConversationRegistry {
 }
 
 impl ConversationRegistry {
-    /// Hands a command to the conversation's actor, starting one if none runs.
+    /// Hands a command to the conversation's actor, starting one if none runs. With several
+    /// nodes, a command for a conversation another node owns goes to that node instead (see
+    /// `partitions`); a team member's command, which waits for its answer here, runs here.
     pub(crate) fn dispatch(
         &self,
         core: &Arc<Core>,
@@ -50,6 +53,22 @@ impl ConversationRegistry {
         command: ConversationCommand,
     ) {
         let mut command = command;
+        let mut running = None;
+        if let Some(partitions) = &core.partitions {
+            let partition = partition_of(&key);
+            if !partitions.owns(partition) {
+                if matches!(command, ConversationCommand::Forwarded { .. }) {
+                    // Read from the partition's stream just as this node gave the partition
+                    // up: it stays pending there for the next owner.
+                    return;
+                }
+                match partitions.forward(partition, &key, command) {
+                    None => return,
+                    Some(stays) => command = stays,
+                }
+            }
+            running = Some((Arc::clone(partitions), partition));
+        }
         loop {
             let entry = self.actors.entry(key.clone());
             match entry {
@@ -68,11 +87,19 @@ impl ConversationRegistry {
                         .send(command)
                         .expect("the receiver is alive: it was created just above");
                     vacant.insert(Slot { id, mailbox });
-                    tokio::spawn(conversation::run(Arc::clone(core), key, id, inbox));
+                    let running =
+                        running.map(|(partitions, partition)| partitions.running(partition));
+                    tokio::spawn(conversation::run(Arc::clone(core), key, id, inbox, running));
                     return;
                 }
             }
         }
+    }
+
+    /// Lets the actors of `partition` end: out of the map, each finishes what its mailbox
+    /// holds and stops. The node is giving the partition to another.
+    pub(crate) fn stop_partition(&self, partition: u16) {
+        self.actors.retain(|key, _| partition_of(key) != partition);
     }
 
     /// Removes actor `id` from the map if its mailbox is empty. Runs under the key's write

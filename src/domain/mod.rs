@@ -7,6 +7,7 @@ pub mod handover;
 pub mod ids;
 pub mod inbound;
 pub mod message;
+pub mod partition;
 pub mod role;
 
 pub use channel::{ChannelKind, ChannelStatus};

@@ -104,7 +104,7 @@ pub enum Input<'a> {
 }
 
 /// The result of work done by the actor for a session.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Completion {
     /// The HTTP call of an API step: a status and the body (JSON, or a string if the body is
     /// not JSON), or why no response came.
@@ -117,13 +117,13 @@ pub enum Completion {
     AgentTurn(Result<AgentTurn, String>),
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApiResponse {
     pub status: u16,
     pub body: Value,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AgentTurn {
     /// What the agent says to the contact, if anything.
     pub reply: Option<String>,
@@ -146,7 +146,7 @@ impl AgentTurn {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AgentNext {
     /// Stay in the step for the contact's next message.
     Continue,

@@ -225,6 +225,27 @@ impl Store {
         Ok(())
     }
 
+    /// The identity of the nodes sharing this database, made on first use: nodes that share it
+    /// coordinate through Redis under a namespace named after it.
+    pub async fn cluster_id(&self) -> StoreResult<String> {
+        let candidate = uuid::Uuid::now_v7().simple().to_string();
+        self.write(move |tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "INSERT INTO cluster (singleton, id) VALUES (1, $1) ON CONFLICT (singleton) DO NOTHING",
+                    vec![candidate.into()],
+                )
+                .await?;
+                let row = tx
+                    .fetch_optional("SELECT id FROM cluster WHERE singleton = 1", vec![])
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("the cluster row is missing".into()))?;
+                row.text("id")
+            })
+        })
+        .await
+    }
+
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> StoreResult<()> {
         let mut connection = self.read.acquire().await?;

@@ -5,7 +5,11 @@ use super::conversations::NewMessage;
 use super::records::{parsed, parsed_json, OutboxRecord};
 use super::script::Script;
 use super::{Store, StoreResult};
+use crate::domain::partition::partition_of;
 use crate::domain::{ChannelId, DeliveryStatus, MessageId, Millis};
+
+/// The mask of `Store::due_outbox` that reads the rows of every partition.
+pub const ALL_PARTITIONS: i64 = -1;
 use sqlx::Row;
 
 /// Plans the outbox row of an outbound `message` for `recipient`, and answers the row as the
@@ -18,8 +22,8 @@ pub fn insert_outbox_into(
     let now = message.received_at;
     script.push(
         "INSERT INTO outbox (org_id, channel_id, conversation_id, message_id, recipient, status,
-                             next_attempt_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6)",
+                             next_attempt_at, created_at, updated_at, partition_no)
+         VALUES ($1, $2, $3, $4, $5, 'pending', $6, $6, $6, $7)",
         vec![
             message.org_id.to_string().into(),
             message.channel_id.to_string().into(),
@@ -27,6 +31,7 @@ pub fn insert_outbox_into(
             message.id.to_string().into(),
             recipient.into(),
             now.into(),
+            i64::from(partition_of(message.channel_id, recipient)).into(),
         ],
     );
     OutboxRecord {
@@ -65,11 +70,16 @@ impl Store {
         Ok((row.try_get("last_inbound_at")?, sender == "agent"))
     }
 
+    ///
+    /// `partitions` is a mask of the conversation partitions whose rows to read (bit `n` for
+    /// partition `n`; `ALL_PARTITIONS` for every row): with several nodes, each reads the rows
+    /// of the conversations it owns.
     pub async fn due_outbox(
         &self,
         channel_id: ChannelId,
         now: Millis,
         limit: i64,
+        partitions: i64,
     ) -> StoreResult<Vec<OutboxRecord>> {
         let rows = sqlx::query(
             "SELECT o.org_id, o.channel_id, o.conversation_id, o.message_id, o.recipient,
@@ -77,11 +87,13 @@ impl Store {
                     m.reply_to_provider_message_id
                FROM outbox o JOIN messages m ON m.id = o.message_id
               WHERE o.channel_id = $1 AND o.status IN ('pending', 'sending') AND o.next_attempt_at <= $2
+                AND (o.partition_no < 0 OR ((CAST(1 AS BIGINT) << o.partition_no) & $4) <> 0)
               ORDER BY o.id LIMIT $3",
         )
         .bind(channel_id.to_string())
         .bind(now)
         .bind(limit)
+        .bind(partitions)
         .fetch_all(self.reader())
         .await?;
         self.durable().await;

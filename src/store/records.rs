@@ -119,7 +119,7 @@ pub struct OutboxRecord {
     pub created_at: Millis,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct TimerRecord {
     pub id: i64,
     pub org_id: OrgId,

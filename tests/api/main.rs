@@ -36,6 +36,7 @@ mod journeys;
 mod knowledge;
 mod notes;
 mod notifications;
+mod partitions;
 mod postgres_batch;
 mod telegram;
 mod templates;

@@ -59,6 +59,12 @@ pub(crate) enum ConversationCommand {
         conversation_id: ConversationId,
         input: JourneyInput,
     },
+    /// A command another node sent to this one, which owns the conversation; `processed` is
+    /// told once it was handled, and the entry is acknowledged then.
+    Forwarded {
+        command: Box<ConversationCommand>,
+        processed: tokio::sync::oneshot::Sender<()>,
+    },
 }
 
 /// A business-initiated message for the conversation actor, answered through `reply`.
@@ -119,8 +125,9 @@ impl From<HandlingError> for StaffError {
     }
 }
 
-/// A journey input that is not a message, owned so it can travel through a mailbox.
-#[derive(Debug)]
+/// A journey input that is not a message, owned so it can travel through a mailbox (or, to
+/// the node that owns the conversation, through Redis).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) enum JourneyInput {
     Event {
         name: String,
@@ -159,6 +166,8 @@ pub(crate) async fn run(
     key: ConversationKey,
     id: u64,
     mut inbox: mpsc::UnboundedReceiver<ConversationCommand>,
+    // Counts this actor among its partition's live ones until it ends.
+    _running: Option<super::partitions::Running>,
 ) {
     let gauge = core
         .metrics
@@ -192,12 +201,23 @@ pub(crate) async fn run(
 
 impl ConversationActor {
     async fn handle(&mut self, command: ConversationCommand) {
+        match command {
+            ConversationCommand::Forwarded { command, processed } => {
+                Box::pin(self.handle(*command)).await;
+                let _ = processed.send(());
+            }
+            command => self.handle_one(command).await,
+        }
+    }
+
+    async fn handle_one(&mut self, command: ConversationCommand) {
         let inbound_id = match &command {
             ConversationCommand::Inbound { inbound_id, .. } => Some(*inbound_id),
             ConversationCommand::Timer(_)
             | ConversationCommand::Journey { .. }
             | ConversationCommand::Notify(_)
-            | ConversationCommand::Staff { .. } => None,
+            | ConversationCommand::Staff { .. }
+            | ConversationCommand::Forwarded { .. } => None,
         };
         let outcome = AssertUnwindSafe(self.execute(command)).catch_unwind().await;
         let failure = match outcome {
@@ -309,6 +329,12 @@ impl ConversationActor {
                 let _ = reply.send(result);
                 Ok(())
             }
+            // Unwrapped by `handle`.
+            ConversationCommand::Forwarded { command, processed } => {
+                let result = Box::pin(self.execute(*command)).await;
+                let _ = processed.send(());
+                result
+            }
         }
     }
 
@@ -368,6 +394,15 @@ impl ConversationActor {
         Ok(self.core.store.inbound_processed(inbound_id).await?)
     }
 
+    /// The conversation's channel, loaded from the store when another node created it and
+    /// this one has not heard of it yet (the conversation's events may come from that node).
+    async fn channel(&self) -> Result<Arc<ChannelRuntime>, HandlingError> {
+        self.core
+            .channel_or_load(self.key.channel_id)
+            .await?
+            .ok_or(HandlingError::UnknownChannel)
+    }
+
     fn remember(&mut self, inbound_id: i64) {
         if self.handled.len() == HANDLED_MEMORY {
             self.handled.pop_front();
@@ -391,9 +426,7 @@ impl ConversationActor {
                 "test hook: panic requested by message text"
             );
         }
-        let channel = core
-            .channel(self.key.channel_id)
-            .ok_or(HandlingError::UnknownChannel)?;
+        let channel = self.channel().await?;
         let known = match self.known.take() {
             Some(known) => Some(known),
             None => self.load_known().await?,
@@ -592,9 +625,7 @@ impl ConversationActor {
             .await?;
         match (claimed, done) {
             (true, Some(done)) => {
-                let channel = core
-                    .channel(self.key.channel_id)
-                    .ok_or(HandlingError::UnknownChannel)?;
+                let channel = self.channel().await?;
                 self.after_turn(org_id, &channel, done);
             }
             // Fired already, or reset meanwhile: what was planned did not happen.
@@ -686,9 +717,7 @@ impl ConversationActor {
             Some(known) if known.conversation_id == timer.conversation_id => Some(known),
             _ => self.load_known().await?,
         };
-        let channel = core
-            .channel(self.key.channel_id)
-            .ok_or(HandlingError::UnknownChannel)?;
+        let channel = self.channel().await?;
         let now = core.clock.now();
         let (from, why) = if timer.kind == timer_kind::AWAITING_AGENT {
             (
@@ -747,10 +776,7 @@ impl ConversationActor {
             self.known = Some(known);
             return Ok(());
         }
-        let org_id = core
-            .channel(self.key.channel_id)
-            .ok_or(HandlingError::UnknownChannel)?
-            .org_id;
+        let org_id = self.channel().await?.org_id;
         let (input, guard) = match input {
             JourneyInput::Event { name, payload } => (OwnedInput::Event(name, payload), None),
             JourneyInput::Completed { token, result } => {
@@ -768,9 +794,7 @@ impl ConversationActor {
                 i64::try_from(token).unwrap_or_default(),
             );
         }
-        let channel = core
-            .channel(self.key.channel_id)
-            .ok_or(HandlingError::UnknownChannel)?;
+        let channel = self.channel().await?;
         let now = core.clock.now();
         let done = self.commit(script, done, (org_id, channel.id), now).await?;
         self.after_turn(org_id, &channel, done);
@@ -813,10 +837,7 @@ impl ConversationActor {
         known: Known,
         input: &OwnedInput,
     ) -> Result<Option<(Script, MessageDone)>, HandlingError> {
-        let channel = self
-            .core
-            .channel(self.key.channel_id)
-            .ok_or(HandlingError::UnknownChannel)?;
+        let channel = self.channel().await?;
         let turn = self.turn_context(org_id, &channel, Some(&known)).await?;
         let planned = work::plan_journey_input(&turn, known.clone(), &input.borrowed());
         if planned.is_none() {

@@ -76,6 +76,8 @@ pub struct Options {
     pub dns_resolver: Option<std::net::SocketAddr>,
     /// `PARLEY_SMTP_LISTEN` on a free loopback port.
     pub smtp_listen: bool,
+    /// `PARLEY_PARTITION_LEASE_MS`: how long a node's partition leases last.
+    pub partition_lease_ms: Option<u64>,
 }
 
 /// What a second node takes from the first.
@@ -132,6 +134,9 @@ impl TestApp {
             config.api_step_allow = allow;
         }
         config.redis_url = options.redis_url;
+        if let Some(lease) = options.partition_lease_ms {
+            config.partition_lease_ms = lease;
+        }
         config.dns_resolver = options.dns_resolver;
         if options.smtp_listen {
             config.smtp_listen = Some("127.0.0.1:0".parse().unwrap());

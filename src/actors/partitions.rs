@@ -1,0 +1,777 @@
+//! Conversations across nodes (`REDIS_URL` with a shared database): each conversation has
+//! exactly one owning node, so it has one actor and one writer in the whole cluster.
+//!
+//! Conversation keys hash to `PARTITIONS` partitions. Nodes hold leases on partitions in Redis
+//! (`parley:{cluster}:partition:{n}`, a key with the owner's node id and a time to live) and
+//! renew them every `tick`; a node also keeps itself in the cluster's live set
+//! (`parley:{cluster}:nodes`). One Lua script, run by each node at every tick, renews what the
+//! node holds, takes free partitions up to its fair share (`ceil(PARTITIONS / live nodes)`)
+//! and names what it holds beyond that share. The node gives those back only once their
+//! local actors have finished, so a partition is never handled by two nodes at once. A node
+//! that cannot renew stops counting a partition as its own before the lease can expire.
+//!
+//! A command for a conversation of a partition this node does not own goes into the
+//! partition's Redis Stream (`parley:{cluster}:partition:{n}:inbox`). The owner reads the
+//! streams of its partitions in the consumer group `owners`, hands each command to the
+//! conversation's actor, and acknowledges (and deletes) the entry once the actor has handled
+//! it. Entries a node read but did not finish stay pending; the next owner claims them when it
+//! takes the partition.
+//!
+//! Team members' commands wait for an answer in the node that took the request; they run on
+//! that node's actor. Everything that comes from outside — provider webhooks, timers, work a
+//! journey handed out — goes to the owner.
+
+use super::conversation::{ConversationCommand, JourneyInput};
+use super::core::Core;
+use super::registry::ConversationKey;
+use crate::domain::{ChannelId, ConversationId, InboundEvent, Millis, OrgId};
+use crate::store::TimerRecord;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+pub use crate::domain::partition::PARTITIONS;
+/// The consumer group of the partition streams.
+const GROUP: &str = "owners";
+/// Entries read from the streams at once.
+const READ_COUNT: usize = 256;
+/// How long a read of the streams blocks waiting for entries.
+const READ_BLOCK: Duration = Duration::from_millis(500);
+/// How long a node gives the actors of a partition it gives back to finish.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+const RETRY_DELAY: Duration = Duration::from_millis(500);
+
+/// Timing of the leases.
+#[derive(Clone, Copy, Debug)]
+pub struct LeaseSettings {
+    /// How long a lease lasts unless renewed.
+    pub lease: Duration,
+    /// How often a node renews its leases and looks for its fair share.
+    pub tick: Duration,
+}
+
+impl Default for LeaseSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(6),
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The partition of a conversation (see `domain::partition`).
+pub(crate) fn partition_of(key: &ConversationKey) -> u16 {
+    crate::domain::partition::partition_of(key.channel_id, &key.contact_external_id)
+}
+
+/// The node's leases, as far as it knows them.
+struct Held {
+    owned: u64,
+    /// The leases may have expired after this: nothing counts as owned then.
+    valid_until: Instant,
+}
+
+/// This node's part in the cluster.
+pub(crate) struct Partitions {
+    node: String,
+    prefix: String,
+    settings: LeaseSettings,
+    redis: redis::aio::ConnectionManager,
+    /// A connection of its own for the blocking reads of the streams, which would hold up
+    /// every other command on a shared one.
+    reader: redis::aio::ConnectionManager,
+    held: RwLock<Held>,
+    /// Live actors per partition on this node.
+    running: Vec<AtomicUsize>,
+    forwards: mpsc::UnboundedSender<(u16, String)>,
+    forward_queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<(u16, String)>>>,
+}
+
+/// Keeps a partition's count of live actors while an actor runs.
+pub(crate) struct Running {
+    partitions: Arc<Partitions>,
+    partition: u16,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.partitions.running[usize::from(self.partition)].fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What travels through a partition's stream.
+#[derive(Debug, Serialize, Deserialize)]
+struct Wire {
+    channel_id: ChannelId,
+    contact: String,
+    command: WireCommand,
+}
+
+/// Where a command for a conversation of another node goes.
+enum Route {
+    /// To the owner, as this.
+    Travels(WireCommand),
+    /// Nowhere: it waits for its answer in this process, and runs here.
+    Stays(ConversationCommand),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum WireCommand {
+    Inbound {
+        inbound_id: i64,
+        org_id: OrgId,
+        event: InboundEvent,
+        received_at: Millis,
+    },
+    Timer {
+        timer: TimerRecord,
+    },
+    Journey {
+        conversation_id: ConversationId,
+        input: JourneyInput,
+    },
+}
+
+impl WireCommand {
+    /// The command as it travels, or the command back when it cannot travel (it waits for an
+    /// answer in this process).
+    fn of(command: ConversationCommand) -> Route {
+        match command {
+            ConversationCommand::Inbound {
+                inbound_id,
+                org_id,
+                event,
+                received_at,
+                fresh: _,
+            } => Route::Travels(Self::Inbound {
+                inbound_id,
+                org_id,
+                event,
+                received_at,
+            }),
+            ConversationCommand::Timer(timer) => Route::Travels(Self::Timer { timer }),
+            ConversationCommand::Journey {
+                conversation_id,
+                input,
+            } => Route::Travels(Self::Journey {
+                conversation_id,
+                input,
+            }),
+            ConversationCommand::Forwarded { command, processed } => match Self::of(*command) {
+                Route::Travels(wire) => Route::Travels(wire),
+                Route::Stays(command) => Route::Stays(ConversationCommand::Forwarded {
+                    command: Box::new(command),
+                    processed,
+                }),
+            },
+            other @ (ConversationCommand::Staff { .. } | ConversationCommand::Notify(_)) => {
+                Route::Stays(other)
+            }
+        }
+    }
+
+    fn into_command(self) -> ConversationCommand {
+        match self {
+            // Another node stored it: this actor cannot know it is fresh, and checks.
+            Self::Inbound {
+                inbound_id,
+                org_id,
+                event,
+                received_at,
+            } => ConversationCommand::Inbound {
+                inbound_id,
+                org_id,
+                event,
+                received_at,
+                fresh: false,
+            },
+            Self::Timer { timer } => ConversationCommand::Timer(timer),
+            Self::Journey {
+                conversation_id,
+                input,
+            } => ConversationCommand::Journey {
+                conversation_id,
+                input,
+            },
+        }
+    }
+}
+
+/// Renews the node's leases and takes its share (see the module's documentation). Returns
+/// the partitions the node holds and, among them, those beyond its share.
+const TICK: &str = r"
+local node = ARGV[1]
+local lease = tonumber(ARGV[2])
+local count = tonumber(ARGV[3])
+local prefix = ARGV[4]
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local nodes = prefix .. 'nodes'
+redis.call('ZADD', nodes, now + lease, node)
+redis.call('ZREMRANGEBYSCORE', nodes, '-inf', now)
+local live = redis.call('ZCARD', nodes)
+local share = math.ceil(count / live)
+local held = {}
+local free = {}
+for partition = 0, count - 1 do
+  local key = prefix .. 'partition:' .. partition
+  local owner = redis.call('GET', key)
+  if owner == node then
+    redis.call('PEXPIRE', key, lease)
+    table.insert(held, partition)
+  elseif not owner then
+    table.insert(free, partition)
+  end
+end
+local next_free = 1
+while #held < share and next_free <= #free do
+  redis.call('SET', prefix .. 'partition:' .. free[next_free], node, 'PX', lease)
+  table.insert(held, free[next_free])
+  next_free = next_free + 1
+end
+table.sort(held)
+local surplus = {}
+for index = share + 1, #held do
+  table.insert(surplus, held[index])
+end
+return {held, surplus}
+";
+
+/// Gives partitions back, each only if this node still holds it.
+const RELEASE: &str = r"
+local released = 0
+for index, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('DEL', key)
+    released = released + 1
+  end
+end
+return released
+";
+
+/// Leaves the live set, so the other nodes' shares grow at once.
+const LEAVE: &str = r"
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+";
+
+impl Partitions {
+    /// Connects to Redis. The cluster is named after the shared database's `cluster_id`.
+    pub(crate) async fn connect(
+        url: &str,
+        cluster: &str,
+        settings: LeaseSettings,
+    ) -> Result<Arc<Self>, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let redis = client.get_connection_manager().await?;
+        let reader = client
+            .get_connection_manager_with_config(
+                redis::aio::ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(READ_BLOCK + Duration::from_secs(5))),
+            )
+            .await?;
+        let (forwards, queue) = mpsc::unbounded_channel();
+        Ok(Arc::new(Self {
+            node: uuid::Uuid::new_v4().simple().to_string(),
+            prefix: format!("parley:{cluster}:"),
+            settings,
+            redis,
+            reader,
+            held: RwLock::new(Held {
+                owned: 0,
+                valid_until: Instant::now(),
+            }),
+            running: (0..PARTITIONS).map(|_| AtomicUsize::new(0)).collect(),
+            forwards,
+            forward_queue: std::sync::Mutex::new(Some(queue)),
+        }))
+    }
+
+    /// Whether this node owns `partition` now.
+    pub(crate) fn owns(&self, partition: u16) -> bool {
+        let held = self
+            .held
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Instant::now() < held.valid_until && held.owned & (1 << partition) != 0
+    }
+
+    /// The partitions this node owns now, as a mask (bit `n` for partition `n`).
+    pub(crate) fn owned_bits(&self) -> i64 {
+        let held = self
+            .held
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if Instant::now() < held.valid_until {
+            i64::from_ne_bytes(held.owned.to_ne_bytes())
+        } else {
+            0
+        }
+    }
+
+    fn owned(&self) -> Vec<u16> {
+        (0..PARTITIONS)
+            .filter(|&partition| self.owns(partition))
+            .collect()
+    }
+
+    /// Counts an actor of `partition` as live until the returned guard is dropped.
+    pub(crate) fn running(self: &Arc<Self>, partition: u16) -> Running {
+        self.running[usize::from(partition)].fetch_add(1, Ordering::AcqRel);
+        Running {
+            partitions: Arc::clone(self),
+            partition,
+        }
+    }
+
+    /// Sends `command` to the owner of `partition`. Gives the command back when it cannot
+    /// travel: the caller runs it here.
+    pub(crate) fn forward(
+        &self,
+        partition: u16,
+        key: &ConversationKey,
+        command: ConversationCommand,
+    ) -> Option<ConversationCommand> {
+        let command = match WireCommand::of(command) {
+            Route::Travels(command) => command,
+            Route::Stays(command) => return Some(command),
+        };
+        let wire = Wire {
+            channel_id: key.channel_id,
+            contact: key.contact_external_id.to_string(),
+            command,
+        };
+        let text = serde_json::to_string(&wire).expect("forwarded commands serialise to JSON");
+        // The queue ends with the process; what is lost then is durable elsewhere (inbound
+        // rows are swept, timers reloaded).
+        let _ = self.forwards.send((partition, text));
+        None
+    }
+
+    fn stream(&self, partition: u16) -> String {
+        format!("{}partition:{partition}:inbox", self.prefix)
+    }
+
+    fn lease_key(&self, partition: u16) -> String {
+        format!("{}partition:{partition}", self.prefix)
+    }
+
+    /// Runs the lease script once. Returns (held, surplus).
+    async fn tick(&self) -> redis::RedisResult<(Vec<u16>, Vec<u16>)> {
+        let mut redis = self.redis.clone();
+        let lease_ms = u64::try_from(self.settings.lease.as_millis()).unwrap_or(u64::MAX);
+        redis::cmd("EVAL")
+            .arg(TICK)
+            .arg(0)
+            .arg(&self.node)
+            .arg(lease_ms)
+            .arg(PARTITIONS)
+            .arg(&self.prefix)
+            .query_async(&mut redis)
+            .await
+    }
+
+    async fn release(&self, partitions: &[u16]) -> redis::RedisResult<usize> {
+        let mut redis = self.redis.clone();
+        let mut command = redis::cmd("EVAL");
+        command.arg(RELEASE).arg(partitions.len());
+        for &partition in partitions {
+            command.arg(self.lease_key(partition));
+        }
+        command.arg(&self.node).query_async(&mut redis).await
+    }
+
+    /// Gives back every lease and leaves the cluster (at shutdown).
+    pub(crate) async fn leave(&self) {
+        let owned = self.owned();
+        self.set_owned(0, Instant::now());
+        let mut redis = self.redis.clone();
+        let left: redis::RedisResult<i64> = redis::cmd("EVAL")
+            .arg(LEAVE)
+            .arg(1)
+            .arg(format!("{}nodes", self.prefix))
+            .arg(&self.node)
+            .query_async(&mut redis)
+            .await;
+        if let Err(error) = left.and(self.release(&owned).await.map(|_| 0)) {
+            tracing::warn!(error = %error, "failed to give the partition leases back");
+        }
+    }
+
+    fn set_owned(&self, owned: u64, valid_until: Instant) {
+        let mut held = self
+            .held
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.owned = owned;
+        held.valid_until = valid_until;
+    }
+
+    fn owned_mask(&self) -> u64 {
+        self.held
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .owned
+    }
+}
+
+fn mask(partitions: &[u16]) -> u64 {
+    partitions
+        .iter()
+        .filter(|&&partition| partition < PARTITIONS)
+        .fold(0, |mask, &partition| mask | (1 << partition))
+}
+
+/// Starts the lease keeper, the forwarder and the stream reader of this node.
+pub(crate) fn start(
+    core: &Arc<Core>,
+    partitions: &Arc<Partitions>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let queue = partitions
+        .forward_queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+        .expect("the partitions start once");
+    vec![
+        tokio::spawn(keep_leases(Arc::clone(core), Arc::clone(partitions))),
+        tokio::spawn(forward_loop(
+            Arc::clone(core),
+            Arc::clone(partitions),
+            queue,
+        )),
+        tokio::spawn(read_loop(Arc::clone(core), Arc::clone(partitions))),
+    ]
+}
+
+async fn keep_leases(core: Arc<Core>, partitions: Arc<Partitions>) {
+    let mut shutdown = core.shutdown_signal();
+    // A lease counts as this node's until a third of its life before Redis may expire it.
+    let margin = partitions.settings.lease / 3;
+    loop {
+        let started = Instant::now();
+        match partitions.tick().await {
+            Ok((held, surplus)) => {
+                let before = partitions.owned_mask();
+                let keep = mask(&held) & !mask(&surplus);
+                partitions.set_owned(keep, started + partitions.settings.lease - margin);
+                // Taken by another node while this one could not renew: its actors stop.
+                let lost = before & !mask(&held);
+                for partition in (0..PARTITIONS).filter(|p| lost & (1 << p) != 0) {
+                    core.conversations.stop_partition(partition);
+                }
+                if !surplus.is_empty() {
+                    give_back(&core, &partitions, &surplus).await;
+                }
+                let gained = keep & !before;
+                if gained != 0 {
+                    // Sends of the new partitions' conversations may wait in the outbox.
+                    core.look_at_outboxes();
+                }
+                if gained != 0 || lost != 0 {
+                    tracing::info!(
+                        node = %partitions.node,
+                        owned = keep.count_ones(),
+                        gained = gained.count_ones(),
+                        lost = lost.count_ones(),
+                        "partition leases changed"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "failed to renew the partition leases");
+            }
+        }
+        core.metrics
+            .partitions_owned
+            .set(i64::from(partitions.owned_mask().count_ones()));
+        tokio::select! {
+            _ = tokio::time::sleep(partitions.settings.tick) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    partitions.leave().await;
+}
+
+/// Stops the actors of partitions beyond this node's share, waits for them to finish, then
+/// gives the leases back.
+async fn give_back(core: &Arc<Core>, partitions: &Arc<Partitions>, surplus: &[u16]) {
+    let deadline = Instant::now() + DRAIN_LIMIT;
+    for &partition in surplus {
+        loop {
+            core.conversations.stop_partition(partition);
+            if partitions.running[usize::from(partition)].load(Ordering::Acquire) == 0 {
+                break;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    partition,
+                    "actors of a partition given back were still running"
+                );
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    if let Err(error) = partitions.release(surplus).await {
+        tracing::warn!(error = %error, "failed to give partitions back; their leases will expire");
+    }
+}
+
+async fn forward_loop(
+    core: Arc<Core>,
+    partitions: Arc<Partitions>,
+    mut queue: mpsc::UnboundedReceiver<(u16, String)>,
+) {
+    let mut redis = partitions.redis.clone();
+    while let Some((partition, text)) = queue.recv().await {
+        let stream = partitions.stream(partition);
+        loop {
+            let added: redis::RedisResult<String> = redis::cmd("XADD")
+                .arg(&stream)
+                .arg("*")
+                .arg("command")
+                .arg(&text)
+                .query_async(&mut redis)
+                .await;
+            match added {
+                Ok(_) => {
+                    core.metrics.forwarded.inc();
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, partition, "failed to forward a command to its partition; retrying");
+                    tokio::time::sleep(RETRY_DELAY).await;
+                }
+            }
+        }
+    }
+}
+
+async fn read_loop(core: Arc<Core>, partitions: Arc<Partitions>) {
+    let mut shutdown = core.shutdown_signal();
+    let mut redis = partitions.reader.clone();
+    // Partitions whose group exists and whose earlier owner's pending entries were claimed.
+    let mut ready: HashSet<u16> = HashSet::new();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let owned = partitions.owned();
+        ready.retain(|partition| owned.contains(partition));
+        for &partition in &owned {
+            if !ready.contains(&partition) {
+                match take_over(&core, &partitions, &mut redis, partition).await {
+                    Ok(()) => {
+                        ready.insert(partition);
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error, partition, "failed to take over a partition's stream");
+                    }
+                }
+            }
+        }
+        let streams: Vec<u16> = owned
+            .iter()
+            .copied()
+            .filter(|partition| ready.contains(partition))
+            .collect();
+        if streams.is_empty() {
+            tokio::select! {
+                _ = tokio::time::sleep(partitions.settings.tick) => {}
+                _ = shutdown.changed() => break,
+            }
+            continue;
+        }
+        let mut command = redis::cmd("XREADGROUP");
+        command
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg(&partitions.node)
+            .arg("COUNT")
+            .arg(READ_COUNT)
+            .arg("BLOCK")
+            .arg(u64::try_from(READ_BLOCK.as_millis()).unwrap_or(500))
+            .arg("STREAMS");
+        for &partition in &streams {
+            command.arg(partitions.stream(partition));
+        }
+        for _ in &streams {
+            command.arg(">");
+        }
+        let read: redis::RedisResult<Option<redis::streams::StreamReadReply>> = tokio::select! {
+            read = command.query_async(&mut redis) => read,
+            _ = shutdown.changed() => break,
+        };
+        match read {
+            Ok(Some(reply)) => {
+                for key in reply.keys {
+                    let Some(partition) = streams
+                        .iter()
+                        .copied()
+                        .find(|&partition| partitions.stream(partition) == key.key)
+                    else {
+                        continue;
+                    };
+                    for entry in key.ids {
+                        handle(&core, &partitions, partition, entry);
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(error) => {
+                // A stream deleted under the group (Redis restarted empty) loses the group.
+                tracing::warn!(error = %error, "failed to read the partition streams");
+                ready.clear();
+                tokio::time::sleep(RETRY_DELAY).await;
+            }
+        }
+    }
+}
+
+/// Makes sure the partition's group exists and claims what an earlier owner left pending.
+async fn take_over(
+    core: &Arc<Core>,
+    partitions: &Arc<Partitions>,
+    redis: &mut redis::aio::ConnectionManager,
+    partition: u16,
+) -> redis::RedisResult<()> {
+    let stream = partitions.stream(partition);
+    let created: redis::RedisResult<String> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(&stream)
+        .arg(GROUP)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(redis)
+        .await;
+    if let Err(error) = created {
+        if error.code() != Some("BUSYGROUP") {
+            return Err(error);
+        }
+    }
+    let mut cursor = "0-0".to_owned();
+    loop {
+        let claimed: redis::streams::StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+            .arg(&stream)
+            .arg(GROUP)
+            .arg(&partitions.node)
+            .arg(0)
+            .arg(&cursor)
+            .arg("COUNT")
+            .arg(READ_COUNT)
+            .query_async(redis)
+            .await?;
+        for entry in claimed.claimed {
+            handle(core, partitions, partition, entry);
+        }
+        if claimed.next_stream_id == "0-0" {
+            return Ok(());
+        }
+        cursor = claimed.next_stream_id;
+    }
+}
+
+/// Hands one entry to its actor; acknowledges and deletes it once the actor has handled it.
+fn handle(
+    core: &Arc<Core>,
+    partitions: &Arc<Partitions>,
+    partition: u16,
+    entry: redis::streams::StreamId,
+) {
+    let stream = partitions.stream(partition);
+    let wire = entry
+        .get::<String>("command")
+        .and_then(|text| serde_json::from_str::<Wire>(&text).ok());
+    let Some(wire) = wire else {
+        tracing::error!(partition, id = %entry.id, "dropped an unreadable forwarded command");
+        tokio::spawn(acknowledge(partitions.redis.clone(), stream, entry.id));
+        return;
+    };
+    let key = ConversationKey::new(wire.channel_id, &wire.contact);
+    let (processed, done) = oneshot::channel();
+    core.conversations.dispatch(
+        core,
+        key,
+        ConversationCommand::Forwarded {
+            command: Box::new(wire.command.into_command()),
+            processed,
+        },
+    );
+    let redis = partitions.redis.clone();
+    tokio::spawn(async move {
+        // Not handled (the node stops, or gave the partition away first): it stays pending
+        // for the next owner.
+        if done.await.is_ok() {
+            acknowledge(redis, stream, entry.id).await;
+        }
+    });
+}
+
+async fn acknowledge(mut redis: redis::aio::ConnectionManager, stream: String, id: String) {
+    let acknowledged: redis::RedisResult<(i64, i64)> = redis::pipe()
+        .cmd("XACK")
+        .arg(&stream)
+        .arg(GROUP)
+        .arg(&id)
+        .cmd("XDEL")
+        .arg(&stream)
+        .arg(&id)
+        .query_async(&mut redis)
+        .await;
+    if let Err(error) = acknowledged {
+        tracing::warn!(error = %error, stream, id, "failed to acknowledge a forwarded command");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_commands_travel_as_json() {
+        let timer = TimerRecord {
+            id: 3,
+            org_id: OrgId::new(),
+            conversation_id: ConversationId::new(),
+            channel_id: ChannelId::new(),
+            contact_external_id: "447700900001".into(),
+            kind: "journey".into(),
+            due_at: 1_000,
+            generation: 2,
+        };
+        let Route::Travels(wire) = WireCommand::of(ConversationCommand::Timer(timer)) else {
+            panic!("a timer travels");
+        };
+        let text = serde_json::to_string(&wire).unwrap();
+        let back: WireCommand = serde_json::from_str(&text).unwrap();
+        match back.into_command() {
+            ConversationCommand::Timer(timer) => {
+                assert_eq!((timer.id, timer.generation, timer.due_at), (3, 2, 1_000));
+            }
+            other => panic!("{other:?}"),
+        }
+        let input = ConversationCommand::Journey {
+            conversation_id: ConversationId::new(),
+            input: JourneyInput::Event {
+                name: "goal:booked".into(),
+                payload: Some(serde_json::json!({"nights": 2})),
+            },
+        };
+        let Route::Travels(wire) = WireCommand::of(input) else {
+            panic!("a journey input travels");
+        };
+        let text = serde_json::to_string(&wire).unwrap();
+        assert!(text.contains("goal:booked"), "{text}");
+    }
+
+    #[test]
+    fn masks_name_the_partitions() {
+        assert_eq!(mask(&[0, 3, 63]), 1 | 8 | (1 << 63));
+        assert_eq!(mask(&[64, 100]), 0);
+    }
+}

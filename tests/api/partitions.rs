@@ -1,0 +1,145 @@
+//! Two nodes on one Postgres and one Redis: each conversation is owned by one node, whichever
+//! node the provider's webhook reaches, and a node that stops hands its conversations over.
+
+use crate::support::{Options, TestApp, WhatsappChannel, PATIENCE};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A metric of a node, from `GET /metrics`.
+async fn metric(app: &TestApp, name: &str) -> i64 {
+    let text = app.get_text_until("/metrics", |_| true).await;
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn owned(app: &TestApp) -> i64 {
+    metric(app, "parley_partitions_owned").await
+}
+
+/// Waits until the two nodes' partitions add up to all 64 and `split` holds.
+async fn until_owned(a: &TestApp, b: &TestApp, split: impl Fn(i64, i64) -> bool) -> (i64, i64) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (on_a, on_b) = (owned(a).await, owned(b).await);
+        if on_a + on_b == 64 && split(on_a, on_b) {
+            return (on_a, on_b);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "partitions never settled: {on_a} + {on_b}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The bot's replies each contact received, counted across both nodes' Graph API mocks.
+fn replies(nodes: &[&TestApp]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for node in nodes {
+        for send in node.graph.accepted() {
+            if let Some(to) = send.body["to"].as_str() {
+                *counts.entry(to.to_owned()).or_default() += 1;
+            }
+        }
+    }
+    counts
+}
+
+async fn until_replied(nodes: &[&TestApp], contacts: &[String]) -> BTreeMap<String, usize> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let counts = replies(nodes);
+        if contacts.iter().all(|contact| counts.contains_key(contact)) {
+            return counts;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every contact was answered: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn says(node: &TestApp, channel: &WhatsappChannel, contact: &str, wamid: &str) {
+    node.customer_says(channel, contact, wamid, "Is the pool heated?")
+        .await;
+}
+
+#[actix_web::test]
+async fn each_conversation_is_handled_once_by_its_owner_and_a_stopping_node_hands_over() {
+    let redis_url = crate::support::redis::url().await;
+    let node_a = TestApp::spawn_with(Options {
+        redis_url: Some(redis_url.clone()),
+        database_url: Some(crate::support::postgres::fresh_database().await),
+        partition_lease_ms: Some(1_200),
+        ..Default::default()
+    })
+    .await;
+    let node_b = TestApp::spawn_with(Options {
+        redis_url: Some(redis_url),
+        node_of: Some(node_a.node()),
+        partition_lease_ms: Some(1_200),
+        ..Default::default()
+    })
+    .await;
+    let channel = node_a.create_whatsapp_channel().await;
+    // Each node has a Graph API mock of its own; both know the number.
+    node_b
+        .graph
+        .add_number(&channel.phone_number_id, &channel.access_token);
+    // Node A took every partition first; it gives half of them to B.
+    let (on_a, on_b) = until_owned(&node_a, &node_b, |a, b| a == 32 && b == 32).await;
+    assert_eq!((on_a, on_b), (32, 32));
+
+    // Webhooks reach both nodes; about half of each node's conversations belong to the other.
+    let contacts: Vec<String> = (0..32).map(|n| format!("4477009{n:05}")).collect();
+    for (index, contact) in contacts.iter().enumerate() {
+        let node = if index % 2 == 0 { &node_a } else { &node_b };
+        says(node, &channel, contact, &format!("wamid.P{index}")).await;
+    }
+    until_replied(&[&node_a, &node_b], &contacts).await;
+    // Late duplicates would show by now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let counts = replies(&[&node_a, &node_b]);
+    for contact in &contacts {
+        assert_eq!(counts.get(contact), Some(&1), "{contact}: {counts:?}");
+    }
+    let (forwarded_a, forwarded_b) = (
+        metric(&node_a, "parley_forwarded_commands_total").await,
+        metric(&node_b, "parley_forwarded_commands_total").await,
+    );
+    assert!(
+        forwarded_a > 0 && forwarded_b > 0,
+        "each node sent the other the events of its conversations: {forwarded_a}, {forwarded_b}"
+    );
+    // One conversation per contact, whichever node wrote it.
+    for contact in contacts.iter().take(4) {
+        let conversation = node_a.conversation_with(contact).await;
+        let messages = node_a
+            .messages_until(conversation["id"].as_str().unwrap(), |messages| {
+                messages.len() >= 2
+            })
+            .await;
+        assert_eq!(messages.len(), 2, "{messages:#?}");
+    }
+
+    // Node B stops: it gives its leases back and node A owns everything at once.
+    node_b.app.shutdown().await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while owned(&node_a).await < 64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node A never took B's partitions"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let later: Vec<String> = (32..48).map(|n| format!("4477009{n:05}")).collect();
+    for (index, contact) in later.iter().enumerate() {
+        says(&node_a, &channel, contact, &format!("wamid.Q{index}")).await;
+    }
+    let counts = until_replied(&[&node_a, &node_b], &later).await;
+    for contact in &later {
+        assert_eq!(counts.get(contact), Some(&1), "{contact}: {counts:?}");
+    }
+}
