@@ -17,15 +17,24 @@
 //! it. Entries a node read but did not finish stay pending; the next owner claims them when it
 //! takes the partition.
 //!
-//! Team members' commands wait for an answer in the node that took the request; they run on
-//! that node's actor. Everything that comes from outside — provider webhooks, timers, work a
-//! journey handed out — goes to the owner.
+//! A team member's command (claim, reply, a business-initiated message …) waits for its
+//! answer in the node that took the request: it travels with the id of the request, and the
+//! owner publishes the answer on the asking node's reply channel (`…:reply:{node}`). A node
+//! that does not answer within `ANSWER_TIMEOUT` leaves the request with 503: pub/sub may drop
+//! the answer, never the action, which the owner did or did not do as usual.
 
-use super::conversation::{ConversationCommand, JourneyInput};
+use super::conversation::{
+    ConversationCommand, JourneyInput, NotifyCommand, StaffCommand, StaffError, StaffOutcome,
+};
 use super::core::Core;
 use super::registry::ConversationKey;
+use crate::domain::handover::{Action, Actor, HandoverError};
+use crate::domain::MessageContent;
 use crate::domain::{ChannelId, ConversationId, InboundEvent, Millis, OrgId};
 use crate::store::TimerRecord;
+use crate::store::{MessageRecord, StoreError};
+use dashmap::DashMap;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,6 +52,8 @@ const READ_BLOCK: Duration = Duration::from_millis(500);
 /// How long a node gives the actors of a partition it gives back to finish.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 const RETRY_DELAY: Duration = Duration::from_millis(500);
+/// How long a team member's command waits for the owning node's answer.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Timing of the leases.
 #[derive(Clone, Copy, Debug)]
@@ -88,6 +99,89 @@ pub(crate) struct Partitions {
     running: Vec<AtomicUsize>,
     forwards: mpsc::UnboundedSender<(u16, String)>,
     forward_queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<(u16, String)>>>,
+    /// Commands sent to their owner whose answer this node waits for, by request id.
+    waiting: Arc<DashMap<String, Waiting>>,
+    client: redis::Client,
+}
+
+/// Where the answer to a forwarded team member's command goes.
+enum Waiting {
+    Staff(oneshot::Sender<Result<StaffOutcome, StaffError>>),
+    Notify(oneshot::Sender<Result<MessageRecord, StaffError>>),
+}
+
+impl Waiting {
+    fn fail(self, error: StaffError) {
+        match self {
+            Waiting::Staff(reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Waiting::Notify(reply) => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+}
+
+/// Who asked, for the answer to find its way back.
+#[derive(Debug, Serialize, Deserialize)]
+struct ReplyTo {
+    node: String,
+    request: String,
+}
+
+/// An answer to a forwarded team member's command.
+#[derive(Debug, Serialize, Deserialize)]
+struct Answer {
+    request: String,
+    outcome: AnswerOutcome,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AnswerOutcome {
+    Staff(Result<Option<MessageRecord>, Failure>),
+    Notify(Result<MessageRecord, Failure>),
+}
+
+/// A `StaffError` as it travels.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Failure {
+    Handover(HandoverError),
+    NotFound,
+    StoreNotFound,
+    Conflict(String),
+    Unavailable,
+    Other(String),
+}
+
+impl From<StaffError> for Failure {
+    fn from(error: StaffError) -> Self {
+        match error {
+            StaffError::Handover(refused) => Failure::Handover(refused),
+            StaffError::NotFound => Failure::NotFound,
+            StaffError::Store(StoreError::NotFound) => Failure::StoreNotFound,
+            StaffError::Store(StoreError::Conflict(what)) => Failure::Conflict(what),
+            StaffError::Store(StoreError::Unavailable(_) | StoreError::Closed) => {
+                Failure::Unavailable
+            }
+            StaffError::Store(other) => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<Failure> for StaffError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Handover(refused) => StaffError::Handover(refused),
+            Failure::NotFound => StaffError::NotFound,
+            Failure::StoreNotFound => StaffError::Store(StoreError::NotFound),
+            Failure::Conflict(what) => StaffError::Store(StoreError::Conflict(what)),
+            Failure::Unavailable => StaffError::Store(StoreError::Closed),
+            Failure::Other(what) => StaffError::Store(StoreError::Corrupt(what)),
+        }
+    }
 }
 
 /// Keeps a partition's count of live actors while an actor runs.
@@ -110,14 +204,6 @@ struct Wire {
     command: WireCommand,
 }
 
-/// Where a command for a conversation of another node goes.
-enum Route {
-    /// To the owner, as this.
-    Travels(WireCommand),
-    /// Nowhere: it waits for its answer in this process, and runs here.
-    Stays(ConversationCommand),
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum WireCommand {
@@ -134,12 +220,26 @@ enum WireCommand {
         conversation_id: ConversationId,
         input: JourneyInput,
     },
+    Staff {
+        conversation_id: ConversationId,
+        actor: Actor,
+        action: Action,
+        content: Option<MessageContent>,
+        reply_to: ReplyTo,
+    },
+    Notify {
+        org_id: OrgId,
+        contact_name: Option<String>,
+        contact_phone: Option<String>,
+        content: MessageContent,
+        reply_to: ReplyTo,
+    },
 }
 
 impl WireCommand {
-    /// The command as it travels, or the command back when it cannot travel (it waits for an
-    /// answer in this process).
-    fn of(command: ConversationCommand) -> Route {
+    /// The command as it travels. A team member's command leaves its reply behind with
+    /// `wait_for`, which names where the answer must come (see `Partitions::wait_for`).
+    fn of(command: ConversationCommand, wait_for: &mut dyn FnMut(Waiting) -> ReplyTo) -> Self {
         match command {
             ConversationCommand::Inbound {
                 inbound_id,
@@ -147,34 +247,57 @@ impl WireCommand {
                 event,
                 received_at,
                 fresh: _,
-            } => Route::Travels(Self::Inbound {
+            } => Self::Inbound {
                 inbound_id,
                 org_id,
                 event,
                 received_at,
-            }),
-            ConversationCommand::Timer(timer) => Route::Travels(Self::Timer { timer }),
+            },
+            ConversationCommand::Timer(timer) => Self::Timer { timer },
             ConversationCommand::Journey {
                 conversation_id,
                 input,
-            } => Route::Travels(Self::Journey {
+            } => Self::Journey {
                 conversation_id,
                 input,
-            }),
-            ConversationCommand::Forwarded { command, processed } => match Self::of(*command) {
-                Route::Travels(wire) => Route::Travels(wire),
-                Route::Stays(command) => Route::Stays(ConversationCommand::Forwarded {
-                    command: Box::new(command),
-                    processed,
-                }),
             },
-            other @ (ConversationCommand::Staff { .. } | ConversationCommand::Notify(_)) => {
-                Route::Stays(other)
-            }
+            // Not handled here: its stream entry stays pending for the owner.
+            ConversationCommand::Forwarded { command, .. } => Self::of(*command, wait_for),
+            ConversationCommand::Staff {
+                conversation_id,
+                command:
+                    StaffCommand {
+                        actor,
+                        action,
+                        content,
+                        reply,
+                    },
+            } => Self::Staff {
+                conversation_id,
+                actor,
+                action,
+                content,
+                reply_to: wait_for(Waiting::Staff(reply)),
+            },
+            ConversationCommand::Notify(NotifyCommand {
+                org_id,
+                contact_name,
+                contact_phone,
+                content,
+                reply,
+            }) => Self::Notify {
+                org_id,
+                contact_name,
+                contact_phone,
+                content,
+                reply_to: wait_for(Waiting::Notify(reply)),
+            },
         }
     }
 
-    fn into_command(self) -> ConversationCommand {
+    /// The command to hand to the actor here. A team member's command gets a reply whose
+    /// answer is published back to the node that asked.
+    fn into_command(self, partitions: &Arc<Partitions>) -> ConversationCommand {
         match self {
             // Another node stored it: this actor cannot know it is fresh, and checks.
             Self::Inbound {
@@ -197,6 +320,60 @@ impl WireCommand {
                 conversation_id,
                 input,
             },
+            Self::Staff {
+                conversation_id,
+                actor,
+                action,
+                content,
+                reply_to,
+            } => {
+                let (reply, answer) = oneshot::channel::<Result<StaffOutcome, StaffError>>();
+                let partitions = Arc::clone(partitions);
+                tokio::spawn(async move {
+                    if let Ok(outcome) = answer.await {
+                        let outcome = outcome.map(|outcome| outcome.reply).map_err(Failure::from);
+                        partitions
+                            .answer(reply_to, AnswerOutcome::Staff(outcome))
+                            .await;
+                    }
+                });
+                ConversationCommand::Staff {
+                    conversation_id,
+                    command: StaffCommand {
+                        actor,
+                        action,
+                        content,
+                        reply,
+                    },
+                }
+            }
+            Self::Notify {
+                org_id,
+                contact_name,
+                contact_phone,
+                content,
+                reply_to,
+            } => {
+                let (reply, answer) = oneshot::channel::<Result<MessageRecord, StaffError>>();
+                let partitions = Arc::clone(partitions);
+                tokio::spawn(async move {
+                    if let Ok(outcome) = answer.await {
+                        partitions
+                            .answer(
+                                reply_to,
+                                AnswerOutcome::Notify(outcome.map_err(Failure::from)),
+                            )
+                            .await;
+                    }
+                });
+                ConversationCommand::Notify(NotifyCommand {
+                    org_id,
+                    contact_name,
+                    contact_phone,
+                    content,
+                    reply,
+                })
+            }
         }
     }
 }
@@ -276,6 +453,8 @@ impl Partitions {
             .await?;
         let (forwards, queue) = mpsc::unbounded_channel();
         Ok(Arc::new(Self {
+            waiting: Arc::new(DashMap::new()),
+            client,
             node: uuid::Uuid::new_v4().simple().to_string(),
             prefix: format!("parley:{cluster}:"),
             settings,
@@ -328,18 +507,14 @@ impl Partitions {
         }
     }
 
-    /// Sends `command` to the owner of `partition`. Gives the command back when it cannot
-    /// travel: the caller runs it here.
+    /// Sends `command` to the owner of `partition`.
     pub(crate) fn forward(
         &self,
         partition: u16,
         key: &ConversationKey,
         command: ConversationCommand,
-    ) -> Option<ConversationCommand> {
-        let command = match WireCommand::of(command) {
-            Route::Travels(command) => command,
-            Route::Stays(command) => return Some(command),
-        };
+    ) {
+        let command = WireCommand::of(command, &mut |waiting| self.wait_for(waiting));
         let wire = Wire {
             channel_id: key.channel_id,
             contact: key.contact_external_id.to_string(),
@@ -349,7 +524,77 @@ impl Partitions {
         // The queue ends with the process; what is lost then is durable elsewhere (inbound
         // rows are swept, timers reloaded).
         let _ = self.forwards.send((partition, text));
-        None
+    }
+
+    /// Keeps `waiting` until its answer comes or `ANSWER_TIMEOUT` passes; returns where the
+    /// answer must be sent.
+    fn wait_for(&self, waiting: Waiting) -> ReplyTo {
+        let request = uuid::Uuid::new_v4().simple().to_string();
+        self.waiting.insert(request.clone(), waiting);
+        let timeout = ANSWER_TIMEOUT;
+        let forgotten = request.clone();
+        let waiting_map = Arc::clone(&self.waiting);
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if let Some((_, waiting)) = waiting_map.remove(&forgotten) {
+                tracing::warn!(
+                    "the node owning a conversation did not answer a team member's command in time"
+                );
+                waiting.fail(StaffError::Store(StoreError::Closed));
+            }
+        });
+        ReplyTo {
+            node: self.node.clone(),
+            request,
+        }
+    }
+
+    /// Publishes the answer to a forwarded command on the asking node's reply channel.
+    async fn answer(&self, reply_to: ReplyTo, outcome: AnswerOutcome) {
+        let answer = Answer {
+            request: reply_to.request,
+            outcome,
+        };
+        let text = serde_json::to_string(&answer).expect("answers serialise to JSON");
+        let mut redis = self.redis.clone();
+        let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+            .arg(self.reply_channel(&reply_to.node))
+            .arg(text)
+            .query_async(&mut redis)
+            .await;
+        if let Err(error) = published {
+            tracing::warn!(error = %error, "failed to answer a forwarded command");
+        }
+    }
+
+    fn reply_channel(&self, node: &str) -> String {
+        format!("{}reply:{node}", self.prefix)
+    }
+
+    /// Hands an answer that came back to the command waiting for it.
+    fn answered(&self, text: &str) {
+        let Ok(answer) = serde_json::from_str::<Answer>(text) else {
+            tracing::warn!("dropped an unreadable answer to a forwarded command");
+            return;
+        };
+        let Some((_, waiting)) = self.waiting.remove(&answer.request) else {
+            return;
+        };
+        match (waiting, answer.outcome) {
+            (Waiting::Staff(reply), AnswerOutcome::Staff(outcome)) => {
+                let _ = reply.send(
+                    outcome
+                        .map(|reply| StaffOutcome { reply })
+                        .map_err(StaffError::from),
+                );
+            }
+            (Waiting::Notify(reply), AnswerOutcome::Notify(outcome)) => {
+                let _ = reply.send(outcome.map_err(StaffError::from));
+            }
+            (waiting, _) => waiting.fail(StaffError::Store(StoreError::Corrupt(
+                "the answer does not fit the command".into(),
+            ))),
+        }
     }
 
     fn stream(&self, partition: u16) -> String {
@@ -445,6 +690,7 @@ pub(crate) fn start(
             queue,
         )),
         tokio::spawn(read_loop(Arc::clone(core), Arc::clone(partitions))),
+        tokio::spawn(answers_loop(Arc::clone(core), Arc::clone(partitions))),
     ]
 }
 
@@ -519,6 +765,48 @@ async fn give_back(core: &Arc<Core>, partitions: &Arc<Partitions>, surplus: &[u1
     }
     if let Err(error) = partitions.release(surplus).await {
         tracing::warn!(error = %error, "failed to give partitions back; their leases will expire");
+    }
+}
+
+/// Takes the answers other nodes publish to this node's commands.
+async fn answers_loop(core: Arc<Core>, partitions: Arc<Partitions>) {
+    let mut shutdown = core.shutdown_signal();
+    let channel = partitions.reply_channel(&partitions.node);
+    loop {
+        let subscribed = async {
+            let mut pubsub = partitions.client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let pubsub = tokio::select! {
+            subscribed = subscribed => subscribed,
+            _ = shutdown.changed() => return,
+        };
+        match pubsub {
+            Ok(mut pubsub) => {
+                let mut messages = pubsub.on_message();
+                loop {
+                    let message = tokio::select! {
+                        message = messages.next() => message,
+                        _ = shutdown.changed() => return,
+                    };
+                    let Some(message) = message else { break };
+                    match message.get_payload::<String>() {
+                        Ok(text) => partitions.answered(&text),
+                        Err(error) => {
+                            tracing::warn!(error = %error, "dropped an unreadable answer");
+                        }
+                    }
+                }
+                tracing::warn!(
+                    "the subscription to answers from other nodes ended; subscribing again"
+                );
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "failed to subscribe to answers from other nodes");
+            }
+        }
+        tokio::time::sleep(RETRY_DELAY).await;
     }
 }
 
@@ -698,7 +986,7 @@ fn handle(
         core,
         key,
         ConversationCommand::Forwarded {
-            command: Box::new(wire.command.into_command()),
+            command: Box::new(wire.command.into_command(partitions)),
             processed,
         },
     );
@@ -732,6 +1020,10 @@ async fn acknowledge(mut redis: redis::aio::ConnectionManager, stream: String, i
 mod tests {
     use super::*;
 
+    fn no_answer_expected(_: Waiting) -> ReplyTo {
+        panic!("only a team member's command waits for an answer");
+    }
+
     #[test]
     fn forwarded_commands_travel_as_json() {
         let timer = TimerRecord {
@@ -744,17 +1036,13 @@ mod tests {
             due_at: 1_000,
             generation: 2,
         };
-        let Route::Travels(wire) = WireCommand::of(ConversationCommand::Timer(timer)) else {
-            panic!("a timer travels");
-        };
+        let wire = WireCommand::of(ConversationCommand::Timer(timer), &mut no_answer_expected);
         let text = serde_json::to_string(&wire).unwrap();
         let back: WireCommand = serde_json::from_str(&text).unwrap();
-        match back.into_command() {
-            ConversationCommand::Timer(timer) => {
-                assert_eq!((timer.id, timer.generation, timer.due_at), (3, 2, 1_000));
-            }
-            other => panic!("{other:?}"),
-        }
+        let WireCommand::Timer { timer } = back else {
+            panic!("{back:?}");
+        };
+        assert_eq!((timer.id, timer.generation, timer.due_at), (3, 2, 1_000));
         let input = ConversationCommand::Journey {
             conversation_id: ConversationId::new(),
             input: JourneyInput::Event {
@@ -762,11 +1050,63 @@ mod tests {
                 payload: Some(serde_json::json!({"nights": 2})),
             },
         };
-        let Route::Travels(wire) = WireCommand::of(input) else {
-            panic!("a journey input travels");
-        };
-        let text = serde_json::to_string(&wire).unwrap();
+        let text = serde_json::to_string(&WireCommand::of(input, &mut no_answer_expected)).unwrap();
         assert!(text.contains("goal:booked"), "{text}");
+    }
+
+    #[test]
+    fn a_team_members_command_travels_with_where_its_answer_goes_and_the_answer_comes_back() {
+        let (reply, answered) = oneshot::channel();
+        let command = ConversationCommand::Staff {
+            conversation_id: ConversationId::new(),
+            command: StaffCommand {
+                actor: Actor {
+                    id: crate::domain::UserId::new(),
+                    name: "Maria".into(),
+                    manager: false,
+                },
+                action: Action::Claim,
+                content: None,
+                reply,
+            },
+        };
+        let mut kept = None;
+        let wire = WireCommand::of(command, &mut |waiting| {
+            kept = Some(waiting);
+            ReplyTo {
+                node: "node-a".into(),
+                request: "r1".into(),
+            }
+        });
+        let text = serde_json::to_string(&wire).unwrap();
+        let WireCommand::Staff {
+            action, reply_to, ..
+        } = serde_json::from_str(&text).unwrap()
+        else {
+            panic!("{text}");
+        };
+        assert_eq!((action, reply_to.node.as_str()), (Action::Claim, "node-a"));
+        // The owner refuses; the refusal travels back as it was.
+        let refusal = AnswerOutcome::Staff(Err(Failure::from(StaffError::Handover(
+            HandoverError::NotYours,
+        ))));
+        let text = serde_json::to_string(&refusal).unwrap();
+        let Some(Waiting::Staff(reply)) = kept else {
+            panic!("the reply was kept");
+        };
+        let AnswerOutcome::Staff(outcome) = serde_json::from_str(&text).unwrap() else {
+            panic!("{text}");
+        };
+        let _ = reply.send(
+            outcome
+                .map(|reply| StaffOutcome { reply })
+                .map_err(StaffError::from),
+        );
+        let answer = answered.blocking_recv().unwrap();
+        assert!(
+            matches!(answer, Err(StaffError::Handover(HandoverError::NotYours))),
+            "{answer:?}"
+        );
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub(crate) struct ConversationRegistry {
 impl ConversationRegistry {
     /// Hands a command to the conversation's actor, starting one if none runs. With several
     /// nodes, a command for a conversation another node owns goes to that node instead (see
-    /// `partitions`); a team member's command, which waits for its answer here, runs here.
+    /// `partitions`).
     pub(crate) fn dispatch(
         &self,
         core: &Arc<Core>,
@@ -54,6 +54,7 @@ impl ConversationRegistry {
     ) {
         let mut command = command;
         let mut running = None;
+        // With several nodes, only the owner runs the conversation's actor.
         if let Some(partitions) = &core.partitions {
             let partition = partition_of(&key);
             if !partitions.owns(partition) {
@@ -62,10 +63,8 @@ impl ConversationRegistry {
                     // up: it stays pending there for the next owner.
                     return;
                 }
-                match partitions.forward(partition, &key, command) {
-                    None => return,
-                    Some(stays) => command = stays,
-                }
+                partitions.forward(partition, &key, command);
+                return;
             }
             running = Some((Arc::clone(partitions), partition));
         }

@@ -9,7 +9,7 @@ use super::{ConversationStatus, UserId};
 pub const HUMAN_REPLY_SILENCE_MS: i64 = 3 * 24 * 60 * 60 * 1_000;
 
 /// Who acts, as the thread names them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Actor {
     pub id: UserId,
     pub name: String,
@@ -19,7 +19,7 @@ pub struct Actor {
 }
 
 /// A staff action on a conversation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Action {
     /// Take a conversation waiting for an agent.
     Claim,
@@ -87,14 +87,14 @@ pub struct Transition {
     pub delete: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum HandoverError {
     #[error("{0}")]
     NotAllowedNow(String),
     #[error("the conversation belongs to another team member; an owner or admin can reassign it")]
     NotYours,
     #[error("only owners and admins may {0}")]
-    NotManager(&'static str),
+    NotManager(std::borrow::Cow<'static, str>),
 }
 
 impl HandoverError {
@@ -161,7 +161,9 @@ pub fn apply(from: &Handling, action: &Action, actor: &Actor) -> Result<Transiti
         },
         Action::Assign { to, to_name } => {
             if !actor.manager {
-                return Err(HandoverError::NotManager("assign conversations"));
+                return Err(HandoverError::NotManager(std::borrow::Cow::Borrowed(
+                    "assign conversations",
+                )));
             }
             if closed {
                 return not_now(format!(
@@ -299,7 +301,9 @@ pub fn apply(from: &Handling, action: &Action, actor: &Actor) -> Result<Transiti
         }
         Action::Delete => {
             if !actor.manager {
-                return Err(HandoverError::NotManager("delete conversations"));
+                return Err(HandoverError::NotManager(std::borrow::Cow::Borrowed(
+                    "delete conversations",
+                )));
             }
             let mut transition = change(from.clone(), None, true);
             transition.delete = true;
@@ -380,11 +384,11 @@ mod tests {
         };
         assert_eq!(
             apply(&johns, &assign, &maria).unwrap_err(),
-            HandoverError::NotManager("assign conversations")
+            HandoverError::NotManager(std::borrow::Cow::Borrowed("assign conversations"))
         );
         assert_eq!(
             apply(&johns, &Action::Delete, &maria).unwrap_err(),
-            HandoverError::NotManager("delete conversations")
+            HandoverError::NotManager(std::borrow::Cow::Borrowed("delete conversations"))
         );
         assert!(apply(&johns, &Action::Delete, &boss).unwrap().delete);
         let assigned = apply(&johns, &assign, &boss).unwrap();

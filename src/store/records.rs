@@ -4,7 +4,7 @@ use crate::domain::{
     ChannelId, ChannelKind, ChannelStatus, ContactId, ConversationId, ConversationStatus,
     DeliveryStatus, Direction, MessageContent, MessageId, Millis, OrgId, SenderKind, UserId,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
 use super::{Columns, StoreError, StoreResult};
@@ -68,7 +68,7 @@ pub struct ConversationRecord {
     pub misunderstood: i64,
 }
 
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MessageRecord {
     pub id: MessageId,
     pub conversation_id: ConversationId,

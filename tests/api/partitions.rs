@@ -2,6 +2,8 @@
 //! node the provider's webhook reaches, and a node that stops hands its conversations over.
 
 use crate::support::{Options, TestApp, WhatsappChannel, PATIENCE};
+use reqwest::StatusCode;
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -122,6 +124,45 @@ async fn each_conversation_is_handled_once_by_its_owner_and_a_stopping_node_hand
             })
             .await;
         assert_eq!(messages.len(), 2, "{messages:#?}");
+    }
+
+    // A team member replies through either node, to conversations either node owns: the
+    // owner writes and sends the reply, and the node that took the request answers with it.
+    for (index, contact) in contacts.iter().take(8).enumerate() {
+        let node = if index % 2 == 0 { &node_b } else { &node_a };
+        let conversation = node.conversation_with(contact).await;
+        let id = conversation["id"].as_str().unwrap();
+        let (status, reply) = node
+            .post_json(
+                &format!("/api/v1/conversations/{id}/messages"),
+                &json!({"text": format!("Yes, at 29 degrees ({index})")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{reply}");
+        assert_eq!(reply["sender_kind"], "agent", "{reply}");
+        assert_eq!(reply["conversation_id"], id, "{reply}");
+        // Taken over by the team member who replied: the second action says so.
+        let (status, refused) = node
+            .post_json(&format!("/api/v1/conversations/{id}/take-over"), &json!({}))
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+        assert_eq!(refused["error"]["code"], "invalid_transition", "{refused}");
+    }
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let counts = replies(&[&node_a, &node_b]);
+        if contacts
+            .iter()
+            .take(8)
+            .all(|contact| counts.get(contact) == Some(&2))
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the team's replies were not each sent once: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     // Node B stops: it gives its leases back and node A owns everything at once.
