@@ -486,7 +486,7 @@ async fn send(
             let text = serde_json::to_string(&frame).expect("frames serialise to JSON");
             // A visitor who is not connected sees the message in the history on their next
             // visit, so the send succeeds either way.
-            core.webchat.deliver(runtime.id, &row.recipient, &text);
+            core.deliver_webchat(runtime.id, &row.recipient, &text);
             Ok(Sent {
                 provider_message_id: row.message_id.to_string(),
             })

@@ -568,6 +568,15 @@ impl Core {
             .map(|entry| Arc::clone(&entry))
     }
 
+    /// Sends a frame to a web chat visitor's open tabs: on this node, and with several nodes
+    /// on the others too, where the visitor's socket may be.
+    pub(crate) fn deliver_webchat(&self, channel_id: ChannelId, visitor: &str, frame: &str) {
+        self.webchat.deliver(channel_id, visitor, frame);
+        if let Some(partitions) = &self.partitions {
+            partitions.share_webchat(channel_id, visitor, frame);
+        }
+    }
+
     /// Has every channel actor read its outbox (this node took partitions over).
     pub(crate) fn look_at_outboxes(&self) {
         for channel in self.channels.iter() {
@@ -1208,7 +1217,7 @@ impl Core {
                     let frame =
                         serde_json::to_string(&crate::adapters::webchat::ServerFrame::Typing)
                             .expect("frames serialise to JSON");
-                    self.webchat.deliver(channel_id, &contact, &frame);
+                    self.deliver_webchat(channel_id, &contact, &frame);
                 }
                 return None;
             }

@@ -97,11 +97,28 @@ pub(crate) struct Partitions {
     held: RwLock<Held>,
     /// Live actors per partition on this node.
     running: Vec<AtomicUsize>,
-    forwards: mpsc::UnboundedSender<(u16, String)>,
-    forward_queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<(u16, String)>>>,
+    forwards: mpsc::UnboundedSender<Outgoing>,
+    forward_queue: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Outgoing>>>,
     /// Commands sent to their owner whose answer this node waits for, by request id.
     waiting: Arc<DashMap<String, Waiting>>,
     client: redis::Client,
+}
+
+/// What this node sends the others, in order.
+enum Outgoing {
+    /// A command, into its partition's stream.
+    Command { partition: u16, text: String },
+    /// A frame for a web chat visitor whose socket may be open on another node.
+    Webchat(String),
+}
+
+/// A web chat frame as it travels to the other nodes.
+#[derive(Debug, Serialize, Deserialize)]
+struct WebchatFrame {
+    node: String,
+    channel_id: ChannelId,
+    visitor: String,
+    frame: String,
 }
 
 /// Where the answer to a forwarded team member's command goes.
@@ -523,7 +540,7 @@ impl Partitions {
         let text = serde_json::to_string(&wire).expect("forwarded commands serialise to JSON");
         // The queue ends with the process; what is lost then is durable elsewhere (inbound
         // rows are swept, timers reloaded).
-        let _ = self.forwards.send((partition, text));
+        let _ = self.forwards.send(Outgoing::Command { partition, text });
     }
 
     /// Keeps `waiting` until its answer comes or `ANSWER_TIMEOUT` passes; returns where the
@@ -565,6 +582,23 @@ impl Partitions {
         if let Err(error) = published {
             tracing::warn!(error = %error, "failed to answer a forwarded command");
         }
+    }
+
+    /// Passes a frame for a web chat visitor to the other nodes, where the visitor's socket
+    /// may be open (this node delivered it to its own sockets already).
+    pub(crate) fn share_webchat(&self, channel_id: ChannelId, visitor: &str, frame: &str) {
+        let shared = WebchatFrame {
+            node: self.node.clone(),
+            channel_id,
+            visitor: visitor.to_owned(),
+            frame: frame.to_owned(),
+        };
+        let text = serde_json::to_string(&shared).expect("web chat frames serialise to JSON");
+        let _ = self.forwards.send(Outgoing::Webchat(text));
+    }
+
+    fn webchat_channel(&self) -> String {
+        format!("{}webchat", self.prefix)
     }
 
     fn reply_channel(&self, node: &str) -> String {
@@ -768,14 +802,17 @@ async fn give_back(core: &Arc<Core>, partitions: &Arc<Partitions>, surplus: &[u1
     }
 }
 
-/// Takes the answers other nodes publish to this node's commands.
+/// Takes the answers other nodes publish to this node's commands, and the web chat frames
+/// they pass on.
 async fn answers_loop(core: Arc<Core>, partitions: Arc<Partitions>) {
     let mut shutdown = core.shutdown_signal();
     let channel = partitions.reply_channel(&partitions.node);
+    let webchat = partitions.webchat_channel();
     loop {
         let subscribed = async {
             let mut pubsub = partitions.client.get_async_pubsub().await?;
             pubsub.subscribe(&channel).await?;
+            pubsub.subscribe(&webchat).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         let pubsub = tokio::select! {
@@ -792,6 +829,9 @@ async fn answers_loop(core: Arc<Core>, partitions: Arc<Partitions>) {
                     };
                     let Some(message) = message else { break };
                     match message.get_payload::<String>() {
+                        Ok(text) if message.get_channel_name() == webchat => {
+                            webchat_frame(&core, &partitions, &text);
+                        }
                         Ok(text) => partitions.answered(&text),
                         Err(error) => {
                             tracing::warn!(error = %error, "dropped an unreadable answer");
@@ -810,13 +850,41 @@ async fn answers_loop(core: Arc<Core>, partitions: Arc<Partitions>) {
     }
 }
 
+/// Delivers a web chat frame another node passed on to this node's sockets of the visitor.
+fn webchat_frame(core: &Core, partitions: &Partitions, text: &str) {
+    match serde_json::from_str::<WebchatFrame>(text) {
+        Ok(shared) if shared.node != partitions.node => {
+            core.webchat
+                .deliver(shared.channel_id, &shared.visitor, &shared.frame);
+        }
+        Ok(_) => {}
+        Err(_) => tracing::warn!("dropped an unreadable web chat frame from another node"),
+    }
+}
+
 async fn forward_loop(
     core: Arc<Core>,
     partitions: Arc<Partitions>,
-    mut queue: mpsc::UnboundedReceiver<(u16, String)>,
+    mut queue: mpsc::UnboundedReceiver<Outgoing>,
 ) {
     let mut redis = partitions.redis.clone();
-    while let Some((partition, text)) = queue.recv().await {
+    while let Some(outgoing) = queue.recv().await {
+        let (partition, text) = match outgoing {
+            Outgoing::Command { partition, text } => (partition, text),
+            Outgoing::Webchat(text) => {
+                // At most once, like every pub/sub message: a visitor who missed it sees the
+                // message in the history on the next visit.
+                let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+                    .arg(partitions.webchat_channel())
+                    .arg(text)
+                    .query_async(&mut redis)
+                    .await;
+                if let Err(error) = published {
+                    tracing::warn!(error = %error, "failed to pass a web chat frame to the other nodes");
+                }
+                continue;
+            }
+        };
         let stream = partitions.stream(partition);
         loop {
             let added: redis::RedisResult<String> = redis::cmd("XADD")

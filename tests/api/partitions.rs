@@ -184,3 +184,54 @@ async fn each_conversation_is_handled_once_by_its_owner_and_a_stopping_node_hand
         assert_eq!(counts.get(contact), Some(&1), "{contact}: {counts:?}");
     }
 }
+
+#[actix_web::test]
+async fn web_chat_visitors_on_either_node_get_the_replies_of_whichever_node_owns_them() {
+    use crate::webchat::{next_frame, open};
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let redis_url = crate::support::redis::url().await;
+    let node_a = TestApp::spawn_with(Options {
+        redis_url: Some(redis_url.clone()),
+        database_url: Some(crate::support::postgres::fresh_database().await),
+        partition_lease_ms: Some(1_200),
+        ..Default::default()
+    })
+    .await;
+    let node_b = TestApp::spawn_with(Options {
+        redis_url: Some(redis_url),
+        node_of: Some(node_a.node()),
+        partition_lease_ms: Some(1_200),
+        ..Default::default()
+    })
+    .await;
+    until_owned(&node_a, &node_b, |a, b| a == 32 && b == 32).await;
+    // Sixteen visitors on node B, each a conversation of its own: about half are node A's.
+    let mut sockets = Vec::new();
+    for index in 0..16 {
+        let mut socket = open(&node_b, "").await;
+        next_frame(&mut socket, "ready").await;
+        next_frame(&mut socket, "history").await;
+        socket
+            .send(Message::Text(
+                json!({"type": "message", "client_id": format!("c{index}"), "text": "Late check-out?"})
+                    .to_string(),
+            ))
+            .await
+            .unwrap();
+        sockets.push(socket);
+    }
+    for socket in &mut sockets {
+        let reply = next_frame(socket, "message").await;
+        assert_eq!(reply["message"]["from"], "business", "{reply}");
+        assert_eq!(
+            reply["message"]["content"]["body"],
+            parley::bootstrap::DEFAULT_GREETING
+        );
+    }
+    assert!(
+        metric(&node_b, "parley_forwarded_commands_total").await > 0,
+        "some visitors' messages went to node A"
+    );
+}

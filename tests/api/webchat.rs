@@ -4,10 +4,10 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open(app: &TestApp, query: &str) -> Socket {
+pub(crate) async fn open(app: &TestApp, query: &str) -> Socket {
     let url = format!(
         "ws://127.0.0.1:{}/webchat/{}{query}",
         app.address.rsplit(':').next().unwrap(),
@@ -18,7 +18,7 @@ async fn open(app: &TestApp, query: &str) -> Socket {
 }
 
 /// The next JSON frame of the given type, skipping others.
-async fn next_frame(socket: &mut Socket, kind: &str) -> Value {
+pub(crate) async fn next_frame(socket: &mut Socket, kind: &str) -> Value {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let message = tokio::time::timeout_at(deadline, socket.next())
