@@ -476,10 +476,19 @@ impl Core {
         Ok((public, secrets))
     }
 
-    /// Decrypts a channel's credentials and starts its actor.
+    /// Decrypts a channel's credentials and starts its actor, in place of the one running.
     pub fn start_channel(
         self: &Arc<Self>,
         record: &ChannelRecord,
+    ) -> Result<Arc<ChannelRuntime>, CryptoError> {
+        self.start_channel_with(record, true)
+    }
+
+    /// Starts a channel's actor unless one runs already (`replace: false`), or in place of it.
+    fn start_channel_with(
+        self: &Arc<Self>,
+        record: &ChannelRecord,
+        replace: bool,
     ) -> Result<Arc<ChannelRuntime>, CryptoError> {
         let secrets = match record.kind {
             ChannelKind::WhatsappCloud => {
@@ -543,8 +552,18 @@ impl Core {
             commands,
             handed: Mutex::new(Handed::default()),
         });
-        if let Some(previous) = self.channels.insert(record.id, Arc::clone(&runtime)) {
-            previous.stop();
+        match self.channels.entry(record.id) {
+            // Loaded meanwhile by another task of this node (see `channel_or_load`): two
+            // runtimes would each take hand-overs, and the one stopped would drop its own.
+            dashmap::Entry::Occupied(existing) if !replace => {
+                return Ok(Arc::clone(existing.get()));
+            }
+            dashmap::Entry::Occupied(mut existing) => {
+                existing.insert(Arc::clone(&runtime)).stop();
+            }
+            dashmap::Entry::Vacant(vacant) => {
+                vacant.insert(Arc::clone(&runtime));
+            }
         }
         let task = tokio::spawn(channel::run(
             Arc::clone(self),
@@ -597,7 +616,7 @@ impl Core {
             return Ok(Some(runtime));
         }
         match self.store.channel_for_ingress(id).await {
-            Ok(record) => Ok(self.start_channel(&record).ok()),
+            Ok(record) => Ok(self.start_channel_with(&record, false).ok()),
             Err(StoreError::NotFound) => Ok(None),
             Err(error) => Err(error),
         }

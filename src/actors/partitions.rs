@@ -47,8 +47,9 @@ pub use crate::domain::partition::PARTITIONS;
 const GROUP: &str = "owners";
 /// Entries read from the streams at once.
 const READ_COUNT: usize = 256;
-/// How long a read of the streams blocks waiting for entries.
-const READ_BLOCK: Duration = Duration::from_millis(500);
+/// How long a read of the streams blocks waiting for entries; a partition taken over is read
+/// from the next read on.
+const READ_BLOCK: Duration = Duration::from_millis(200);
 /// How long a node gives the actors of a partition it gives back to finish.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 const RETRY_DELAY: Duration = Duration::from_millis(500);

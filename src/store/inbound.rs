@@ -27,7 +27,7 @@ impl Store {
         &self,
         rows: Vec<NewInbound>,
     ) -> StoreResult<Vec<Option<i64>>> {
-        self.write(move |tx| Box::pin(insert_inbound(tx, rows)))
+        self.write_alone(move |tx| Box::pin(insert_inbound(tx, rows)))
             .await
     }
 
@@ -186,8 +186,29 @@ pub async fn unclaim_inbound(tx: &mut Tx, id: i64) -> StoreResult<()> {
     Ok(())
 }
 
-/// Inserts the rows, chunk by chunk. Returns, per row, its new id, or `None` for a duplicate.
+/// Inserts the rows, chunk by chunk, in key order, so that two transactions inserting some of
+/// the same keys (a webhook redelivered to two nodes) take their locks in the same order and
+/// cannot deadlock. Returns, per row in the order given, its new id, or `None` for a duplicate.
 async fn insert_inbound(tx: &mut Tx, rows: Vec<NewInbound>) -> StoreResult<Vec<Option<i64>>> {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| {
+        (rows[a].channel_id.as_uuid(), &rows[a].dedupe_key)
+            .cmp(&(rows[b].channel_id.as_uuid(), &rows[b].dedupe_key))
+    });
+    let mut slots: Vec<Option<NewInbound>> = rows.into_iter().map(Some).collect();
+    let sorted: Vec<NewInbound> = order
+        .iter()
+        .map(|&index| slots[index].take().expect("each row is taken once"))
+        .collect();
+    let ids = insert_sorted(tx, sorted).await?;
+    let mut by_position = vec![None; ids.len()];
+    for (id, &index) in ids.into_iter().zip(&order) {
+        by_position[index] = id;
+    }
+    Ok(by_position)
+}
+
+async fn insert_sorted(tx: &mut Tx, rows: Vec<NewInbound>) -> StoreResult<Vec<Option<i64>>> {
     let mut ids: Vec<Option<i64>> = vec![None; rows.len()];
     for chunk_start in (0..rows.len()).step_by(INSERT_CHUNK_ROWS) {
         let chunk = &rows[chunk_start..rows.len().min(chunk_start + INSERT_CHUNK_ROWS)];
@@ -240,4 +261,58 @@ async fn insert_inbound(tx: &mut Tx, rows: Vec<NewInbound>) -> StoreResult<Vec<O
         }
     }
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(channel_id: ChannelId, key: &str) -> NewInbound {
+        NewInbound {
+            org_id: OrgId::new(),
+            channel_id,
+            dedupe_key: key.to_owned(),
+            contact_external_id: "447700900001".into(),
+            payload: "{}".into(),
+            received_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_inserted_in_key_order_are_answered_in_the_order_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let (first, second) = (ChannelId::new(), ChannelId::new());
+        store
+            .insert_inbound_batch(vec![row(first, "wamid.B")])
+            .await
+            .unwrap();
+        // Out of key order, with a key stored before and one repeated within the batch.
+        let ids = store
+            .insert_inbound_batch(vec![
+                row(second, "wamid.Z"),
+                row(first, "wamid.B"),
+                row(first, "wamid.A"),
+                row(second, "wamid.Z"),
+                row(first, "wamid.C"),
+            ])
+            .await
+            .unwrap();
+        assert!(
+            ids[0].is_some() && ids[2].is_some() && ids[4].is_some(),
+            "{ids:?}"
+        );
+        assert_eq!((ids[1], ids[3]), (None, None), "duplicates: {ids:?}");
+        // Each id is the row of the key given at its position.
+        for (index, key) in [(0, "wamid.Z"), (2, "wamid.A"), (4, "wamid.C")] {
+            let stored: String = sqlx::query_scalar("SELECT dedupe_key FROM inbound WHERE id = $1")
+                .bind(ids[index].unwrap())
+                .fetch_one(store.reader())
+                .await
+                .unwrap();
+            assert_eq!(stored, key);
+        }
+    }
 }

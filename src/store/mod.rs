@@ -297,6 +297,27 @@ impl Store {
         }
     }
 
+    /// Like `write`, but on Postgres in a transaction of its own rather than in a batch of
+    /// others' work. For writes that may wait on another transaction's row locks (an insert
+    /// that meets a key another transaction inserted and has not committed): in a shared batch
+    /// they would wait while holding what others in the batch locked (an organisation's event
+    /// sequence), and two nodes' batches could deadlock. On SQLite, the same as `write`.
+    pub(crate) async fn write_alone<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Tx) -> futures::future::BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    {
+        if self.writer.is_some() {
+            return self.write(work).await;
+        }
+        let mut tx = Tx::postgres(self.write.begin().await?);
+        let value = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+
     /// Like `write`, but returns as soon as the work is committed, with the sync still to come
     /// on SQLite (see `writer::Writer::submit_committed`): the caller may act inside Parley on
     /// what it wrote at once, and waits on `Durable` before it tells anyone outside.
@@ -309,7 +330,7 @@ impl Store {
     {
         let Some(writer) = &self.writer else {
             // On Postgres a commit is durable by the time it is visible.
-            return Ok((self.write(work).await?, Durable(None)));
+            return Ok((self.write_alone(work).await?, Durable(None)));
         };
         let job: writer::Job = Box::new(move |tx| {
             Box::pin(async move {

@@ -90,6 +90,9 @@ async fn load(options: &Options) -> anyhow::Result<()> {
                 SpawnedServer::start(mock.url(), &format!("{run_id}-B"), Some(cluster)).await?;
             targets.push(second.target_with(&targets[0].api_key));
             spawned.push(second);
+            // Measure the cluster as it runs, not while the second node takes its share of
+            // the conversations from the first.
+            server::wait_until_partitions_settle(&targets).await?;
         }
         targets
     } else {

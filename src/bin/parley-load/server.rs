@@ -289,3 +289,40 @@ impl LogSummary {
         summary
     }
 }
+
+/// Waits until the nodes hold all the conversation partitions between them, each some, as
+/// their `parley_partitions_owned` metric says.
+pub(crate) async fn wait_until_partitions_settle(targets: &[Target]) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()?;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        let mut owned = Vec::with_capacity(targets.len());
+        for target in targets {
+            let url = target.base.join("metrics").expect("a valid path");
+            let text = match client.get(url).send().await {
+                Ok(response) => response.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            owned.push(
+                text.lines()
+                    .find_map(|line| {
+                        line.strip_prefix("parley_partitions_owned ")?
+                            .trim()
+                            .parse::<u32>()
+                            .ok()
+                    })
+                    .unwrap_or(0),
+            );
+        }
+        if owned.iter().sum::<u32>() == 64 && owned.iter().all(|&count| count > 0) {
+            tracing::info!(?owned, "the nodes share the conversation partitions");
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("the nodes did not share the conversation partitions in time: {owned:?}");
+        }
+        tokio::time::sleep(READY_POLL).await;
+    }
+}
