@@ -63,13 +63,8 @@ async fn until_replied(nodes: &[&TestApp], contacts: &[String]) -> BTreeMap<Stri
     }
 }
 
-async fn says(node: &TestApp, channel: &WhatsappChannel, contact: &str, wamid: &str) {
-    node.customer_says(channel, contact, wamid, "Is the pool heated?")
-        .await;
-}
-
-#[actix_web::test]
-async fn each_conversation_is_handled_once_by_its_owner_and_a_stopping_node_hands_over() {
+/// Two nodes sharing a fresh Postgres database and the Redis server, with short leases.
+async fn two_nodes() -> (TestApp, TestApp) {
     let redis_url = crate::support::redis::url().await;
     let node_a = TestApp::spawn_with(Options {
         redis_url: Some(redis_url.clone()),
@@ -85,6 +80,17 @@ async fn each_conversation_is_handled_once_by_its_owner_and_a_stopping_node_hand
         ..Default::default()
     })
     .await;
+    (node_a, node_b)
+}
+
+async fn says(node: &TestApp, channel: &WhatsappChannel, contact: &str, wamid: &str) {
+    node.customer_says(channel, contact, wamid, "Is the pool heated?")
+        .await;
+}
+
+#[actix_web::test]
+async fn each_conversation_is_handled_once_by_its_owner_and_a_stopping_node_hands_over() {
+    let (node_a, node_b) = two_nodes().await;
     let channel = node_a.create_whatsapp_channel().await;
     // Each node has a Graph API mock of its own; both know the number.
     node_b
@@ -191,21 +197,7 @@ async fn web_chat_visitors_on_either_node_get_the_replies_of_whichever_node_owns
     use futures::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
 
-    let redis_url = crate::support::redis::url().await;
-    let node_a = TestApp::spawn_with(Options {
-        redis_url: Some(redis_url.clone()),
-        database_url: Some(crate::support::postgres::fresh_database().await),
-        partition_lease_ms: Some(1_200),
-        ..Default::default()
-    })
-    .await;
-    let node_b = TestApp::spawn_with(Options {
-        redis_url: Some(redis_url),
-        node_of: Some(node_a.node()),
-        partition_lease_ms: Some(1_200),
-        ..Default::default()
-    })
-    .await;
+    let (node_a, node_b) = two_nodes().await;
     until_owned(&node_a, &node_b, |a, b| a == 32 && b == 32).await;
     // Sixteen visitors on node B, each a conversation of its own: about half are node A's.
     let mut sockets = Vec::new();
