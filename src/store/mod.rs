@@ -306,7 +306,9 @@ impl Store {
     /// others' work. For writes that may wait on another transaction's row locks (an insert
     /// that meets a key another transaction inserted and has not committed): in a shared batch
     /// they would wait while holding what others in the batch locked (an organisation's event
-    /// sequence), and two nodes' batches could deadlock. On SQLite, the same as `write`.
+    /// sequence), and two nodes' batches could deadlock. And for jobs that log events in the
+    /// middle of their work: in a batch, everything after them would hold the event lock. On
+    /// SQLite, the same as `write`.
     pub(crate) async fn write_alone<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,

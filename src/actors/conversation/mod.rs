@@ -446,8 +446,11 @@ impl ConversationActor {
                 self.commit(script, done, place, now).await?
             }
             None => {
+                // Alone on Postgres: the job logs its events, taking the organisation's event
+                // lock in the middle of its work, and in a shared batch the work after it
+                // would run under that lock (see `Store::write_alone`).
                 core.store
-                    .write(move |tx| Box::pin(work::first_message(tx, work)))
+                    .write_alone(move |tx| Box::pin(work::first_message(tx, work)))
                     .await?
             }
         };
