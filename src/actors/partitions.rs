@@ -65,15 +65,6 @@ pub struct LeaseSettings {
     pub tick: Duration,
 }
 
-impl Default for LeaseSettings {
-    fn default() -> Self {
-        Self {
-            lease: Duration::from_secs(6),
-            tick: Duration::from_secs(1),
-        }
-    }
-}
-
 /// The partition of a conversation (see `domain::partition`).
 pub(crate) fn partition_of(key: &ConversationKey) -> u16 {
     crate::domain::partition::partition_of(key.channel_id, &key.contact_external_id)
@@ -344,56 +335,50 @@ impl WireCommand {
                 action,
                 content,
                 reply_to,
-            } => {
-                let (reply, answer) = oneshot::channel::<Result<StaffOutcome, StaffError>>();
-                let partitions = Arc::clone(partitions);
-                tokio::spawn(async move {
-                    if let Ok(outcome) = answer.await {
-                        let outcome = outcome.map(|outcome| outcome.reply).map_err(Failure::from);
-                        partitions
-                            .answer(reply_to, AnswerOutcome::Staff(outcome))
-                            .await;
-                    }
-                });
-                ConversationCommand::Staff {
-                    conversation_id,
-                    command: StaffCommand {
-                        actor,
-                        action,
-                        content,
-                        reply,
-                    },
-                }
-            }
+            } => ConversationCommand::Staff {
+                conversation_id,
+                command: StaffCommand {
+                    actor,
+                    action,
+                    content,
+                    reply: answer_back(partitions, reply_to, |outcome: Result<StaffOutcome, _>| {
+                        AnswerOutcome::Staff(outcome.map(|outcome| outcome.reply))
+                    }),
+                },
+            },
             Self::Notify {
                 org_id,
                 contact_name,
                 contact_phone,
                 content,
                 reply_to,
-            } => {
-                let (reply, answer) = oneshot::channel::<Result<MessageRecord, StaffError>>();
-                let partitions = Arc::clone(partitions);
-                tokio::spawn(async move {
-                    if let Ok(outcome) = answer.await {
-                        partitions
-                            .answer(
-                                reply_to,
-                                AnswerOutcome::Notify(outcome.map_err(Failure::from)),
-                            )
-                            .await;
-                    }
-                });
-                ConversationCommand::Notify(NotifyCommand {
-                    org_id,
-                    contact_name,
-                    contact_phone,
-                    content,
-                    reply,
-                })
-            }
+            } => ConversationCommand::Notify(NotifyCommand {
+                org_id,
+                contact_name,
+                contact_phone,
+                content,
+                reply: answer_back(partitions, reply_to, AnswerOutcome::Notify),
+            }),
         }
     }
+}
+
+/// A reply for a command another node forwarded: what the actor answers is published back to
+/// the node that asked, as `outcome` makes it.
+fn answer_back<T: Send + 'static>(
+    partitions: &Arc<Partitions>,
+    reply_to: ReplyTo,
+    outcome: impl FnOnce(Result<T, Failure>) -> AnswerOutcome + Send + 'static,
+) -> oneshot::Sender<Result<T, StaffError>> {
+    let (reply, answer) = oneshot::channel::<Result<T, StaffError>>();
+    let partitions = Arc::clone(partitions);
+    tokio::spawn(async move {
+        if let Ok(answered) = answer.await {
+            let answered = outcome(answered.map_err(Failure::from));
+            partitions.answer(reply_to, answered).await;
+        }
+    });
+    reply
 }
 
 /// Renews the node's leases and takes its share (see the module's documentation). Returns
@@ -448,12 +433,6 @@ end
 return released
 ";
 
-/// Leaves the live set, so the other nodes' shares grow at once.
-const LEAVE: &str = r"
-redis.call('ZREM', KEYS[1], ARGV[1])
-return 1
-";
-
 impl Partitions {
     /// Connects to Redis. The cluster is named after the shared database's `cluster_id`.
     pub(crate) async fn connect(
@@ -488,31 +467,34 @@ impl Partitions {
         }))
     }
 
-    /// Whether this node owns `partition` now.
-    pub(crate) fn owns(&self, partition: u16) -> bool {
-        let held = self
-            .held
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Instant::now() < held.valid_until && held.owned & (1 << partition) != 0
-    }
-
-    /// The partitions this node owns now, as a mask (bit `n` for partition `n`).
-    pub(crate) fn owned_bits(&self) -> i64 {
+    /// The partitions this node owns now, as a mask (bit `n` for partition `n`): none once
+    /// the leases may have expired.
+    fn owned_now(&self) -> u64 {
         let held = self
             .held
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if Instant::now() < held.valid_until {
-            i64::from_ne_bytes(held.owned.to_ne_bytes())
+            held.owned
         } else {
             0
         }
     }
 
+    /// Whether this node owns `partition` now.
+    pub(crate) fn owns(&self, partition: u16) -> bool {
+        self.owned_now() & (1 << partition) != 0
+    }
+
+    /// `owned_now` as the store's outbox reads take it (see `Store::due_outbox`).
+    pub(crate) fn owned_bits(&self) -> i64 {
+        i64::from_ne_bytes(self.owned_now().to_ne_bytes())
+    }
+
     fn owned(&self) -> Vec<u16> {
+        let owned = self.owned_now();
         (0..PARTITIONS)
-            .filter(|&partition| self.owns(partition))
+            .filter(|&partition| owned & (1 << partition) != 0)
             .collect()
     }
 
@@ -665,19 +647,19 @@ impl Partitions {
         command.arg(&self.node).query_async(&mut redis).await
     }
 
-    /// Gives back every lease and leaves the cluster (at shutdown).
+    /// Leaves the cluster's live set, so the other nodes' shares grow at once, and gives back
+    /// every lease (at shutdown).
     pub(crate) async fn leave(&self) {
         let owned = self.owned();
         self.set_owned(0, Instant::now());
         let mut redis = self.redis.clone();
-        let left: redis::RedisResult<i64> = redis::cmd("EVAL")
-            .arg(LEAVE)
-            .arg(1)
+        let left: redis::RedisResult<i64> = redis::cmd("ZREM")
             .arg(format!("{}nodes", self.prefix))
             .arg(&self.node)
             .query_async(&mut redis)
             .await;
-        if let Err(error) = left.and(self.release(&owned).await.map(|_| 0)) {
+        let released = self.release(&owned).await;
+        if let Some(error) = left.err().or(released.err()) {
             tracing::warn!(error = %error, "failed to give the partition leases back");
         }
     }

@@ -268,37 +268,12 @@ impl Store {
             + Send
             + 'static,
     {
-        match &self.writer {
-            Some(writer) => {
-                let job: writer::Job = Box::new(move |tx| {
-                    Box::pin(async move {
-                        let value = work(tx).await?;
-                        Ok(Box::new(value) as Box<dyn std::any::Any + Send>)
-                    })
-                });
-                let output = writer.submit(writer::Work::Job(job)).await?;
-                Ok(*output
-                    .downcast::<T>()
-                    .expect("a write job returns the type its caller asked for"))
+        match (&self.writer, &self.batcher) {
+            (Some(writer), _) => Ok(unboxed(writer.submit(writer::Work::Job(job(work))).await?)),
+            (None, Some(batcher)) => {
+                Ok(unboxed(batcher.submit(writer::Work::Job(job(work))).await?))
             }
-            None => {
-                let Some(batcher) = &self.batcher else {
-                    let mut tx = Tx::postgres(self.write.begin().await?);
-                    let value = work(&mut tx).await?;
-                    tx.commit().await?;
-                    return Ok(value);
-                };
-                let job: writer::Job = Box::new(move |tx| {
-                    Box::pin(async move {
-                        let value = work(tx).await?;
-                        Ok(Box::new(value) as Box<dyn std::any::Any + Send>)
-                    })
-                });
-                let output = batcher.submit(writer::Work::Job(job)).await?;
-                Ok(*output
-                    .downcast::<T>()
-                    .expect("a write job returns the type its caller asked for"))
-            }
+            (None, None) => self.write_apart(work).await,
         }
     }
 
@@ -316,9 +291,17 @@ impl Store {
             + Send
             + 'static,
     {
-        if self.writer.is_some() {
-            return self.write(work).await;
+        match &self.writer {
+            Some(_) => self.write(work).await,
+            None => self.write_apart(work).await,
         }
+    }
+
+    /// Runs `work` in a Postgres transaction of its own.
+    async fn write_apart<T, F>(&self, work: F) -> StoreResult<T>
+    where
+        F: for<'c> FnOnce(&'c mut Tx) -> futures::future::BoxFuture<'c, StoreResult<T>>,
+    {
         let mut tx = Tx::postgres(self.write.begin().await?);
         let value = work(&mut tx).await?;
         tx.commit().await?;
@@ -339,17 +322,10 @@ impl Store {
             // On Postgres a commit is durable by the time it is visible.
             return Ok((self.write_alone(work).await?, Durable(None)));
         };
-        let job: writer::Job = Box::new(move |tx| {
-            Box::pin(async move {
-                let value = work(tx).await?;
-                Ok(Box::new(value) as Box<dyn std::any::Any + Send>)
-            })
-        });
-        let (output, synced) = writer.submit_committed(writer::Work::Job(job)).await?;
-        let value = *output
-            .downcast::<T>()
-            .expect("a write job returns the type its caller asked for");
-        Ok((value, Durable(Some(synced))))
+        let (output, synced) = writer
+            .submit_committed(writer::Work::Job(job(work)))
+            .await?;
+        Ok((unboxed(output), Durable(Some(synced))))
     }
 
     /// Runs a script of writes and returns once it is committed. Scripts of many callers
@@ -391,6 +367,29 @@ impl Store {
         self.write.close().await;
         self.read.close().await;
     }
+}
+
+/// A caller's work as the writer and the batcher take it: its result boxed.
+fn job<T, F>(work: F) -> writer::Job
+where
+    T: Send + 'static,
+    F: for<'c> FnOnce(&'c mut Tx) -> futures::future::BoxFuture<'c, StoreResult<T>>
+        + Send
+        + 'static,
+{
+    Box::new(move |tx| {
+        Box::pin(async move {
+            let value = work(tx).await?;
+            Ok(Box::new(value) as writer::Output)
+        })
+    })
+}
+
+/// The result of work made by `job`, unboxed.
+fn unboxed<T: 'static>(output: writer::Output) -> T {
+    *output
+        .downcast::<T>()
+        .expect("a write job returns the type its caller asked for")
 }
 
 /// The durability of a write that `Store::write_committed` returned before it was synced.
