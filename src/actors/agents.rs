@@ -3,7 +3,8 @@
 //!
 //! One task per organisation that has had consoles here reads new events from the log whenever the
 //! bus says something happened (a local change, or a poke from another node through Redis,
-//! or, as a safety net, every second while consoles are connected), serialises each event once
+//! or, as a safety net, every second while consoles are connected; notices that arrive together
+//! make one read), numbering first what needs a number (Postgres), serialises each event once
 //! and offers the frame to every console. A console that joins with the last sequence number it
 //! saw gets the events it missed from the log first, inside the same task, so nothing falls
 //! between the replay and the live stream and nothing arrives twice.
@@ -164,18 +165,36 @@ async fn run_org(
                 Some(Command::Leave(id)) => consoles.retain(|live| live.id != id),
                 None => return,
             },
-            event = events.recv() => match event {
-                Ok(event) => match ephemeral_frame(&event) {
-                    Some((frame, from)) => offer(&mut consoles, &frame, |live| {
-                        from.is_none_or(|from| live.console.user_id != from)
-                    }),
-                    None => deliver_new(&core, org_id, &mut last, &mut consoles).await,
-                },
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    deliver_new(&core, org_id, &mut last, &mut consoles).await
+            event = events.recv() => {
+                // One read of the log for every notice already waiting, not one each.
+                let mut logged = false;
+                let mut next = event;
+                loop {
+                    match next {
+                        Ok(event) => match ephemeral_frame(&event) {
+                            Some((frame, from)) => offer(&mut consoles, &frame, |live| {
+                                from.is_none_or(|from| live.console.user_id != from)
+                            }),
+                            None => logged = true,
+                        },
+                        Err(broadcast::error::RecvError::Lagged(_)) => logged = true,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                    next = match events.try_recv() {
+                        Ok(event) => Ok(event),
+                        Err(broadcast::error::TryRecvError::Lagged(skipped)) => {
+                            Err(broadcast::error::RecvError::Lagged(skipped))
+                        }
+                        Err(broadcast::error::TryRecvError::Closed) => {
+                            Err(broadcast::error::RecvError::Closed)
+                        }
+                        Err(broadcast::error::TryRecvError::Empty) => break,
+                    };
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
+                if logged {
+                    deliver_new(&core, org_id, &mut last, &mut consoles).await;
+                }
+            }
             _ = poll.tick(), if !consoles.is_empty() => {
                 deliver_new(&core, org_id, &mut last, &mut consoles).await;
             }
@@ -235,8 +254,13 @@ async fn replay(
     })
 }
 
-/// Reads the events after `last` and offers them to every console.
+/// Numbers the events committed so far (see `store::events`), reads the events after `last`
+/// and offers them to every console.
 async fn deliver_new(core: &Core, org_id: OrgId, last: &mut i64, consoles: &mut Vec<Live>) {
+    if let Err(error) = core.store.sequence_events(org_id).await {
+        // The next notice or poll tries again; what is numbered already is still delivered.
+        tracing::warn!(org_id = %org_id, error = %error, "agent hub could not number new events");
+    }
     loop {
         let page = match core.store.events_after(org_id, *last, PAGE).await {
             Ok(page) => page,

@@ -1,6 +1,7 @@
 //! The scheduler: fires durable timers when due (hands them to their conversation actor, which
 //! checks the generation), re-dispatches inbound events left unprocessed, prunes inbound rows
-//! past the redelivery horizon, and samples the outbox depth.
+//! past the redelivery horizon, numbers console events (Postgres, see `store::events`), and
+//! samples the outbox depth.
 
 use super::conversation::ConversationCommand;
 use super::core::Core;
@@ -28,6 +29,9 @@ const TOKEN_CHECK_INTERVAL_MS: Millis = 60 * 60 * 1_000;
 /// How often a node looks for channels another node changed (reconnected, switched off,
 /// removed).
 const CHANNEL_SYNC_INTERVAL: Duration = Duration::from_secs(2);
+/// How often a node numbers the console events nobody has numbered yet (Postgres: the agent
+/// hubs number them as they read, and this catches an organisation with no console connected).
+const NUMBERING_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the event log keeps events for consoles to replay; one further behind reloads.
 const EVENT_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
@@ -40,6 +44,7 @@ pub(crate) async fn run(core: Arc<Core>) {
     let mut last_sweep = Instant::now();
     let mut last_prune: Option<Instant> = None;
     let mut last_channel_sync = Instant::now();
+    let mut last_numbering = Instant::now();
     let mut next_token_check: Millis = 0;
     let mut channels_seen = core.clock.now();
     loop {
@@ -70,6 +75,12 @@ pub(crate) async fn run(core: Arc<Core>) {
             );
             if let Err(error) = replay_unprocessed(&core, settled).await {
                 tracing::warn!(error = %error, "failed to sweep unprocessed inbound events");
+            }
+        }
+        if last_numbering.elapsed() >= NUMBERING_INTERVAL {
+            last_numbering = Instant::now();
+            if let Err(error) = core.store.sequence_all_events().await {
+                tracing::warn!(error = %error, "failed to number console events");
             }
         }
         if last_channel_sync.elapsed() >= CHANNEL_SYNC_INTERVAL {

@@ -1,11 +1,23 @@
 //! The organisation's event log: what agent consoles replay after a reconnect. Each event has
-//! a per-organisation sequence number, allocated in the transaction that writes the change it
-//! describes, so sequence order is commit order: a console that asks for everything after
-//! `n` gets exactly what it missed, with no gap and no duplicate.
+//! a per-organisation sequence number, and an event is readable only once it has one, so that
+//! a console that asks for everything after `n` gets exactly what it missed, with no gap and
+//! no duplicate: sequence numbers become visible in their order.
+//!
+//! - **SQLite** has one writer: the transaction that writes the change numbers its events too,
+//!   bumping `organizations.event_seq`.
+//! - **Postgres** has many writers on many nodes. Numbering in the writing transaction would
+//!   hold the organisation's row lock from the bump to the commit, WAL flush included, and every
+//!   transaction of the organisation that logs an event would queue for it. So the writing
+//!   transaction stores its events unnumbered, and [`Store::sequence_events`] numbers the
+//!   committed ones afterwards, in batches: one short transaction takes the row lock, gives the
+//!   unnumbered events the next numbers in the order they were written, and commits. The lock
+//!   orders those transactions, so numbers become visible in order, and only committed events
+//!   are ever numbered, so a rolled-back write leaves no gap. The agent hubs number before they
+//!   read.
 
 use super::records::parsed_json;
-use super::script::Script;
-use super::{Store, StoreResult};
+use super::script::Value;
+use super::{Backend, Store, StoreResult};
 use crate::domain::{ConversationId, Millis, OrgId};
 use serde::Serialize;
 use sqlx::Row;
@@ -29,66 +41,191 @@ pub struct EventRecord {
     pub created_at: Millis,
 }
 
-/// Appends `events` to the organisation's log, in order, inside the write of `script`.
-pub fn append_events_into(script: &mut Script, org_id: OrgId, events: &[NewEvent], now: Millis) {
-    if events.is_empty() {
-        return;
-    }
-    let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
-    let org = org_id.to_string();
-    // Bumping the counter takes the organisation's row lock on Postgres, which orders
-    // concurrent writers: sequence numbers then follow commit order. The lock is held until
-    // the commit, so these statements run last in their script.
-    script.push_last(
-        "UPDATE organizations SET event_seq = event_seq + $2 WHERE id = $1",
-        vec![org.clone().into(), count.into()],
-    );
-    // The events go in statements of up to `EVENTS_PER_STATEMENT` rows: the writer runs one
-    // statement per turn, not one per event.
-    for (chunk_index, chunk) in events.chunks(EVENTS_PER_STATEMENT).enumerate() {
-        let mut values: Vec<super::script::Value> =
-            vec![org.clone().into(), count.into(), now.into()];
-        for (index, event) in chunk.iter().enumerate() {
-            let offset = chunk_index * EVENTS_PER_STATEMENT + index;
-            values.push((i64::try_from(offset).unwrap_or(i64::MAX) + 1).into());
-            values.push(event.kind.into());
-            values.push(event.conversation_id.map(|id| id.to_string()).into());
-            values.push(event.data.to_string().into());
+/// Events a script appends to one organisation's log, in order. The transaction writes them
+/// after the script's statements, in its backend's way (see the module's documentation).
+#[derive(Clone, Debug)]
+pub struct LoggedEvents {
+    org_id: OrgId,
+    events: Vec<NewEvent>,
+    now: Millis,
+}
+
+impl LoggedEvents {
+    pub fn new(org_id: OrgId, events: Vec<NewEvent>, now: Millis) -> Self {
+        Self {
+            org_id,
+            events,
+            now,
         }
-        script.push_last(insert_events_sql(chunk.len()), values);
+    }
+
+    /// The statements that write the events on `backend`.
+    pub(super) fn statements(&self, backend: Backend) -> Vec<(&'static str, Vec<Value>)> {
+        if self.events.is_empty() {
+            return Vec::new();
+        }
+        let org = self.org_id.to_string();
+        let count = i64::try_from(self.events.len()).unwrap_or(i64::MAX);
+        let mut statements = Vec::new();
+        if backend == Backend::Sqlite {
+            statements.push((
+                "UPDATE organizations SET event_seq = event_seq + $2 WHERE id = $1",
+                vec![org.clone().into(), count.into()],
+            ));
+        }
+        // Up to `EVENTS_PER_STATEMENT` rows per statement: the writer runs one statement per
+        // turn, not one per event.
+        for (chunk_index, chunk) in self.events.chunks(EVENTS_PER_STATEMENT).enumerate() {
+            let mut values: Vec<Value> = vec![org.clone().into(), self.now.into()];
+            if backend == Backend::Sqlite {
+                values.push(count.into());
+            }
+            for (index, event) in chunk.iter().enumerate() {
+                if backend == Backend::Sqlite {
+                    let offset = chunk_index * EVENTS_PER_STATEMENT + index;
+                    values.push((i64::try_from(offset).unwrap_or(i64::MAX) + 1).into());
+                }
+                values.push(event.kind.into());
+                values.push(event.conversation_id.map(|id| id.to_string()).into());
+                values.push(event.data.to_string().into());
+            }
+            statements.push((insert_events_sql(backend, chunk.len()), values));
+        }
+        statements
+    }
+
+    #[cfg(test)]
+    pub(super) fn first_kind(&self) -> &'static str {
+        self.events.first().map_or("", |event| event.kind)
+    }
+}
+
+/// Appends `events` to the organisation's log, in order, inside the write of `script`.
+pub fn append_events_into(
+    script: &mut super::script::Script,
+    org_id: OrgId,
+    events: &[NewEvent],
+    now: Millis,
+) {
+    if !events.is_empty() {
+        script.log(LoggedEvents::new(org_id, events.to_vec(), now));
     }
 }
 
 /// Most events one `INSERT` carries.
 const EVENTS_PER_STATEMENT: usize = 16;
 
-/// The `INSERT` of `rows` events (1 to [`EVENTS_PER_STATEMENT`]): `$1` the organisation,
-/// `$2` how many events the turn logs, `$3` the time, then for each row its position in the
-/// turn (from 1), kind, conversation and payload. `VALUES` columns are `column1`… on SQLite
-/// and Postgres alike.
-fn insert_events_sql(rows: usize) -> &'static str {
-    static STATEMENTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+/// The `INSERT` of `rows` events (1 to [`EVENTS_PER_STATEMENT`]). `$1` is the organisation and
+/// `$2` the time. On SQLite `$3` is how many events the turn logs, and each row has its
+/// position in the turn (from 1), kind, conversation and payload; the number is the bumped
+/// counter less the count plus the position (`VALUES` columns are `column1`…). On Postgres
+/// each row has its kind, conversation and payload, and no number.
+fn insert_events_sql(backend: Backend, rows: usize) -> &'static str {
+    static SQLITE: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        (1..=EVENTS_PER_STATEMENT)
+            .map(|rows| {
+                format!(
+                    "INSERT INTO events (org_id, seq, kind, conversation_id, payload, created_at)
+                     SELECT $1, o.event_seq - $3 + v.column1, v.column2, v.column3, v.column4, $2
+                       FROM organizations o, (VALUES {}) AS v WHERE o.id = $1",
+                    placeholders(rows, 4, 4)
+                )
+            })
+            .collect()
+    });
+    static POSTGRES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
         (1..=EVENTS_PER_STATEMENT)
             .map(|rows| {
                 let values: Vec<String> = (0..rows)
                     .map(|row| {
-                        let first = 4 + row * 4;
-                        format!("(${first}, ${}, ${}, ${})", first + 1, first + 2, first + 3)
+                        let first = 3 + row * 3;
+                        format!("($1, ${first}, ${}, ${}, $2)", first + 1, first + 2)
                     })
                     .collect();
                 format!(
-                    "INSERT INTO events (org_id, seq, kind, conversation_id, payload, created_at)
-                     SELECT $1, o.event_seq - $2 + v.column1, v.column2, v.column3, v.column4, $3
-                       FROM organizations o, (VALUES {}) AS v WHERE o.id = $1",
+                    "INSERT INTO events (org_id, kind, conversation_id, payload, created_at)
+                     VALUES {}",
                     values.join(", ")
                 )
             })
             .collect()
     });
-    &STATEMENTS[rows.clamp(1, EVENTS_PER_STATEMENT) - 1]
+    let statements = match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    };
+    &statements[rows.clamp(1, EVENTS_PER_STATEMENT) - 1]
 }
 
+/// `($first, …), …`: `rows` tuples of `width` parameters, numbered on from `first`.
+fn placeholders(rows: usize, width: usize, first: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let numbers: Vec<String> = (0..width)
+                .map(|column| format!("${}", first + row * width + column))
+                .collect();
+            format!("({})", numbers.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Most events one numbering transaction numbers; more wait for the next one.
+const SEQUENCE_BATCH: i64 = 5_000;
+
 impl Store {
+    /// Numbers the organisation's committed events that have no number yet (Postgres; on
+    /// SQLite every event is numbered when written). Agent hubs call it before they read the
+    /// log; any number of callers on any number of nodes may call it at once.
+    pub async fn sequence_events(&self, org_id: OrgId) -> StoreResult<()> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        let org = org_id.to_string();
+        loop {
+            // Most calls find nothing to do, often because another node's hub has just
+            // numbered the events it was told about too: a read, no lock and no commit.
+            let waiting =
+                sqlx::query("SELECT 1 FROM events WHERE org_id = $1 AND seq IS NULL LIMIT 1")
+                    .bind(&org)
+                    .fetch_optional(&self.write)
+                    .await?;
+            if waiting.is_none() {
+                return Ok(());
+            }
+            // One round trip (see the function in migration 0015): the organisation's row
+            // lock is never held while this process is busy elsewhere.
+            let numbered: i64 = sqlx::query("SELECT parley_number_events($1, $2) AS numbered")
+                .bind(&org)
+                .bind(SEQUENCE_BATCH)
+                .fetch_one(&self.write)
+                .await?
+                .try_get("numbered")?;
+            if numbered < SEQUENCE_BATCH {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Numbers the waiting events of every organisation (Postgres), so that the log never
+    /// holds more than a moment's worth of unnumbered events, consoles or not.
+    pub async fn sequence_all_events(&self) -> StoreResult<()> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        let rows = sqlx::query("SELECT DISTINCT org_id FROM events WHERE seq IS NULL")
+            .fetch_all(&self.write)
+            .await?;
+        for row in rows {
+            let org: String = row.try_get("org_id")?;
+            let org_id = org
+                .parse()
+                .map_err(|_| super::StoreError::Corrupt(format!("event org_id {org}")))?;
+            self.sequence_events(org_id).await?;
+        }
+        Ok(())
+    }
+
     /// Events of the organisation after `after`, oldest first, at most `limit`, once they
     /// are durable (a console must never see an event a power cut could take back: its
     /// sequence number would be given to another).
@@ -155,6 +292,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::script::Script;
     use crate::store::Bootstrap;
 
     #[actix_web::test]

@@ -161,12 +161,10 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// How long a caller waits for a connection before the store reports itself unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Postgres transactions that commit batches of scripts at once (`pg_batch`). Every batch that
-/// logs events holds its organisation's row lock until its commit, so more lanes only add
-/// transactions that wait for that lock holding their own, and with several nodes each node's
-/// lanes compete with the others': two nodes at 300 webhooks/s answered with a reply p99 of
-/// 2.2 s with four lanes each, 0.45–1.3 s with two (`scripts/load-two-nodes`). Two still let one
-/// organisation's writes proceed beside another's.
+/// Postgres transactions that commit batches of scripts at once (`pg_batch`). More measured
+/// worse: two nodes at 600 webhooks/s answered with a reply p99 of 423–662 ms with four lanes
+/// each, 211–384 ms with two (`scripts/load-two-nodes … --warm-up 3`): fewer, larger batches
+/// make fewer WAL flushes on a small machine.
 const PG_BATCH_LANES: usize = 2;
 
 impl Store {
@@ -280,10 +278,9 @@ impl Store {
     /// Like `write`, but on Postgres in a transaction of its own rather than in a batch of
     /// others' work. For writes that may wait on another transaction's row locks (an insert
     /// that meets a key another transaction inserted and has not committed): in a shared batch
-    /// they would wait while holding what others in the batch locked (an organisation's event
-    /// sequence), and two nodes' batches could deadlock. And for jobs that log events in the
-    /// middle of their work: in a batch, everything after them would hold the event lock. On
-    /// SQLite, the same as `write`.
+    /// they would wait while holding what others in the batch locked, and two nodes' batches
+    /// could deadlock. And for jobs of many round trips: in a batch, everything else in it
+    /// would wait for them. On SQLite, the same as `write`.
     pub(crate) async fn write_alone<T, F>(&self, work: F) -> StoreResult<T>
     where
         T: Send + 'static,

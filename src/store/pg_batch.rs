@@ -1,11 +1,9 @@
 //! Group commit for scripts on Postgres.
 //!
-//! Every script that logs events takes its organisation's row lock (the event sequence) and
-//! holds it until its commit, so one organisation's writes commit one at a time, each waiting
-//! for the previous one's WAL flush. A few lanes, each with a connection from the pool, take
-//! the scripts waiting when they are free and run them in one transaction: the bodies of all
-//! of them first, then their last statements (the event log, see [`Script::push_last`]), then
-//! one commit. The lock is taken once per batch and one flush commits them all.
+//! A commit waits for its WAL flush. A few lanes, each with a connection from the pool, take
+//! the scripts waiting when they are free and run them in one transaction: the statements of
+//! all of them first, then their events (unnumbered, see `store::events`), then one commit, so
+//! one flush commits them all.
 //!
 //! Jobs (closures given the transaction) join the batch too, after the bodies, each in a
 //! savepoint: a job that fails is rolled back to its savepoint and answered with its error,
@@ -140,7 +138,7 @@ async fn together(
             answers.push((done, outcome));
         }
         for (_, script) in scripts {
-            tx.run_statements(script.tail()).await?;
+            tx.log_events(script.events()).await?;
         }
         tx.commit().await
     }

@@ -3,6 +3,8 @@
 //! other callers' scripts in one transaction (see `writer`), and which `Tx::run` runs on
 //! either backend.
 
+use super::events::LoggedEvents;
+
 /// A bound value.
 #[derive(Clone, Debug)]
 pub enum Value {
@@ -49,10 +51,9 @@ impl From<Option<i64>> for Value {
 #[derive(Clone, Default)]
 pub struct Script {
     statements: Vec<(&'static str, Vec<Value>)>,
-    /// Run after every other statement, in the order they were added, whenever they were
-    /// added: writes that lock a row shared by the whole organisation (its event sequence)
-    /// hold that lock for as short a time as the script allows.
-    last: Vec<(&'static str, Vec<Value>)>,
+    /// Events the script appends to its organisation's log, written after every other
+    /// statement in the form the backend needs (see [`LoggedEvents`]).
+    events: Vec<LoggedEvents>,
 }
 
 impl Script {
@@ -65,34 +66,29 @@ impl Script {
         self.statements.push((sql, values));
     }
 
-    /// Adds a statement that runs after all the others (see [`Script::last`]).
-    pub fn push_last(&mut self, sql: &'static str, values: Vec<Value>) {
-        self.last.push((sql, values));
+    /// Adds events to log, after every statement of the script whenever they were added.
+    pub fn log(&mut self, events: LoggedEvents) {
+        self.events.push(events);
     }
 
-    /// Adds the statements of `other` after these (its last ones after these last ones).
+    /// Adds the statements of `other` after these (its events after these events).
     pub fn append(&mut self, other: Script) {
         self.statements.extend(other.statements);
-        self.last.extend(other.last);
+        self.events.extend(other.events);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.statements.is_empty() && self.last.is_empty()
+        self.statements.is_empty() && self.events.is_empty()
     }
 
-    /// The statements that run first.
+    /// The statements, in order.
     pub(super) fn body(&self) -> &[(&'static str, Vec<Value>)] {
         &self.statements
     }
 
-    /// The statements that run after all the others.
-    pub(super) fn tail(&self) -> &[(&'static str, Vec<Value>)] {
-        &self.last
-    }
-
-    /// Every statement in the order it runs.
-    pub(super) fn statements(&self) -> impl Iterator<Item = &(&'static str, Vec<Value>)> {
-        self.statements.iter().chain(&self.last)
+    /// The events to log, in order.
+    pub(super) fn events(&self) -> &[LoggedEvents] {
+        &self.events
     }
 }
 
@@ -101,18 +97,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn last_statements_run_after_all_others_in_the_order_they_came() {
+    fn appending_keeps_statements_and_events_in_the_order_they_came() {
+        let event = |kind| {
+            LoggedEvents::new(
+                crate::domain::OrgId::new(),
+                vec![crate::store::events::NewEvent {
+                    kind,
+                    conversation_id: None,
+                    data: serde_json::json!({}),
+                }],
+                0,
+            )
+        };
         let mut script = Script::new();
         script.push("a", vec![]);
-        script.push_last("x", vec![]);
+        script.log(event("x"));
         script.push("b", vec![]);
         let mut other = Script::new();
-        other.push_last("y", vec![]);
+        other.log(event("y"));
         other.push("c", vec![]);
         script.append(other);
-        let order: Vec<&str> = script.statements().map(|(sql, _)| *sql).collect();
-        assert_eq!(order, ["a", "b", "c", "x", "y"]);
+        let order: Vec<&str> = script.body().iter().map(|(sql, _)| *sql).collect();
+        assert_eq!(order, ["a", "b", "c"]);
+        let kinds: Vec<&str> = script
+            .events()
+            .iter()
+            .map(LoggedEvents::first_kind)
+            .collect();
+        assert_eq!(kinds, ["x", "y"]);
         assert!(!script.is_empty());
         assert!(Script::new().is_empty());
+        let mut only_events = Script::new();
+        only_events.log(event("z"));
+        assert!(!only_events.is_empty());
     }
 }

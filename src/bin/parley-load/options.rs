@@ -53,6 +53,13 @@ pub(crate) struct Options {
     #[arg(long, env = "PARLEY_LOAD_DURATION", default_value_t = 10)]
     pub(crate) duration: u64,
 
+    /// Seconds of webhooks sent before the measured window, at the same rate but to contacts
+    /// of their own, and not measured; their replies are awaited before the window starts.
+    /// They warm the servers up (database connections, query plans, caches), so the figures
+    /// describe servers that have been running rather than the first second after a start.
+    #[arg(long, env = "PARLEY_LOAD_WARM_UP", default_value_t = 0)]
+    pub(crate) warm_up: u64,
+
     /// Most webhook requests in flight at once.
     #[arg(
         long,

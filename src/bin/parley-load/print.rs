@@ -21,8 +21,12 @@ fn print_table(report: &Report) {
         rate => format!("{rate}/s (open loop)"),
     };
     println!();
+    let warm_up = match run.warm_up_secs {
+        0 => String::new(),
+        seconds => format!(" after a {seconds} s warm-up"),
+    };
     println!(
-        "parley-load: {} s at {rate}, concurrency {}, {} contacts, {} channel(s), {}% replays",
+        "parley-load: {} s at {rate}{warm_up}, concurrency {}, {} contacts, {} channel(s), {}% replays",
         run.duration_secs, run.concurrency, run.contacts, run.channels, run.replay_percent
     );
     let webhooks = &report.webhooks;

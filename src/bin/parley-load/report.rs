@@ -30,6 +30,8 @@ pub(crate) struct RunReport {
     /// Webhooks per second asked for; 0 means as fast as possible.
     pub(crate) rate: u32,
     pub(crate) duration_secs: u64,
+    /// Seconds of unmeasured traffic before the measured window.
+    pub(crate) warm_up_secs: u64,
     pub(crate) concurrency: u32,
     pub(crate) contacts: u32,
     pub(crate) channels: u32,
@@ -168,6 +170,7 @@ impl Report {
             run: RunReport {
                 rate: options.rate,
                 duration_secs: options.duration,
+                warm_up_secs: options.warm_up,
                 concurrency: options.concurrency,
                 contacts: options.contacts,
                 channels: options.channels,

@@ -57,19 +57,48 @@ struct WebhookAnswer {
     duplicates: u64,
 }
 
-/// Sends webhooks from `start` for `--duration` seconds and waits for every answer.
+/// Which webhooks a sending window sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// The warm-up (`--warm-up`): contacts and message ids of its own, not measured.
+    WarmUp,
+    /// The measured window (`--duration`).
+    Measured,
+}
+
+impl Phase {
+    /// Contacts' numbers start with this.
+    fn contact_prefix(self) -> &'static str {
+        match self {
+            Phase::WarmUp => "4478",
+            Phase::Measured => "4479",
+        }
+    }
+
+    /// Whether `contact` is one of this phase's contacts.
+    pub(crate) fn owns(self, contact: &str) -> bool {
+        contact.starts_with(self.contact_prefix())
+    }
+}
+
+/// Sends webhooks from `start` for the phase's seconds and waits for every answer.
 pub(crate) async fn send_webhooks(
     options: &Options,
     client: &reqwest::Client,
     channels: &[LoadChannel],
     run_id: &str,
     start: Instant,
+    phase: Phase,
 ) -> Sent {
     let tally = Arc::new(Mutex::new(empty_tally()));
     let semaphore = Arc::new(Semaphore::new(options.concurrency as usize));
     let mut rng = StdRng::seed_from_u64(options.seed);
     let mut messages: Vec<UniqueMessage> = Vec::new();
-    let end = start + Duration::from_secs(options.duration);
+    let seconds = match phase {
+        Phase::WarmUp => options.warm_up,
+        Phase::Measured => options.duration,
+    };
+    let end = start + Duration::from_secs(seconds);
     let mut index: u64 = 0;
     loop {
         let mut scheduled = match options.rate {
@@ -97,7 +126,9 @@ pub(crate) async fn send_webhooks(
             rng.gen_range(0..messages.len())
         } else {
             let number = messages.len();
-            messages.push(new_message(options, channels, run_id, number, scheduled));
+            messages.push(new_message(
+                options, channels, run_id, phase, number, scheduled,
+            ));
             lock(&tally).acknowledged_messages.push(false);
             number
         };
@@ -134,6 +165,7 @@ fn new_message(
     options: &Options,
     channels: &[LoadChannel],
     run_id: &str,
+    phase: Phase,
     number: usize,
     scheduled: Instant,
 ) -> UniqueMessage {
@@ -142,8 +174,8 @@ fn new_message(
         contacts => number % contacts as usize,
     };
     let channel = contact_number % channels.len();
-    let contact = format!("4479{contact_number:08}");
-    let wamid = format!("wamid.LOAD{run_id}{number:010}");
+    let contact = format!("{}{contact_number:08}", phase.contact_prefix());
+    let wamid = format!("wamid.LOAD{run_id}{}{number:010}", phase.contact_prefix());
     let text = format!("load {run_id} message {number}");
     let unix_seconds = SystemClock.now() / 1_000;
     let body = whatsapp_webhooks::text_message(

@@ -442,6 +442,27 @@ impl TestApp {
 
 /// A team member with an API key: `(user id, key)`.
 /// Asserts that an answer is the error `code` with `status`.
+/// Two nodes sharing one throwaway Postgres and one throwaway Redis (whatever the backend of
+/// the rest of the suite), with partition leases of `partition_lease_ms` if given.
+pub async fn two_nodes(partition_lease_ms: Option<u64>) -> (TestApp, TestApp) {
+    let redis_url = redis::url().await;
+    let node_a = TestApp::spawn_with(Options {
+        redis_url: Some(redis_url.clone()),
+        database_url: Some(postgres::fresh_database().await),
+        partition_lease_ms,
+        ..Default::default()
+    })
+    .await;
+    let node_b = TestApp::spawn_with(Options {
+        redis_url: Some(redis_url),
+        node_of: Some(node_a.node()),
+        partition_lease_ms,
+        ..Default::default()
+    })
+    .await;
+    (node_a, node_b)
+}
+
 #[track_caller]
 pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
     let (got_status, body) = answer;
