@@ -129,7 +129,7 @@ impl Event {
 /// the bus once it commits.
 pub fn log_into(script: &mut Script, org_id: OrgId, events: &[Event], now: Millis) {
     let logged: Vec<NewEvent> = events.iter().map(Event::to_log).collect();
-    append_events_into(script, org_id, &logged, now);
+    append_events_into(script, org_id, logged, now);
 }
 
 /// A script that only logs `events`.

@@ -104,11 +104,11 @@ impl LoggedEvents {
 pub fn append_events_into(
     script: &mut super::script::Script,
     org_id: OrgId,
-    events: &[NewEvent],
+    events: Vec<NewEvent>,
     now: Millis,
 ) {
     if !events.is_empty() {
-        script.log(LoggedEvents::new(org_id, events.to_vec(), now));
+        script.log(LoggedEvents::new(org_id, events, now));
     }
 }
 
@@ -295,6 +295,48 @@ mod tests {
     use crate::store::script::Script;
     use crate::store::Bootstrap;
 
+    #[test]
+    fn postgres_writes_events_unnumbered_and_sqlite_numbers_them_in_the_write() {
+        let events: Vec<NewEvent> = (0..EVENTS_PER_STATEMENT + 4)
+            .map(|n| NewEvent {
+                kind: "message.created",
+                conversation_id: None,
+                data: serde_json::json!({ "n": n }),
+            })
+            .collect();
+        let logged = LoggedEvents::new(OrgId::new(), events, 7);
+
+        let postgres = logged.statements(Backend::Postgres);
+        assert_eq!(
+            postgres.len(),
+            2,
+            "one INSERT per {EVENTS_PER_STATEMENT} events"
+        );
+        for (sql, _) in &postgres {
+            assert!(
+                sql.starts_with("INSERT INTO events (org_id, kind,"),
+                "{sql}"
+            );
+            assert!(!sql.contains("event_seq"), "{sql}");
+        }
+        // The organisation and the time, then kind, conversation and payload per event.
+        assert_eq!(postgres[0].1.len(), 2 + EVENTS_PER_STATEMENT * 3);
+        assert_eq!(postgres[1].1.len(), 2 + 4 * 3);
+        assert!(postgres[1].0.contains("$14") && !postgres[1].0.contains("$15"));
+
+        let sqlite = logged.statements(Backend::Sqlite);
+        assert_eq!(sqlite.len(), 3);
+        assert!(sqlite[0]
+            .0
+            .starts_with("UPDATE organizations SET event_seq"));
+        // The organisation, the time and the count, then the position and three columns.
+        assert_eq!(sqlite[1].1.len(), 3 + EVENTS_PER_STATEMENT * 4);
+        assert_eq!(sqlite[2].1.len(), 3 + 4 * 4);
+        assert!(LoggedEvents::new(OrgId::new(), Vec::new(), 7)
+            .statements(Backend::Postgres)
+            .is_empty());
+    }
+
     #[actix_web::test]
     async fn a_turns_events_get_consecutive_numbers_in_order_however_many_there_are() {
         let dir = tempfile::tempdir().unwrap();
@@ -334,7 +376,7 @@ mod tests {
                 })
                 .collect();
             let mut script = Script::new();
-            append_events_into(&mut script, org_id, &events, 1_000);
+            append_events_into(&mut script, org_id, events, 1_000);
             store.write_script(script).await.unwrap();
         }
         let logged = store.events_after(org_id, 0, 1_000).await.unwrap();

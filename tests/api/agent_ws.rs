@@ -463,7 +463,7 @@ async fn events_two_nodes_write_at_once_are_numbered_once_each_in_each_writers_o
                     .collect();
                 let mut script = Script::new();
                 // Stamped in the future, out of reach of the scheduler's pruning.
-                append_events_into(&mut script, org_id, &events, 4_000_000_000_000);
+                append_events_into(&mut script, org_id, events, 4_000_000_000_000);
                 store.write_script(script).await.unwrap();
             }
             writing.set(writing.get() - 1);
