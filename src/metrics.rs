@@ -24,6 +24,8 @@ pub struct Metrics {
     pub quarantined: IntCounterVec,
     /// Conversation partitions this node holds the lease of (with `REDIS_URL`).
     pub partitions_owned: IntGauge,
+    /// 1 for each conversation partition this node holds the lease of, 0 for the others.
+    pub partition_owned: IntGaugeVec,
     /// Commands sent to the node that owns their conversation's partition.
     pub forwarded: IntCounter,
 }
@@ -83,6 +85,14 @@ impl Metrics {
             "Conversation partitions this node holds the lease of",
         )
         .expect("valid metric");
+        let partition_owned = IntGaugeVec::new(
+            Opts::new(
+                "partition_owned",
+                "1 for each conversation partition this node holds the lease of, 0 for the others",
+            ),
+            &["partition"],
+        )
+        .expect("valid metric");
         let forwarded = IntCounter::new(
             "forwarded_commands_total",
             "Commands sent to the node that owns their conversation's partition",
@@ -97,6 +107,7 @@ impl Metrics {
             Box::new(live_actors.clone()),
             Box::new(quarantined.clone()),
             Box::new(partitions_owned.clone()),
+            Box::new(partition_owned.clone()),
             Box::new(forwarded.clone()),
         ] {
             registry
@@ -113,6 +124,7 @@ impl Metrics {
             live_actors,
             quarantined,
             partitions_owned,
+            partition_owned,
             forwarded,
         }
     }

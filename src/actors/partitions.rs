@@ -55,6 +55,12 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 const RETRY_DELAY: Duration = Duration::from_millis(500);
 /// How long a team member's command waits for the owning node's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+/// The `partition` label of each partition's `parley_partition_owned` series.
+static PARTITION_LABELS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    (0..crate::domain::partition::PARTITIONS)
+        .map(|partition| partition.to_string())
+        .collect()
+});
 
 /// Timing of the leases.
 #[derive(Clone, Copy, Debug)]
@@ -749,9 +755,16 @@ async fn keep_leases(core: Arc<Core>, partitions: Arc<Partitions>) {
                 tracing::warn!(error = %error, "failed to renew the partition leases");
             }
         }
+        let owned = partitions.owned_mask();
         core.metrics
             .partitions_owned
-            .set(i64::from(partitions.owned_mask().count_ones()));
+            .set(i64::from(owned.count_ones()));
+        for (partition, label) in PARTITION_LABELS.iter().enumerate() {
+            core.metrics
+                .partition_owned
+                .with_label_values(&[label.as_str()])
+                .set(i64::from(owned >> partition & 1 == 1));
+        }
         tokio::select! {
             _ = tokio::time::sleep(partitions.settings.tick) => {}
             _ = shutdown.changed() => break,

@@ -19,6 +19,23 @@ async fn owned(app: &TestApp) -> i64 {
     metric(app, "parley_partitions_owned").await
 }
 
+/// For each of the 64 partitions, whether the node owns it (`parley_partition_owned`).
+async fn owned_each(app: &TestApp) -> Vec<bool> {
+    let text = app.get_text_until("/metrics", |_| true).await;
+    let mut owned = vec![None; 64];
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("parley_partition_owned{partition=\"") else {
+            continue;
+        };
+        let (partition, value) = rest.split_once("\"} ").unwrap();
+        owned[partition.parse::<usize>().unwrap()] = Some(value == "1");
+    }
+    owned
+        .into_iter()
+        .map(|owned| owned.expect("every partition has a series"))
+        .collect()
+}
+
 /// Waits until the two nodes' partitions add up to all 64 and `split` holds.
 async fn until_owned(a: &TestApp, b: &TestApp, split: impl Fn(i64, i64) -> bool) -> (i64, i64) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -84,6 +101,13 @@ async fn each_conversation_is_handled_once_by_its_owner_and_a_stopping_node_hand
     // Node A took every partition first; it gives half of them to B.
     let (on_a, on_b) = until_owned(&node_a, &node_b, |a, b| a == 32 && b == 32).await;
     assert_eq!((on_a, on_b), (32, 32));
+    // Which ones, per partition: each is owned by exactly one of them.
+    let (which_a, which_b) = (owned_each(&node_a).await, owned_each(&node_b).await);
+    assert_eq!(which_a.iter().filter(|owned| **owned).count(), 32);
+    assert!(
+        which_a.iter().zip(&which_b).all(|(a, b)| a != b),
+        "{which_a:?} {which_b:?}"
+    );
 
     // Webhooks reach both nodes; about half of each node's conversations belong to the other.
     let contacts: Vec<String> = (0..32).map(|n| format!("4477009{n:05}")).collect();

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -33,6 +33,11 @@ struct Tally {
     node: usize,
     frames: u64,
     guest_messages: Histogram<u64>,
+    /// With two nodes: the guest messages whose conversation this console's node owns (their
+    /// events were written on this node), and those another node owns (they came through
+    /// Redis).
+    same_node: Histogram<u64>,
+    other_node: Histogram<u64>,
     /// The server closed it (a slow console is cut off) before the run ended.
     cut_off: bool,
 }
@@ -48,6 +53,30 @@ pub(crate) struct Consoles {
     /// Guest messages the server received before this time (ms, the server's clock) are not
     /// measured: they belong to the warm-up.
     measure_from: Arc<AtomicI64>,
+    /// With two nodes, which node owns each guest message's conversation.
+    locality: Arc<OnceLock<Locality>>,
+}
+
+/// Which node owns the conversation of each of the run's guest messages: the node whose
+/// partition it falls in (`parley_partition_owned`).
+pub(crate) struct Locality {
+    /// The owning node of each partition, by index in the targets.
+    pub(crate) owners: Vec<Option<usize>>,
+    pub(crate) contacts: u32,
+    pub(crate) run_id: String,
+}
+
+impl Locality {
+    /// The node that owns the conversation of the guest message `body` on `channel_id`.
+    fn owner(&self, channel_id: &str, body: &str) -> Option<usize> {
+        let number = crate::send::message_number(&self.run_id, body)?;
+        let contact = crate::send::contact_of(
+            crate::send::Phase::Measured,
+            crate::send::contact_number(self.contacts, number),
+        );
+        let partition = parley::domain::partition::partition_of(channel_id.parse().ok()?, &contact);
+        *self.owners.get(usize::from(partition))?
+    }
 }
 
 #[derive(Serialize)]
@@ -59,8 +88,12 @@ pub(crate) struct ConsoleReport {
     /// From the server's receipt of a guest's message to a console reading it.
     pub(crate) delivery_latency_ms: Option<Percentiles>,
     /// With two nodes: the same on the consoles of each node, the first (which takes the
-    /// webhooks) first; the second node's events came through Redis.
+    /// webhooks) first.
     pub(crate) delivery_latency_by_node_ms: Vec<Option<Percentiles>>,
+    /// With two nodes: deliveries by a console on the node that owns the conversation (which
+    /// wrote the event), and on the other node (the event's notice came through Redis).
+    pub(crate) delivery_latency_same_node_ms: Option<Percentiles>,
+    pub(crate) delivery_latency_other_node_ms: Option<Percentiles>,
     /// Events each console received per second (every console receives every event).
     pub(crate) events_per_sec: f64,
     pub(crate) cut_off: usize,
@@ -85,6 +118,7 @@ pub(crate) async fn open(
     let (stop, stopped) = watch::channel(false);
     // Nothing is measured until the measured window starts (`Consoles::measure_from_now`).
     let measure_from = Arc::new(AtomicI64::new(i64::MAX));
+    let locality = Arc::new(OnceLock::new());
     let mut urls = Vec::with_capacity(targets.len());
     for target in targets {
         let mut url = target.base.join("ws").context("a /ws URL")?;
@@ -116,6 +150,7 @@ pub(crate) async fn open(
                 socket,
                 stopped.clone(),
                 Arc::clone(&measure_from),
+                Arc::clone(&locality),
             )));
         }
     }
@@ -137,12 +172,18 @@ pub(crate) async fn open(
         idle_rss_per_console_kib,
         started: Instant::now(),
         measure_from,
+        locality,
     })
 }
 
 impl Consoles {
     /// Counts frames and measures guest messages from now on: the measured window starts.
-    pub(crate) fn measure_from_now(&mut self) {
+    /// With `locality`, deliveries are also told apart by whether the console's node owns the
+    /// conversation.
+    pub(crate) fn measure_from_now(&mut self, locality: Option<Locality>) {
+        if let Some(locality) = locality {
+            let _ = self.locality.set(locality);
+        }
         self.started = Instant::now();
         self.measure_from.store(
             parley::clock::Clock::now(&parley::clock::SystemClock),
@@ -156,6 +197,7 @@ impl Consoles {
         let seconds = self.started.elapsed().as_secs_f64().max(f64::EPSILON);
         let mut latency = new_histogram();
         let mut by_node: Vec<Histogram<u64>> = Vec::new();
+        let (mut same_node, mut other_node) = (new_histogram(), new_histogram());
         let (mut frames, mut cut_off) = (0, 0);
         let consoles = self.tasks.len();
         for task in self.tasks {
@@ -167,6 +209,8 @@ impl Consoles {
                     by_node.push(new_histogram());
                 }
                 let _ = by_node[tally.node].add(&tally.guest_messages);
+                let _ = same_node.add(&tally.same_node);
+                let _ = other_node.add(&tally.other_node);
             }
         }
         let by_node = match by_node.len() {
@@ -180,6 +224,8 @@ impl Consoles {
             deliveries_per_sec: latency.len() as f64 / seconds,
             delivery_latency_ms: Percentiles::of(&latency),
             delivery_latency_by_node_ms: by_node,
+            delivery_latency_same_node_ms: Percentiles::of(&same_node),
+            delivery_latency_other_node_ms: Percentiles::of(&other_node),
             events_per_sec: frames as f64 / consoles.max(1) as f64 / seconds,
             cut_off,
             idle_rss_per_console_kib: self.idle_rss_per_console_kib,
@@ -194,11 +240,14 @@ async fn read(
     >,
     mut stopped: watch::Receiver<bool>,
     measure_from: Arc<AtomicI64>,
+    locality: Arc<OnceLock<Locality>>,
 ) -> Tally {
     let mut tally = Tally {
         node,
         frames: 0,
         guest_messages: new_histogram(),
+        same_node: new_histogram(),
+        other_node: new_histogram(),
         cut_off: false,
     };
     loop {
@@ -212,10 +261,20 @@ async fn read(
                         continue;
                     }
                     tally.frames += 1;
-                    if let Some(received_at) = guest_message_received_at(&text) {
-                        if received_at >= from {
-                            let waited = u64::try_from(now.saturating_sub(received_at)).unwrap_or(0);
-                            record(&mut tally.guest_messages, Duration::from_millis(waited));
+                    if let Some(guest) = guest_message(&text) {
+                        if guest.received_at >= from {
+                            let waited = Duration::from_millis(
+                                u64::try_from(now.saturating_sub(guest.received_at)).unwrap_or(0),
+                            );
+                            record(&mut tally.guest_messages, waited);
+                            let owner = locality
+                                .get()
+                                .and_then(|locality| locality.owner(&guest.channel_id, &guest.body));
+                            match owner {
+                                Some(owner) if owner == node => record(&mut tally.same_node, waited),
+                                Some(_) => record(&mut tally.other_node, waited),
+                                None => {}
+                            }
                         }
                     }
                 }
@@ -233,17 +292,31 @@ async fn read(
     }
 }
 
-/// `received_at` of a `message.created` frame for a guest's message.
-fn guest_message_received_at(text: &str) -> Option<i64> {
+/// What the report needs of a `message.created` frame for a guest's message.
+struct GuestMessage {
+    received_at: i64,
+    channel_id: String,
+    body: String,
+}
+
+fn guest_message(text: &str) -> Option<GuestMessage> {
     // Cheap filter before parsing: most frames are something else.
     if !text.contains("\"message.created\"") || !text.contains("\"contact\"") {
         return None;
     }
     let frame: serde_json::Value = serde_json::from_str(text).ok()?;
     let data = &frame["data"];
-    (frame["type"] == "message.created" && data["sender_kind"] == "contact")
-        .then(|| data["received_at"].as_i64())
-        .flatten()
+    if frame["type"] != "message.created" || data["sender_kind"] != "contact" {
+        return None;
+    }
+    Some(GuestMessage {
+        received_at: data["received_at"].as_i64()?,
+        channel_id: data["channel_id"].as_str().unwrap_or_default().to_owned(),
+        body: data["content"]["body"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    })
 }
 
 /// Resident memory of a process, KiB, from `/proc` (Linux).

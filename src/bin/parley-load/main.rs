@@ -184,7 +184,15 @@ async fn run(
         }
     }
     if let Some(consoles) = &mut consoles {
-        consoles.measure_from_now();
+        let locality = match targets.len() {
+            1 => None,
+            _ => Some(consoles::Locality {
+                owners: server::partition_owners(targets).await?,
+                contacts: options.contacts,
+                run_id: run_id.to_owned(),
+            }),
+        };
+        consoles.measure_from_now(locality);
     }
     tracing::info!(
         rate = options.rate,

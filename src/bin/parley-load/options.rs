@@ -111,10 +111,12 @@ pub(crate) struct Options {
     pub(crate) consoles: u32,
 
     /// Servers to spawn: 1, or 2 sharing `--database-url` (Postgres) and `--redis-url`.
-    /// With 2, webhooks go to the first node and the consoles alternate between the nodes, so
-    /// the report gives the delivery latency on the node that took the message and on the one
-    /// its events reached through Redis. `scripts/load-two-nodes` starts throwaway Postgres and
-    /// Redis servers for such a run.
+    /// With 2, webhooks go to the first node, which forwards those of the second node's
+    /// conversations to it, and the consoles alternate between the nodes. The report gives the
+    /// delivery latency per node, and split by where the console is: on the node that owns
+    /// the conversation (and wrote its events), or on the other one, which heard of them
+    /// through Redis. `scripts/load-two-nodes` starts throwaway Postgres and Redis servers for
+    /// such a run.
     #[arg(long, env = "PARLEY_LOAD_NODES", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     pub(crate) nodes: u8,
 

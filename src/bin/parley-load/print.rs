@@ -117,9 +117,19 @@ fn print_table(report: &Report) {
         for (node, latency) in consoles.delivery_latency_by_node_ms.iter().enumerate() {
             let label = match node {
                 0 => "  on node A (webhooks)".to_owned(),
-                other => format!("  on node {} (Redis)", char::from(b'A' + other as u8)),
+                other => format!("  on node {}", char::from(b'A' + other as u8)),
             };
             row(&label, &percentiles(latency.as_ref()));
+        }
+        if consoles.delivery_latency_by_node_ms.len() > 1 {
+            row(
+                "  owner's node",
+                &percentiles(consoles.delivery_latency_same_node_ms.as_ref()),
+            );
+            row(
+                "  other node (Redis)",
+                &percentiles(consoles.delivery_latency_other_node_ms.as_ref()),
+            );
         }
         row("cut off by the server", &consoles.cut_off.to_string());
         row(

@@ -169,14 +169,11 @@ fn new_message(
     number: usize,
     scheduled: Instant,
 ) -> UniqueMessage {
-    let contact_number = match options.contacts {
-        0 => number,
-        contacts => number % contacts as usize,
-    };
+    let contact_number = contact_number(options.contacts, number);
     let channel = contact_number % channels.len();
-    let contact = format!("{}{contact_number:08}", phase.contact_prefix());
+    let contact = contact_of(phase, contact_number);
     let wamid = format!("wamid.LOAD{run_id}{}{number:010}", phase.contact_prefix());
-    let text = format!("load {run_id} message {number}");
+    let text = message_text(run_id, number);
     let unix_seconds = SystemClock.now() / 1_000;
     let body = whatsapp_webhooks::text_message(
         &channels[channel].phone_number_id,
@@ -194,6 +191,33 @@ fn new_message(
         signature,
         scheduled,
     }
+}
+
+/// The contact that message `number` comes from, among `contacts` (0: each its own).
+pub(crate) fn contact_number(contacts: u32, number: usize) -> usize {
+    match contacts {
+        0 => number,
+        contacts => number % contacts as usize,
+    }
+}
+
+/// A contact's WhatsApp id.
+pub(crate) fn contact_of(phase: Phase, contact_number: usize) -> String {
+    format!("{}{contact_number:08}", phase.contact_prefix())
+}
+
+/// The text of message `number`.
+fn message_text(run_id: &str, number: usize) -> String {
+    format!("load {run_id} message {number}")
+}
+
+/// The number of the message with this text, if it is one of the run's.
+pub(crate) fn message_number(run_id: &str, text: &str) -> Option<usize> {
+    text.strip_prefix("load ")?
+        .strip_prefix(run_id)?
+        .strip_prefix(" message ")?
+        .parse()
+        .ok()
 }
 
 /// Posts one webhook: the status and the server's answer, or a transport error label.

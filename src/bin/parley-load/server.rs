@@ -290,6 +290,37 @@ impl LogSummary {
     }
 }
 
+/// Which node owns each conversation partition, as their `parley_partition_owned` metrics say:
+/// the index of the target, or `None` for a partition nobody claims.
+pub(crate) async fn partition_owners(targets: &[Target]) -> anyhow::Result<Vec<Option<usize>>> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let mut owners = vec![None; usize::from(parley::domain::partition::PARTITIONS)];
+    for (node, target) in targets.iter().enumerate() {
+        let url = target.base.join("metrics").expect("a valid path");
+        let text = client.get(url).send().await?.text().await?;
+        for line in text.lines() {
+            let Some((partition, value)) = line
+                .strip_prefix("parley_partition_owned{partition=\"")
+                .and_then(|rest| rest.split_once("\"} "))
+            else {
+                continue;
+            };
+            if value.trim() == "1" {
+                if let Some(owner) = partition
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|partition| owners.get_mut(partition))
+                {
+                    *owner = Some(node);
+                }
+            }
+        }
+    }
+    Ok(owners)
+}
+
 /// Waits until the nodes hold all the conversation partitions between them, each some, as
 /// their `parley_partitions_owned` metric says.
 pub(crate) async fn wait_until_partitions_settle(targets: &[Target]) -> anyhow::Result<()> {
