@@ -156,6 +156,7 @@ impl Application {
                 let leases = crate::actors::partitions::LeaseSettings {
                     lease,
                     tick: lease / 6,
+                    publish_answers: !config.test_unpublished_answers,
                 };
                 Cluster {
                     bus: crate::actors::redis_bus::RedisBus::connect(url)

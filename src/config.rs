@@ -239,6 +239,16 @@ pub struct Config {
     )]
     pub test_hold_outbox: bool,
 
+    /// Test hook: answers to commands forwarded from another node are not published, only
+    /// kept under their key, as when pub/sub loses them.
+    #[arg(
+        long,
+        env = "PARLEY_TEST_UNPUBLISHED_ANSWERS",
+        hide = true,
+        default_value_t = false
+    )]
+    pub test_unpublished_answers: bool,
+
     /// Test hook: an inbound text equal to this makes the conversation actor panic, to prove
     /// that one conversation's failure does not touch the others.
     #[arg(long, env = "PARLEY_TEST_PANIC_TEXT", hide = true)]
@@ -283,6 +293,7 @@ impl Config {
             email_inbound_domain: None,
             smtp_listen: None,
             test_hold_outbox: false,
+            test_unpublished_answers: false,
             test_panic_on_text: None,
         }
     }

@@ -19,9 +19,11 @@
 //!
 //! A team member's command (claim, reply, a business-initiated message …) waits for its
 //! answer in the node that took the request: it travels with the id of the request, and the
-//! owner publishes the answer on the asking node's reply channel (`…:reply:{node}`). A node
-//! that does not answer within `ANSWER_TIMEOUT` leaves the request with 503: pub/sub may drop
-//! the answer, never the action, which the owner did or did not do as usual.
+//! owner keeps the answer under `…:answer:{request}` for a minute and publishes it on the
+//! asking node's reply channel (`…:reply:{node}`). Pub/sub may drop it (a subscription being
+//! re-made, say), so the asking node looks under the key every `ANSWER_LOOK` while it waits. A
+//! node that does not answer within `ANSWER_TIMEOUT` leaves the request with 503; the action
+//! itself is never lost, the owner did or did not do it as usual.
 
 use super::conversation::{
     ConversationCommand, JourneyInput, NotifyCommand, StaffCommand, StaffError, StaffOutcome,
@@ -55,6 +57,11 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 const RETRY_DELAY: Duration = Duration::from_millis(500);
 /// How long a team member's command waits for the owning node's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often a node that waits for an answer looks for it under its key, in case pub/sub lost
+/// it.
+const ANSWER_LOOK: Duration = Duration::from_secs(1);
+/// How long an answer stays under its key.
+const ANSWER_KEPT_SECS: u64 = 60;
 /// The `partition` label of each partition's `parley_partition_owned` series.
 static PARTITION_LABELS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
     (0..crate::domain::partition::PARTITIONS)
@@ -62,13 +69,16 @@ static PARTITION_LABELS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock:
         .collect()
 });
 
-/// Timing of the leases.
+/// Timing of the leases, and how answers travel.
 #[derive(Clone, Copy, Debug)]
 pub struct LeaseSettings {
     /// How long a lease lasts unless renewed.
     pub lease: Duration,
     /// How often a node renews its leases and looks for its fair share.
     pub tick: Duration,
+    /// Whether answers to forwarded commands are published as well as kept under their key
+    /// (only a test turns this off, to play a lost pub/sub message).
+    pub publish_answers: bool,
 }
 
 /// The partition of a conversation (see `domain::partition`).
@@ -193,7 +203,9 @@ impl From<Failure> for StaffError {
             Failure::NotFound => StaffError::NotFound,
             Failure::StoreNotFound => StaffError::Store(StoreError::NotFound),
             Failure::Conflict(what) => StaffError::Store(StoreError::Conflict(what)),
-            Failure::Unavailable => StaffError::Store(StoreError::Closed),
+            Failure::Unavailable => StaffError::Store(StoreError::Unavailable(
+                "the node owning the conversation could not reach its storage".into(),
+            )),
             Failure::Other(what) => StaffError::Store(StoreError::Corrupt(what)),
         }
     }
@@ -537,16 +549,39 @@ impl Partitions {
     fn wait_for(&self, waiting: Waiting) -> ReplyTo {
         let request = uuid::Uuid::new_v4().simple().to_string();
         self.waiting.insert(request.clone(), waiting);
-        let timeout = ANSWER_TIMEOUT;
+        let key = self.answer_key(&request);
         let forgotten = request.clone();
         let waiting_map = Arc::clone(&self.waiting);
+        let mut redis = self.redis.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
+            let deadline = Instant::now() + ANSWER_TIMEOUT;
+            loop {
+                tokio::time::sleep(
+                    ANSWER_LOOK.min(deadline.saturating_duration_since(Instant::now())),
+                )
+                .await;
+                if !waiting_map.contains_key(&forgotten) {
+                    return;
+                }
+                // Not answered through pub/sub, which may have dropped it: the owner keeps
+                // every answer under its key too.
+                let kept: redis::RedisResult<Option<String>> =
+                    redis::cmd("GET").arg(&key).query_async(&mut redis).await;
+                if let Ok(Some(text)) = kept {
+                    hand_over_answer(&waiting_map, &text);
+                    return;
+                }
+                if Instant::now() >= deadline {
+                    break;
+                }
+            }
             if let Some((_, waiting)) = waiting_map.remove(&forgotten) {
                 tracing::warn!(
                     "the node owning a conversation did not answer a team member's command in time"
                 );
-                waiting.fail(StaffError::Store(StoreError::Closed));
+                waiting.fail(StaffError::Store(StoreError::Unavailable(
+                    "the node owning the conversation did not answer in time".into(),
+                )));
             }
         });
         ReplyTo {
@@ -555,22 +590,38 @@ impl Partitions {
         }
     }
 
-    /// Publishes the answer to a forwarded command on the asking node's reply channel.
+    /// Answers a forwarded command: keeps the answer under its key for a minute, and
+    /// publishes it on the asking node's reply channel. The asking node takes the published
+    /// answer at once, and looks under the key if pub/sub loses it.
     async fn answer(&self, reply_to: ReplyTo, outcome: AnswerOutcome) {
+        let key = self.answer_key(&reply_to.request);
         let answer = Answer {
             request: reply_to.request,
             outcome,
         };
         let text = serde_json::to_string(&answer).expect("answers serialise to JSON");
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(key)
+            .arg(&text)
+            .arg("EX")
+            .arg(ANSWER_KEPT_SECS)
+            .ignore();
+        if self.settings.publish_answers {
+            pipe.cmd("PUBLISH")
+                .arg(self.reply_channel(&reply_to.node))
+                .arg(&text)
+                .ignore();
+        }
         let mut redis = self.redis.clone();
-        let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-            .arg(self.reply_channel(&reply_to.node))
-            .arg(text)
-            .query_async(&mut redis)
-            .await;
-        if let Err(error) = published {
+        let sent: redis::RedisResult<()> = pipe.query_async(&mut redis).await;
+        if let Err(error) = sent {
             tracing::warn!(error = %error, "failed to answer a forwarded command");
         }
+    }
+
+    fn answer_key(&self, request: &str) -> String {
+        format!("{}answer:{request}", self.prefix)
     }
 
     /// Passes a frame for a web chat visitor to the other nodes, where the visitor's socket
@@ -596,28 +647,7 @@ impl Partitions {
 
     /// Hands an answer that came back to the command waiting for it.
     fn answered(&self, text: &str) {
-        let Ok(answer) = serde_json::from_str::<Answer>(text) else {
-            tracing::warn!("dropped an unreadable answer to a forwarded command");
-            return;
-        };
-        let Some((_, waiting)) = self.waiting.remove(&answer.request) else {
-            return;
-        };
-        match (waiting, answer.outcome) {
-            (Waiting::Staff(reply), AnswerOutcome::Staff(outcome)) => {
-                let _ = reply.send(
-                    outcome
-                        .map(|reply| StaffOutcome { reply })
-                        .map_err(StaffError::from),
-                );
-            }
-            (Waiting::Notify(reply), AnswerOutcome::Notify(outcome)) => {
-                let _ = reply.send(outcome.map_err(StaffError::from));
-            }
-            (waiting, _) => waiting.fail(StaffError::Store(StoreError::Corrupt(
-                "the answer does not fit the command".into(),
-            ))),
-        }
+        hand_over_answer(&self.waiting, text);
     }
 
     fn stream(&self, partition: u16) -> String {
@@ -795,6 +825,33 @@ async fn give_back(core: &Arc<Core>, partitions: &Arc<Partitions>, surplus: &[u1
     }
     if let Err(error) = partitions.release(surplus).await {
         tracing::warn!(error = %error, "failed to give partitions back; their leases will expire");
+    }
+}
+
+/// Hands an answer to the command waiting for it, if one still is (the same answer may come
+/// both published and from its key).
+fn hand_over_answer(waiting: &DashMap<String, Waiting>, text: &str) {
+    let Ok(answer) = serde_json::from_str::<Answer>(text) else {
+        tracing::warn!("dropped an unreadable answer to a forwarded command");
+        return;
+    };
+    let Some((_, waiting)) = waiting.remove(&answer.request) else {
+        return;
+    };
+    match (waiting, answer.outcome) {
+        (Waiting::Staff(reply), AnswerOutcome::Staff(outcome)) => {
+            let _ = reply.send(
+                outcome
+                    .map(|reply| StaffOutcome { reply })
+                    .map_err(StaffError::from),
+            );
+        }
+        (Waiting::Notify(reply), AnswerOutcome::Notify(outcome)) => {
+            let _ = reply.send(outcome.map_err(StaffError::from));
+        }
+        (waiting, _) => waiting.fail(StaffError::Store(StoreError::Corrupt(
+            "the answer does not fit the command".into(),
+        ))),
     }
 }
 
@@ -1170,6 +1227,20 @@ mod tests {
         assert!(
             matches!(answer, Err(StaffError::Handover(HandoverError::NotYours))),
             "{answer:?}"
+        );
+    }
+
+    #[test]
+    fn an_owner_that_cannot_write_is_reported_unavailable_where_the_request_came_in() {
+        let failure = Failure::from(StaffError::Store(StoreError::Closed));
+        let text = serde_json::to_string(&failure).unwrap();
+        let back: Failure = serde_json::from_str(&text).unwrap();
+        assert!(
+            matches!(
+                StaffError::from(back),
+                StaffError::Store(StoreError::Unavailable(_))
+            ),
+            "{text}"
         );
     }
 

@@ -236,3 +236,54 @@ async fn web_chat_visitors_on_either_node_get_the_replies_of_whichever_node_owns
         "some visitors' messages went to node A"
     );
 }
+
+#[actix_web::test]
+async fn a_team_members_command_is_answered_even_when_pub_sub_loses_the_answer() {
+    // Neither node publishes its answers: they reach the asking node only through the key
+    // each one is kept under.
+    let (node_a, node_b) = crate::support::two_nodes_with(|| crate::support::Options {
+        partition_lease_ms: Some(1_200),
+        unpublished_answers: true,
+        ..Default::default()
+    })
+    .await;
+    let channel = node_a.create_whatsapp_channel().await;
+    node_b
+        .graph
+        .add_number(&channel.phone_number_id, &channel.access_token);
+    until_owned(&node_a, &node_b, |a, b| a == 32 && b == 32).await;
+    let owned_by_a = owned_each(&node_a).await;
+    let channel_id: parley::domain::ChannelId = channel.id.parse().unwrap();
+    let contacts: Vec<String> = (0..8).map(|n| format!("4477019{n:05}")).collect();
+    for (index, contact) in contacts.iter().enumerate() {
+        says(&node_a, &channel, contact, &format!("wamid.L{index}")).await;
+    }
+    until_replied(&[&node_a, &node_b], &contacts).await;
+
+    // Each reply goes through the node that does not own the conversation.
+    for contact in &contacts {
+        let partition = parley::domain::partition::partition_of(channel_id, contact);
+        let asked = if owned_by_a[usize::from(partition)] {
+            &node_b
+        } else {
+            &node_a
+        };
+        let conversation = asked.conversation_with(contact).await;
+        let id = conversation["id"].as_str().unwrap();
+        let started = tokio::time::Instant::now();
+        let (status, reply) = asked
+            .post_json(
+                &format!("/api/v1/conversations/{id}/messages"),
+                &json!({"text": "Breakfast is from 7 to 10."}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{contact}: {reply}");
+        assert_eq!(reply["conversation_id"], id, "{reply}");
+        // Found under its key within a look or two, long before the 15 s timeout.
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{contact}: answered after {:?}",
+            started.elapsed()
+        );
+    }
+}

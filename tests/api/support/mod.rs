@@ -64,6 +64,8 @@ pub struct Options {
     /// `PARLEY_EVOLUTION_URL` and `PARLEY_EVOLUTION_API_KEY`: an unofficial WhatsApp provider.
     pub evolution: Option<(String, String)>,
     pub panic_on_text: Option<String>,
+    /// Answers to forwarded commands are only kept under their key, not published.
+    pub unpublished_answers: bool,
     /// `PARLEY_API_STEP_ALLOW`: targets the journey API step may call (e.g. `127.0.0.0/8`).
     pub api_step_allow: Option<String>,
     /// `REDIS_URL`: events fan out across nodes.
@@ -130,6 +132,7 @@ impl TestApp {
         }
         config.sweep_interval_ms = 200;
         config.test_panic_on_text = options.panic_on_text;
+        config.test_unpublished_answers = options.unpublished_answers;
         if let Some(allow) = options.api_step_allow {
             config.api_step_allow = allow;
         }
@@ -445,19 +448,26 @@ impl TestApp {
 /// Two nodes sharing one throwaway Postgres and one throwaway Redis (whatever the backend of
 /// the rest of the suite), with partition leases of `partition_lease_ms` if given.
 pub async fn two_nodes(partition_lease_ms: Option<u64>) -> (TestApp, TestApp) {
+    two_nodes_with(|| Options {
+        partition_lease_ms,
+        ..Default::default()
+    })
+    .await
+}
+
+/// The same, each node started with `options()` besides what makes the cluster.
+pub async fn two_nodes_with(options: impl Fn() -> Options) -> (TestApp, TestApp) {
     let redis_url = redis::url().await;
     let node_a = TestApp::spawn_with(Options {
         redis_url: Some(redis_url.clone()),
         database_url: Some(postgres::fresh_database().await),
-        partition_lease_ms,
-        ..Default::default()
+        ..options()
     })
     .await;
     let node_b = TestApp::spawn_with(Options {
         redis_url: Some(redis_url),
         node_of: Some(node_a.node()),
-        partition_lease_ms,
-        ..Default::default()
+        ..options()
     })
     .await;
     (node_a, node_b)
