@@ -13,13 +13,15 @@ pub(crate) struct LoadChannel {
     id: String,
     pub(crate) phone_number_id: String,
     pub(crate) app_secret: String,
-    pub(crate) webhook: Url,
+    /// The channel's webhook URL on each node, in the order of the targets.
+    pub(crate) webhooks: Vec<Url>,
 }
 
-/// Creates channel number `index` through the API and registers its number with the mock.
+/// Creates channel number `index` through the API of the first target and registers its
+/// number with the mock.
 pub(crate) async fn create_channel(
     client: &reqwest::Client,
-    target: &Target,
+    targets: &[Target],
     mock: &MockGraph,
     run_id: &str,
     index: u32,
@@ -39,6 +41,7 @@ pub(crate) async fn create_channel(
     });
     // Registered first: the server asks the provider about the number before it adds it.
     mock.add_number(&phone_number_id, &access_token);
+    let target = &targets[0];
     let response = client
         .post(target.base.join("api/v1/channels").expect("a valid path"))
         .bearer_auth(&target.api_key)
@@ -66,7 +69,10 @@ pub(crate) async fn create_channel(
         id: field("id")?,
         phone_number_id,
         app_secret,
-        webhook: target.base.join(&path).context("a bad webhook_url")?,
+        webhooks: targets
+            .iter()
+            .map(|target| target.base.join(&path).context("a bad webhook_url"))
+            .collect::<anyhow::Result<_>>()?,
     })
 }
 

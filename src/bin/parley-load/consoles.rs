@@ -87,8 +87,7 @@ pub(crate) struct ConsoleReport {
     pub(crate) deliveries_per_sec: f64,
     /// From the server's receipt of a guest's message to a console reading it.
     pub(crate) delivery_latency_ms: Option<Percentiles>,
-    /// With two nodes: the same on the consoles of each node, the first (which takes the
-    /// webhooks) first.
+    /// With two nodes: the same on the consoles of each node, in the order of the nodes.
     pub(crate) delivery_latency_by_node_ms: Vec<Option<Percentiles>>,
     /// With two nodes: deliveries by a console on the node that owns the conversation (which
     /// wrote the event), and on the other node (the event's notice came through Redis).

@@ -143,7 +143,7 @@ async fn run(
     run_id: &str,
     server_pid: Option<u32>,
 ) -> anyhow::Result<Report> {
-    // Webhooks and the API go to the first node; consoles spread over all of them.
+    // The API goes to the first node; webhooks and consoles spread over all of them.
     let target = &targets[0];
     let client = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
@@ -153,7 +153,7 @@ async fn run(
         .context("failed to build the HTTP client")?;
     let mut channels = Vec::new();
     for index in 0..options.channels {
-        channels.push(create_channel(&client, target, mock, run_id, index).await?);
+        channels.push(create_channel(&client, targets, mock, run_id, index).await?);
     }
     let mut consoles = match options.consoles {
         0 => None,

@@ -111,8 +111,8 @@ pub(crate) struct Options {
     pub(crate) consoles: u32,
 
     /// Servers to spawn: 1, or 2 sharing `--database-url` (Postgres) and `--redis-url`.
-    /// With 2, webhooks go to the first node, which forwards those of the second node's
-    /// conversations to it, and the consoles alternate between the nodes. The report gives the
+    /// With 2, webhooks and consoles alternate between the nodes (each node forwards the
+    /// events of conversations the other owns). The report gives the
     /// delivery latency per node, and split by where the console is: on the node that owns
     /// the conversation (and wrote its events), or on the other one, which heard of them
     /// through Redis. `scripts/load-two-nodes` starts throwaway Postgres and Redis servers for

@@ -115,10 +115,7 @@ fn print_table(report: &Report) {
             &percentiles(consoles.delivery_latency_ms.as_ref()),
         );
         for (node, latency) in consoles.delivery_latency_by_node_ms.iter().enumerate() {
-            let label = match node {
-                0 => "  on node A (webhooks)".to_owned(),
-                other => format!("  on node {}", char::from(b'A' + other as u8)),
-            };
+            let label = format!("  on node {}", char::from(b'A' + node as u8));
             row(&label, &percentiles(latency.as_ref()));
         }
         if consoles.delivery_latency_by_node_ms.len() > 1 {

@@ -134,7 +134,7 @@ pub(crate) async fn send_webhooks(
         };
         let message = &messages[unique];
         let request = client
-            .post(channels[message.channel].webhook.clone())
+            .post(webhook_for(&channels[message.channel], index))
             .header("Content-Type", "application/json")
             .header("X-Hub-Signature-256", &message.signature)
             .body(message.body.clone());
@@ -191,6 +191,13 @@ fn new_message(
         signature,
         scheduled,
     }
+}
+
+/// Where request `index` goes: the nodes take turns, as behind a load balancer (a replay may
+/// reach another node than the first send, as Meta's redeliveries may).
+fn webhook_for(channel: &LoadChannel, index: u64) -> url::Url {
+    let node = usize::try_from(index).unwrap_or(0) % channel.webhooks.len().max(1);
+    channel.webhooks[node].clone()
 }
 
 /// The contact that message `number` comes from, among `contacts` (0: each its own).
