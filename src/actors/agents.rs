@@ -32,6 +32,8 @@ pub const CONSOLE_BUFFER: usize = 4_096;
 const PAGE: i64 = 500;
 /// Most events replayed to a joining console; further behind, it is told to reload.
 const MAX_REPLAY: i64 = 10_000;
+/// Notices from the bus taken together before the log is read.
+const NOTICES_AT_ONCE: usize = 1_024;
 /// How often the log is checked with nobody poking, while consoles are connected.
 const SAFETY_POLL: Duration = Duration::from_secs(1);
 
@@ -166,11 +168,13 @@ async fn run_org(
                 None => return,
             },
             event = events.recv() => {
-                // One read of the log for every notice already waiting, not one each.
+                // One read of the log for every notice already waiting, not one each (at most
+                // `NOTICES_AT_ONCE`, so a steady stream of them cannot hold the read off).
                 let mut logged = false;
-                let mut next = event;
-                loop {
-                    match next {
+                let mut next = Some(event);
+                let mut taken = 0;
+                while let Some(notice) = next.take() {
+                    match notice {
                         Ok(event) => match ephemeral_frame(&event) {
                             Some((frame, from)) => offer(&mut consoles, &frame, |live| {
                                 from.is_none_or(|from| live.console.user_id != from)
@@ -180,16 +184,19 @@ async fn run_org(
                         Err(broadcast::error::RecvError::Lagged(_)) => logged = true,
                         Err(broadcast::error::RecvError::Closed) => return,
                     }
-                    next = match events.try_recv() {
-                        Ok(event) => Ok(event),
-                        Err(broadcast::error::TryRecvError::Lagged(skipped)) => {
-                            Err(broadcast::error::RecvError::Lagged(skipped))
-                        }
-                        Err(broadcast::error::TryRecvError::Closed) => {
-                            Err(broadcast::error::RecvError::Closed)
-                        }
-                        Err(broadcast::error::TryRecvError::Empty) => break,
-                    };
+                    taken += 1;
+                    if taken < NOTICES_AT_ONCE {
+                        next = match events.try_recv() {
+                            Ok(event) => Some(Ok(event)),
+                            Err(broadcast::error::TryRecvError::Lagged(skipped)) => {
+                                Some(Err(broadcast::error::RecvError::Lagged(skipped)))
+                            }
+                            Err(broadcast::error::TryRecvError::Closed) => {
+                                Some(Err(broadcast::error::RecvError::Closed))
+                            }
+                            Err(broadcast::error::TryRecvError::Empty) => None,
+                        };
+                    }
                 }
                 if logged {
                     deliver_new(&core, org_id, &mut last, &mut consoles).await;
