@@ -42,52 +42,60 @@ pub struct EventRecord {
 }
 
 /// Events a script appends to one organisation's log, in order. The transaction writes them
-/// after the script's statements, in its backend's way (see the module's documentation).
+/// after the script's statements, in its backend's way (see the module's documentation). Each
+/// event's payload is serialised here, where the script is made, not on the write path.
 #[derive(Clone, Debug)]
 pub struct LoggedEvents {
-    org_id: OrgId,
-    events: Vec<NewEvent>,
+    org: String,
     now: Millis,
+    /// Kind, conversation and payload of each event.
+    rows: Vec<[Value; 3]>,
 }
 
 impl LoggedEvents {
     pub fn new(org_id: OrgId, events: Vec<NewEvent>, now: Millis) -> Self {
         Self {
-            org_id,
-            events,
+            org: org_id.to_string(),
             now,
+            rows: events
+                .into_iter()
+                .map(|event| {
+                    [
+                        event.kind.into(),
+                        event.conversation_id.map(|id| id.to_string()).into(),
+                        event.data.to_string().into(),
+                    ]
+                })
+                .collect(),
         }
     }
 
     /// The statements that write the events on `backend`.
     pub(super) fn statements(&self, backend: Backend) -> Vec<(&'static str, Vec<Value>)> {
-        if self.events.is_empty() {
+        if self.rows.is_empty() {
             return Vec::new();
         }
-        let org = self.org_id.to_string();
-        let count = i64::try_from(self.events.len()).unwrap_or(i64::MAX);
+        let count = i64::try_from(self.rows.len()).unwrap_or(i64::MAX);
         let mut statements = Vec::new();
         if backend == Backend::Sqlite {
             statements.push((
                 "UPDATE organizations SET event_seq = event_seq + $2 WHERE id = $1",
-                vec![org.clone().into(), count.into()],
+                vec![self.org.as_str().into(), count.into()],
             ));
         }
         // Up to `EVENTS_PER_STATEMENT` rows per statement: the writer runs one statement per
         // turn, not one per event.
-        for (chunk_index, chunk) in self.events.chunks(EVENTS_PER_STATEMENT).enumerate() {
-            let mut values: Vec<Value> = vec![org.clone().into(), self.now.into()];
+        for (chunk_index, chunk) in self.rows.chunks(EVENTS_PER_STATEMENT).enumerate() {
+            let mut values: Vec<Value> = vec![self.org.as_str().into(), self.now.into()];
             if backend == Backend::Sqlite {
                 values.push(count.into());
             }
-            for (index, event) in chunk.iter().enumerate() {
+            for (index, row) in chunk.iter().enumerate() {
                 if backend == Backend::Sqlite {
                     let offset = chunk_index * EVENTS_PER_STATEMENT + index;
                     values.push((i64::try_from(offset).unwrap_or(i64::MAX) + 1).into());
                 }
-                values.push(event.kind.into());
-                values.push(event.conversation_id.map(|id| id.to_string()).into());
-                values.push(event.data.to_string().into());
+                values.extend(row.iter().cloned());
             }
             statements.push((insert_events_sql(backend, chunk.len()), values));
         }
@@ -95,8 +103,11 @@ impl LoggedEvents {
     }
 
     #[cfg(test)]
-    pub(super) fn first_kind(&self) -> &'static str {
-        self.events.first().map_or("", |event| event.kind)
+    pub(super) fn first_kind(&self) -> &str {
+        match self.rows.first() {
+            Some([Value::Text(Some(kind)), ..]) => kind,
+            _ => "",
+        }
     }
 }
 
