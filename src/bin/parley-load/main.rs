@@ -38,7 +38,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 /// The generator shares the machine with the server it measures: it should cost as little
-/// as it can.
+/// as it can. Like the server's, its mimalloc is built without transparent huge pages (see
+/// `src/main.rs`), so that it does not stall on zeroing them.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
