@@ -368,7 +368,8 @@ async fn a_console_that_stops_reading_is_cut_off_and_the_others_get_everything()
                 name: padding.clone(),
             })
             .collect();
-        let script = log_script(org_id, &events, 1_780_000_000_000);
+        // Stamped now: the scheduler's pruning, which may run at any moment, keeps them.
+        let script = log_script(org_id, &events, app.app.clock.now());
         app.app.store.write_script(script).await.unwrap();
         app.app
             .bus
@@ -580,16 +581,17 @@ async fn a_console_asking_for_events_the_log_no_longer_keeps_is_told_to_reload()
     let old: Vec<Event> = (0..5)
         .map(|_| Event::ConversationDeleted { conversation_id })
         .collect();
-    // Logged long ago, then pruned (by this call, or by the scheduler's own pruning, which
-    // runs once at start-up and may come first).
+    // Logged an hour ago, numbered (on Postgres, after the commit, as the agent hubs and the
+    // scheduler do), then pruned. The scheduler's own pruning, which runs at start-up at a
+    // moment of its own, keeps a week: it takes none of these events, numbered or not.
+    let now = app.app.clock.now();
     app.app
         .store
-        .write_script(log_script(org_id, &old, 1_000))
+        .write_script(log_script(org_id, &old, now - 3_600_000))
         .await
         .unwrap();
-    // Numbered (on Postgres, after the commit, as the agent hubs and the scheduler do).
     app.app.store.sequence_events(org_id).await.unwrap();
-    app.app.store.prune_events(1_000_000).await.unwrap();
+    app.app.store.prune_events(now).await.unwrap();
     assert_eq!(app.app.store.first_event_seq(org_id).await.unwrap(), None);
     assert_eq!(app.app.store.last_event_seq(org_id).await.unwrap(), 5);
 
@@ -603,7 +605,7 @@ async fn a_console_asking_for_events_the_log_no_longer_keeps_is_told_to_reload()
     assert_eq!(next(&mut current).await["seq"], 5);
     app.app
         .store
-        .write_script(log_script(org_id, &old[..1], 2_000_000))
+        .write_script(log_script(org_id, &old[..1], app.app.clock.now()))
         .await
         .unwrap();
     app.app
