@@ -376,7 +376,7 @@ async fn a_console_that_stops_reading_is_cut_off_and_the_others_get_everything()
             .publish(org_id, Event::ConversationDeleted { conversation_id });
     }
 
-    // The reading console gets all 3,000, in order.
+    // The reading console gets all 12,000, in order.
     let numbers = reading.await.unwrap();
     assert_eq!(numbers, (start + 1..=start + 12_000).collect::<Vec<_>>());
 

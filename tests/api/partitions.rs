@@ -270,7 +270,6 @@ async fn a_team_members_command_is_answered_even_when_pub_sub_loses_the_answer()
         };
         let conversation = asked.conversation_with(contact).await;
         let id = conversation["id"].as_str().unwrap();
-        let started = tokio::time::Instant::now();
         let (status, reply) = asked
             .post_json(
                 &format!("/api/v1/conversations/{id}/messages"),
@@ -278,12 +277,8 @@ async fn a_team_members_command_is_answered_even_when_pub_sub_loses_the_answer()
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{contact}: {reply}");
+        // Unanswered, the request would have failed with 503 after 15 s: the answer was
+        // found under its key.
         assert_eq!(reply["conversation_id"], id, "{reply}");
-        // Found under its key within a look or two, long before the 15 s timeout.
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{contact}: answered after {:?}",
-            started.elapsed()
-        );
     }
 }

@@ -443,8 +443,6 @@ impl TestApp {
     }
 }
 
-/// A team member with an API key: `(user id, key)`.
-/// Asserts that an answer is the error `code` with `status`.
 /// Two nodes sharing one throwaway Postgres and one throwaway Redis (whatever the backend of
 /// the rest of the suite), with partition leases of `partition_lease_ms` if given.
 pub async fn two_nodes(partition_lease_ms: Option<u64>) -> (TestApp, TestApp) {
@@ -473,6 +471,7 @@ pub async fn two_nodes_with(options: impl Fn() -> Options) -> (TestApp, TestApp)
     (node_a, node_b)
 }
 
+/// Asserts that an answer is the error `code` with `status`.
 #[track_caller]
 pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
     let (got_status, body) = answer;
@@ -480,6 +479,7 @@ pub fn assert_error(answer: &(StatusCode, Value), status: StatusCode, code: &str
     assert_eq!(body["error"]["code"], code, "{body}");
 }
 
+/// A team member with an API key: `(user id, key)`.
 pub async fn team_member(app: &TestApp, email: &str, role: &str) -> (String, String) {
     let (status, user) = app
         .post_json(
